@@ -1,0 +1,3 @@
+from foundry_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""Plain data shared by the layers: config, backend, store, session and UI.
+
+Nothing here imports Textual, openai or SQLite, so every layer can depend on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class EndpointKind(StrEnum):
+    """Where a profile's endpoint lives; decides the base URL and the Entra ID scope."""
+
+    AZURE_OPENAI = "azure"  # https://RES.openai.azure.com or RES.cognitiveservices/services.ai
+    FOUNDRY_PROJECT = "foundry"  # https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT
+    OPENAI = "openai"  # https://api.openai.com/v1
+    COMPATIBLE = "compatible"  # any OpenAI-compatible base URL, used as given
+
+
+class AuthMethod(StrEnum):
+    API_KEY = "api_key"  # read from the environment variable the profile names
+    ENTRA_ID = "entra_id"  # azure.identity.aio.DefaultAzureCredential
+    NONE = "none"  # local servers that want no key
+
+
+class MessageRole(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"  # user prompt saved, request not answered yet / reply streaming
+    COMPLETED = "completed"
+    INCOMPLETE = "incomplete"  # server stopped early (max_output_tokens, content_filter)
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # the user pressed Escape
+    INTERRUPTED = "interrupted"  # found PENDING at start-up: the app died mid-stream
+
+
+class ServerState(StrEnum):
+    """Whether the server still holds the conversation's head response."""
+
+    UNKNOWN = "unknown"  # not checked yet
+    LIVE = "live"  # retrieve() found it: the next turn chains with previous_response_id
+    EXPIRED = "expired"  # 404: the next turn replays the local transcript as input
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What a turn is sent with. None means "leave it to the server"."""
+
+    model: str
+    instructions: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One named endpoint + auth + the deployments a user works with there."""
+
+    name: str
+    kind: EndpointKind
+    endpoint: str
+    auth: AuthMethod = AuthMethod.API_KEY
+    api_key_env: str = "AZURE_OPENAI_API_KEY"
+    deployments: tuple[str, ...] = ()
+    defaults: GenerationSettings | None = None
+    # Optional override for the Entra ID scope (sovereign clouds).
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    conversation_id: str
+    parent_id: str | None
+    role: MessageRole
+    text: str
+    status: MessageStatus
+    created_at: str  # ISO 8601, UTC
+    model: str | None = None  # the deployment asked (assistant) / the deployment in use (user)
+    response_model: str | None = None  # what the server said wrote it (gpt-4o-2024-08-06)
+    response_id: str | None = None
+    previous_response_id: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    title: str
+    profile: str
+    settings: GenerationSettings
+    created_at: str
+    updated_at: str
+    head_message_id: str | None = None
+    server_state: ServerState = ServerState.UNKNOWN
+
+
+# ---------------------------------------------------------------------------
+# What the backend yields while a reply streams. The session turns these into
+# saved rows and the UI into pixels; neither sees an openai type.
+
+
+@dataclass(frozen=True)
+class ResponseStarted:
+    response_id: str
+    model: str | None
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ResponseFinished:
+    """The stream ended with a final status from the server."""
+
+    status: MessageStatus  # COMPLETED, INCOMPLETE or FAILED
+    response_id: str | None
+    model: str | None
+    usage: Usage
+    incomplete_reason: str | None = None
+    error: str | None = None  # user-facing text for FAILED
+
+
+BackendEvent = ResponseStarted | TextDelta | ResponseFinished
+
+
+@dataclass(frozen=True)
+class RetrievedResponse:
+    """A stored response as `responses.retrieve` returns it, reduced to what we use."""
+
+    id: str
+    status: str | None
+    model: str | None
+    output_text: str
+    previous_response_id: str | None
+    usage: Usage
+    instructions: str | None = None
+    created_at: float | None = None
+
+
+@dataclass(frozen=True)
+class InputMessage:
+    """One message of a response's input (from `input_items.list`) or of a replay."""
+
+    role: MessageRole
+    text: str
+
+
+class ErrorKind(StrEnum):
+    AUTH = "auth"  # 401/403, or no token could be had
+    DEPLOYMENT_NOT_FOUND = "deployment_not_found"  # 404 on create: unknown deployment/model
+    NOT_FOUND = "not_found"  # 404 elsewhere (retrieve of an expired response)
+    PREVIOUS_RESPONSE_NOT_FOUND = "previous_response_not_found"  # 400 on create
+    UNSUPPORTED_PARAMETER = "unsupported_parameter"  # e.g. temperature on reasoning models
+    CONTENT_FILTER = "content_filter"
+    BAD_REQUEST = "bad_request"
+    RATE_LIMITED = "rate_limited"
+    SERVER = "server"  # >= 500
+    CONNECTION = "connection"  # refused, DNS, timeouts, stream cut off
+    STREAM = "stream"  # error event / nested error frame mid-stream
+    CONFIG = "config"  # missing API key variable and the like
+
+
+class BackendError(Exception):
+    """A failure explained for the user: `title` is one line, `detail` says what to do."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        title: str,
+        detail: str = "",
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(f"{title} {detail}".strip())
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.status_code = status_code
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+
+    @property
+    def user_message(self) -> str:
+        return f"{self.title}\n{self.detail}".strip()
