@@ -202,3 +202,14 @@ class BackendError(Exception):
     @property
     def user_message(self) -> str:
         return f"{self.title}\n{self.detail}".strip()
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """One row of the history list."""
+
+    id: str
+    title: str
+    model: str
+    updated_at: str
+    server_state: ServerState = ServerState.UNKNOWN
