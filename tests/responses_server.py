@@ -1,0 +1,1635 @@
+"""A real HTTP + SSE server on 127.0.0.1 that speaks the OpenAI Responses API.
+
+Used by the unit tests, the tmux end-to-end test and the benchmarks.  It runs an
+``aiohttp.web`` application on its own event loop in a background thread::
+
+    with ResponsesServer(tokens_per_second=None) as server:
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        ...
+
+or from a shell (prints ``READY http://127.0.0.1:PORT/v1`` first, then serves until
+SIGTERM/SIGINT)::
+
+    python -m tests.responses_server --port 0 --tps 50
+
+Every payload the server sends is validated against the official OpenAPI subset in
+``../shared/responses-api/openapi-responses.json`` (per-event-type schemas); a failure is
+recorded in ``schema_errors`` and turned into an HTTP 500 so that tests notice.  Azure-only
+error shapes (content filter with ``type: null``, ``PermissionDenied``,
+``DeploymentNotFound``, unknown routes) are not OpenAI payloads and are checked against a
+minimal Azure error shape instead.
+
+Out-of-process users (the tmux test) can steer a running server through
+``POST /_control/{inject,reply,tps,expire,reset}`` with a JSON body (see ``_control``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = [
+    "SCHEMA_PATH",
+    "Fault",
+    "RecordedRequest",
+    "ResponsesServer",
+    "SchemaNotFoundError",
+    "SchemaValidator",
+    "count_tokens",
+    "default_reply",
+    "load_validator",
+    "make_text",
+    "split_tokens",
+]
+
+#: Where the official schema subset lives: ``<repo>/../shared/responses-api/``.
+#: ``FOUNDRY_TUI_RESPONSES_SCHEMA`` overrides it.
+SCHEMA_PATH = (
+    Path(__file__).resolve().parents[1].parent / "shared/responses-api/openapi-responses.json"
+)
+_SCHEMA_URI = "urn:openai-responses-openapi"
+
+# ---------------------------------------------------------------------------
+# Schema validation
+# ---------------------------------------------------------------------------
+
+
+class SchemaNotFoundError(FileNotFoundError):
+    """The official OpenAPI schema file is missing (validate=True cannot work)."""
+
+
+#: A minimal check for Azure-only error bodies that are not OpenAI ``ErrorResponse``s.
+AZURE_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": ["string", "null"]}, "message": {"type": "string"}},
+        }
+    },
+}
+
+_MODEL_LIST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["object", "data"],
+    "properties": {
+        "object": {"const": "list"},
+        "data": {"type": "array", "items": {"$ref": "#/$defs/model"}},
+    },
+    "$defs": {
+        "model": {
+            "type": "object",
+            "required": ["id", "object", "created", "owned_by"],
+            "properties": {
+                "id": {"type": "string"},
+                "object": {"const": "model"},
+                "created": {"type": "integer"},
+                "owned_by": {"type": "string"},
+            },
+        }
+    },
+}
+
+_DELETED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "object", "deleted"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"const": "response.deleted"},
+        "deleted": {"const": True},
+    },
+}
+
+
+def _path_str(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out.lstrip(".") or "<root>"
+
+
+def _explain(error: ValidationError) -> ValidationError:
+    """Descend into oneOf/anyOf failures, following the branch whose ``type`` matched."""
+    while error.context:
+        branches: dict[Any, list[ValidationError]] = defaultdict(list)
+        for sub in error.context:
+            branches[sub.relative_schema_path[0] if sub.relative_schema_path else 0].append(sub)
+        plausible = [
+            subs
+            for subs in branches.values()
+            if not any(list(s.relative_path) == ["type"] for s in subs)
+            and not any(s.validator == "type" and not s.relative_path for s in subs)
+        ]
+        if not plausible:
+            break
+        best = min(plausible, key=len)
+        # Prefer the deepest error of the chosen branch.
+        error = max(best, key=lambda e: len(e.absolute_path))
+    return error
+
+
+class SchemaValidator:
+    """Validates payloads against named component schemas of the official OpenAPI subset."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        path = Path(path or os.environ.get("FOUNDRY_TUI_RESPONSES_SCHEMA") or SCHEMA_PATH)
+        if not path.is_file():
+            raise SchemaNotFoundError(
+                f"Responses API schema not found at {path}. It is expected in "
+                "../shared/responses-api/openapi-responses.json relative to the repository "
+                "root (set FOUNDRY_TUI_RESPONSES_SCHEMA to override), or pass validate=False."
+            )
+        self.path = path
+        self.document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        resource = Resource.from_contents(self.document, default_specification=DRAFT202012)
+        self._registry: Registry[Any] = Registry().with_resource(_SCHEMA_URI, resource)
+        self.schemas: dict[str, Any] = self.document["components"]["schemas"]
+        self.event_schemas: dict[str, str] = {}
+        for name, schema in self.schemas.items():
+            enum = schema.get("properties", {}).get("type", {}).get("enum")
+            is_event = name.endswith("StreamingEvent") or (
+                name.startswith("Response") and name.endswith("Event")
+            )
+            if is_event and enum:
+                self.event_schemas[enum[0]] = name
+        self._validators: dict[str, Draft202012Validator] = {}
+        self._lock = threading.Lock()
+
+    def _validator(self, name: str) -> Draft202012Validator:
+        validator = self._validators.get(name)
+        if validator is None:
+            with self._lock:
+                if name not in self.schemas:
+                    raise KeyError(f"no component schema named {name!r}")
+                validator = Draft202012Validator(
+                    {"$ref": f"{_SCHEMA_URI}#/components/schemas/{name}"},
+                    registry=self._registry,
+                )
+                self._validators[name] = validator
+        return validator
+
+    def errors(self, schema: str | dict[str, Any], payload: Any) -> list[str]:
+        """Validation errors of ``payload`` against a component name or an inline schema."""
+        if isinstance(schema, str):
+            validator = self._validator(schema)
+            label = schema
+        else:
+            validator = Draft202012Validator(schema)
+            label = str(schema.get("title", "inline schema"))
+        out = []
+        for error in validator.iter_errors(payload):
+            leaf = _explain(error)
+            out.append(f"{label} at {_path_str(leaf.absolute_path)}: {leaf.message}")
+        return out
+
+    def event_errors(self, event: Any) -> list[str]:
+        """Errors of a stream event against the per-type schema (e.g. ResponseTextDeltaEvent)."""
+        if not isinstance(event, dict):
+            return [f"event is not an object: {event!r:.80}"]
+        etype = event.get("type")
+        name = self.event_schemas.get(etype) if isinstance(etype, str) else None
+        if name is None:
+            return [f"unknown stream event type {etype!r}"]
+        return self.errors(name, event)
+
+    def check(self, schema: str | dict[str, Any], payload: Any) -> None:
+        """Raise ``AssertionError`` listing the errors, if any."""
+        errors = self.errors(schema, payload)
+        if errors:
+            raise AssertionError("\n".join(errors))
+
+    def check_event(self, event: Any) -> None:
+        errors = self.event_errors(event)
+        if errors:
+            raise AssertionError("\n".join(errors))
+
+
+@lru_cache(maxsize=4)
+def _cached_validator(path: str) -> SchemaValidator:
+    return SchemaValidator(path)
+
+
+def load_validator(path: Path | str | None = None) -> SchemaValidator:
+    """A shared (cached) validator for the official schema; raises SchemaNotFoundError."""
+    resolved = Path(path or os.environ.get("FOUNDRY_TUI_RESPONSES_SCHEMA") or SCHEMA_PATH)
+    if not resolved.is_file():
+        SchemaValidator(resolved)  # raises the descriptive SchemaNotFoundError
+    return _cached_validator(str(resolved.resolve()))
+
+
+# ---------------------------------------------------------------------------
+# Text helpers
+# ---------------------------------------------------------------------------
+
+_TOKEN_RE = re.compile(r"\S+\s*")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Words with their trailing whitespace; ``"".join(split_tokens(t)) == t`` always."""
+    tokens = _TOKEN_RE.findall(text)
+    if not tokens:
+        return [text] if text else []
+    lead = len(text) - len(text.lstrip())
+    if lead:
+        tokens[0] = text[:lead] + tokens[0]
+    return tokens
+
+
+def count_tokens(text: str | None) -> int:
+    """Deterministic token count: whitespace-separated words."""
+    return len(text.split()) if text else 0
+
+
+_WORDS = tuple(
+    re.findall(
+        r"\S+",
+        "the quick brown fox jumps over a lazy dog while streaming tokens arrive in order "
+        "and each delta carries one word with its trailing space so that joined text matches "
+        "byte for byte including newlines unicode like café naïve and emoji 🚀 ok",
+    )
+)
+
+
+def make_text(n_tokens: int, *, seed: int = 0, line_words: int = 12) -> str:
+    """A deterministic reply of exactly ``n_tokens`` tokens, with line and paragraph breaks."""
+    parts: list[str] = []
+    for i in range(n_tokens):
+        word = _WORDS[(i * 7 + seed) % len(_WORDS)]
+        if i == n_tokens - 1:
+            sep = ""
+        elif (i + 1) % (line_words * 4) == 0:
+            sep = "\n\n"
+        elif (i + 1) % line_words == 0:
+            sep = "\n"
+        else:
+            sep = " "
+        parts.append(word + sep)
+    return "".join(parts)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p
+        )
+    return ""
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """Text of the last user message of a create request body."""
+    inp = body.get("input")
+    if isinstance(inp, str):
+        return inp
+    if isinstance(inp, list):
+        for item in reversed(inp):
+            if isinstance(item, dict) and item.get("role") == "user":
+                return _content_text(item.get("content"))
+    return ""
+
+
+def default_reply(body: dict[str, Any]) -> str:
+    """``"You said: " + <text of the last user message>``."""
+    return "You said: " + last_user_text(body)
+
+
+# ---------------------------------------------------------------------------
+# Public data types
+# ---------------------------------------------------------------------------
+
+
+class Fault(StrEnum):
+    """What to do to the next POST /responses request(s); see ``ResponsesServer.inject``."""
+
+    RATE_LIMIT = "rate_limit"
+    RATE_LIMIT_NO_RETRY_AFTER = "rate_limit_no_retry_after"
+    SERVER_ERROR = "server_error"
+    UNAVAILABLE = "unavailable"
+    DROP_STREAM = "drop_stream"
+    FAILED = "failed"
+    INCOMPLETE = "incomplete"
+    ERROR_EVENT = "error_event"
+    NESTED_ERROR = "nested_error"
+    CONTENT_FILTER = "content_filter"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    #: extra: some deltas, then nothing for ``seconds`` (default: until the client goes away
+    #: or the server stops), then the rest of the stream.
+    STALL = "stall"
+
+
+_HTTP_FAULTS = {
+    Fault.RATE_LIMIT,
+    Fault.RATE_LIMIT_NO_RETRY_AFTER,
+    Fault.SERVER_ERROR,
+    Fault.UNAVAILABLE,
+    Fault.CONTENT_FILTER,
+    Fault.UNAUTHORIZED,
+    Fault.FORBIDDEN,
+}
+_FAULT_OPTIONS = {
+    "after_deltas",  # stream faults: deltas sent before the fault (default 3)
+    "message",  # error message override
+    "code",  # error code override
+    "retry_after",  # RATE_LIMIT: retry-after header value (default "0")
+    "reason",  # INCOMPLETE: incomplete_details.reason (default "max_output_tokens")
+    "with_failed",  # NESTED_ERROR: precede the frame by response.failed with error null (Azure)
+    "seconds",  # STALL: how long to stall (None = until disconnect / stop)
+}
+
+
+class _Headers(dict[str, str]):
+    """A dict with case-insensitive lookups (keys stored lower-case)."""
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__()
+        for k, v in items:
+            super().__setitem__(k.lower(), v)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key.lower() if isinstance(key, str) else key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # e.g. "/v1/responses"
+    headers: dict[str, str]  # case-insensitive lookups
+    body: dict[str, Any] | None  # parsed JSON body or None
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Turn:
+    body: dict[str, Any]
+    response_id: str
+    msg_id: str
+    created_at: int
+    input_items: list[dict[str, Any]]
+    tokens: list[str]  # the tokens that will be sent (already cut to max_output_tokens)
+    truncated: bool
+    input_tokens: int
+    cached_tokens: int
+    fault: Fault | None
+    options: dict[str, Any]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+class _Invalid(Exception):
+    """A payload failed schema validation; already recorded."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+_FULLY_VALIDATED_DELTAS = 5
+_JSON = web.RequestKey("responses_server_json", object)
+_REQUEST_ID = web.RequestKey("responses_server_request_id", str)
+_MODEL_CREATED = 1_715_367_049
+
+# ---------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------
+
+
+class ResponsesServer:
+    """A deterministic OpenAI Responses API server (create/stream/retrieve/delete/items/models)."""
+
+    def __init__(
+        self,
+        *,
+        tokens_per_second: float | None = None,
+        reply: Callable[[dict[str, Any]], str] | None = None,
+        api_key: str | None = None,
+        deployments: Iterable[str] | None = None,
+        reasoning_models: Iterable[str] = (),
+        models: Iterable[str] = ("gpt-4o", "gpt-4o-mini", "o4-mini"),
+        validate: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        first_delta_delay: float = 0.0,
+    ) -> None:
+        self.tokens_per_second = tokens_per_second
+        #: seconds between response.content_part.added and the first delta (time to first token)
+        self.first_delta_delay = first_delta_delay
+        self.reply: Callable[[dict[str, Any]], str] = reply or default_reply
+        self.api_key = api_key
+        self.deployments = set(deployments) if deployments is not None else None
+        self.reasoning_models = set(reasoning_models)
+        self.models = list(models)
+        self.validate = validate
+        self.validator: SchemaValidator | None = load_validator() if validate else None
+        self.host = host
+        self._requested_port = port
+        self.port: int | None = None
+
+        self.requests: list[RecordedRequest] = []
+        self.stored: dict[str, dict[str, Any]] = {}
+        self.schema_errors: list[str] = []
+
+        self._lock = threading.Lock()
+        self._faults: deque[tuple[Fault, dict[str, Any]]] = deque()
+        self._replies: deque[str] = deque()
+        self._ids = itertools.count(1)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopping: asyncio.Event | None = None
+        self._streams: set[asyncio.Transport] = set()
+
+    # -- public control API -------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("ResponsesServer is not started")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def azure_base_url(self) -> str:
+        return f"{self.url}/openai/v1"
+
+    def created(self) -> list[dict[str, Any]]:
+        """Bodies of every POST .../responses request, in order."""
+        with self._lock:
+            return [
+                r.body or {}
+                for r in self.requests
+                if r.method == "POST" and r.path.endswith("/responses")
+            ]
+
+    def inject(self, fault: Fault | str, times: int = 1, **options: Any) -> None:
+        """Queue ``fault`` for the next ``times`` create requests (FIFO with other faults)."""
+        fault = Fault(fault)
+        unknown = set(options) - _FAULT_OPTIONS
+        if unknown:
+            raise TypeError(f"unknown fault option(s): {sorted(unknown)}")
+        with self._lock:
+            for _ in range(times):
+                self._faults.append((fault, dict(options)))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def queue_reply(self, text: str) -> None:
+        """The next create replies with exactly ``text`` (FIFO; falls back to ``reply``)."""
+        with self._lock:
+            self._replies.append(text)
+
+    def expire(self, response_id: str) -> None:
+        with self._lock:
+            self.stored.pop(response_id, None)
+
+    def expire_all(self) -> None:
+        with self._lock:
+            self.stored.clear()
+
+    def reset(self) -> None:
+        """Forget requests, stored responses, queued faults/replies and schema errors."""
+        with self._lock:
+            self.requests.clear()
+            self.stored.clear()
+            self._faults.clear()
+            self._replies.clear()
+            self.schema_errors.clear()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> ResponsesServer:
+        if self._thread is not None:
+            raise RuntimeError("ResponsesServer already started")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._loop = loop
+            try:
+                loop.run_until_complete(self._astart())
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="responses-server", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+        if self.port is None:
+            raise RuntimeError("ResponsesServer did not start in time")
+        return self
+
+    def stop(self) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        if loop.is_running():
+            fut = asyncio.run_coroutine_threadsafe(self._astop(), loop)
+            with contextlib.suppress(Exception):
+                fut.result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> ResponsesServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def _astart(self) -> None:
+        self._stopping = asyncio.Event()
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        for prefix in ("/v1", "/openai/v1"):
+            app.router.add_post(f"{prefix}/responses", self._create)
+            app.router.add_get(f"{prefix}/responses/{{id}}", self._retrieve)
+            app.router.add_delete(f"{prefix}/responses/{{id}}", self._delete)
+            app.router.add_get(f"{prefix}/responses/{{id}}/input_items", self._input_items)
+            app.router.add_get(f"{prefix}/models", self._models)
+            app.router.add_get(f"{prefix}/models/{{id}}", self._model)
+        app.router.add_post("/_control/{action}", self._control)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._requested_port)
+        await site.start()
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+
+    async def _astop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        for transport in list(self._streams):
+            transport.abort()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _new_id(self, prefix: str) -> str:
+        n = next(self._ids)
+        return prefix + hashlib.sha256(f"{prefix}{n}".encode()).hexdigest()[:48]
+
+    def _record_schema_errors(self, where: str, errors: list[str]) -> None:
+        with self._lock:
+            self.schema_errors.extend(f"{where}: {e}" for e in errors)
+
+    def _check(self, schema: str | dict[str, Any], payload: Any, where: str) -> None:
+        if self.validator is None:
+            return
+        errors = self.validator.errors(schema, payload)
+        if errors:
+            self._record_schema_errors(where, errors)
+            raise _Invalid(errors)
+
+    def _check_event(self, event: dict[str, Any]) -> None:
+        if self.validator is None:
+            return
+        errors = self.validator.event_errors(event)
+        if errors:
+            self._record_schema_errors(f"event {event.get('type')}", errors)
+            raise _Invalid(errors)
+
+    def _json(
+        self,
+        request: web.Request,
+        payload: Any,
+        *,
+        status: int = 200,
+        schema: str | dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        if schema is not None:
+            try:
+                self._check(schema, payload, f"{request.method} {request.path} ({status})")
+            except _Invalid as exc:
+                return self._invalid_response(request, exc)
+        hdrs = {"x-request-id": request.get(_REQUEST_ID, "")}
+        if headers:
+            hdrs.update(headers)
+        return web.Response(
+            status=status,
+            text=_dumps(payload),
+            content_type="application/json",
+            headers=hdrs,
+        )
+
+    def _invalid_response(self, request: web.Request, exc: _Invalid) -> web.Response:
+        body = {
+            "error": {
+                "message": "responses_server: payload failed schema validation: "
+                + "; ".join(exc.errors[:5]),
+                "type": "server_error",
+                "param": None,
+                "code": "schema_validation_failed",
+            }
+        }
+        return web.Response(
+            status=500,
+            text=_dumps(body),
+            content_type="application/json",
+            headers={"x-request-id": request.get(_REQUEST_ID, "")},
+        )
+
+    def _error(
+        self,
+        request: web.Request,
+        status: int,
+        message: str,
+        *,
+        type: str | None = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        payload = {"error": {"message": message, "type": type, "param": param, "code": code}}
+        return self._json(request, payload, status=status, schema="ErrorResponse", headers=headers)
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self.api_key is None:
+            return True
+        auth = request.headers.get("Authorization", "")
+        if auth == f"Bearer {self.api_key}":
+            return True
+        return request.headers.get("api-key") == self.api_key
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        raw = await request.read()
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        request[_JSON] = body
+        request[_REQUEST_ID] = "req_" + self._new_id("")[:32]
+        if request.path.startswith("/_control/"):
+            return await handler(request)  # type: ignore[no-any-return]
+        with self._lock:
+            self.requests.append(
+                RecordedRequest(
+                    method=request.method,
+                    path=request.path,
+                    headers=_Headers(request.headers.items()),
+                    body=body,
+                    query=dict(request.query),
+                )
+            )
+        if not self._authorized(request):
+            return self._fault_response(request, Fault.UNAUTHORIZED, {})
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+            payload = {"error": {"code": str(exc.status), "message": "Resource not found"}}
+            return self._json(request, payload, status=exc.status, schema=AZURE_ERROR_SCHEMA)
+
+    # -- faults -------------------------------------------------------------------
+
+    def _fault_response(
+        self, request: web.Request, fault: Fault, options: dict[str, Any]
+    ) -> web.Response:
+        message = options.get("message")
+        body = request.get(_JSON)
+        model = body.get("model") if isinstance(body, dict) else None
+        if fault in (Fault.RATE_LIMIT, Fault.RATE_LIMIT_NO_RETRY_AFTER):
+            headers = {}
+            if fault is Fault.RATE_LIMIT:
+                headers["retry-after"] = str(options.get("retry_after", "0"))
+            return self._error(
+                request,
+                429,
+                message or f"Rate limit reached for {model or 'requests'}. Please try again later.",
+                type="requests",
+                code=options.get("code", "rate_limit_exceeded"),
+                headers=headers,
+            )
+        if fault is Fault.SERVER_ERROR:
+            return self._error(
+                request,
+                500,
+                message
+                or "The server had an error while processing your request. Sorry about that!",
+                type="server_error",
+                code=options.get("code"),
+            )
+        if fault is Fault.UNAVAILABLE:
+            return self._error(
+                request,
+                503,
+                message or "The server is overloaded or not ready yet.",
+                type="server_error",
+                code=options.get("code"),
+            )
+        if fault is Fault.UNAUTHORIZED:
+            return self._error(
+                request,
+                401,
+                message
+                or "Access denied due to invalid subscription key or wrong API endpoint. Make "
+                "sure to provide a valid key for an active subscription and use a correct "
+                "regional API endpoint for your resource.",
+                code=options.get("code", "invalid_api_key"),
+            )
+        if fault is Fault.FORBIDDEN:
+            payload = {
+                "error": {
+                    "code": options.get("code", "PermissionDenied"),
+                    "message": message
+                    or "The principal `00000000-0000-0000-0000-000000000000` lacks the required "
+                    "data action `Microsoft.CognitiveServices/accounts/OpenAI/responses/write` "
+                    f"to perform `POST {request.path}` operation.",
+                }
+            }
+            return self._json(request, payload, status=403, schema=AZURE_ERROR_SCHEMA)
+        if fault is Fault.CONTENT_FILTER:
+            payload = {
+                "error": {
+                    "message": message
+                    or "The response was filtered due to the prompt triggering Azure OpenAI's "
+                    "content management policy. Please modify your prompt and retry. To learn "
+                    "more about our content filtering policies please read our documentation: "
+                    "https://go.microsoft.com/fwlink/?linkid=2198766",
+                    "type": None,
+                    "param": "prompt",
+                    "code": options.get("code", "content_filter"),
+                    "status": 400,
+                    "innererror": {
+                        "code": "ResponsibleAIPolicyViolation",
+                        "content_filter_result": {
+                            "hate": {"filtered": True, "severity": "high"},
+                            "jailbreak": {"filtered": False, "detected": False},
+                            "self_harm": {"filtered": False, "severity": "safe"},
+                            "sexual": {"filtered": False, "severity": "safe"},
+                            "violence": {"filtered": False, "severity": "safe"},
+                        },
+                    },
+                }
+            }
+            return self._json(request, payload, status=400, schema=AZURE_ERROR_SCHEMA)
+        raise AssertionError(f"not an HTTP fault: {fault}")
+
+    # -- request normalisation ----------------------------------------------------------
+
+    def _normalise_input(self, inp: Any) -> list[dict[str, Any]]:
+        if inp is None:
+            return []
+        if isinstance(inp, str):
+            inp = [{"role": "user", "content": inp}]
+        if not isinstance(inp, list):
+            raise ValueError("'input' must be a string or an array of input items")
+        items: list[dict[str, Any]] = []
+        for raw in inp:
+            if not isinstance(raw, dict):
+                raise ValueError("each input item must be an object")
+            item = dict(raw)
+            kind = item.get("type", "message" if "role" in item else None)
+            if kind == "message":
+                role = item.get("role")
+                if role not in ("user", "system", "developer", "assistant"):
+                    raise ValueError(f"invalid role {role!r}")
+                content = item.get("content")
+                part_type = "output_text" if role == "assistant" else "input_text"
+                if isinstance(content, str):
+                    parts: list[dict[str, Any]] = [{"type": part_type, "text": content}]
+                elif isinstance(content, list):
+                    parts = []
+                    for part in content:
+                        if not isinstance(part, dict):
+                            raise ValueError("content parts must be objects")
+                        part = dict(part)
+                        if part.get("type") in ("input_text", "output_text"):
+                            part["type"] = part_type
+                        if part_type == "output_text":
+                            part.setdefault("annotations", [])
+                            part.setdefault("logprobs", [])
+                        parts.append(part)
+                else:
+                    raise ValueError("message content must be a string or an array")
+                out: dict[str, Any] = {
+                    "id": item.get("id") or self._new_id("msg_"),
+                    "type": "message",
+                    "role": role,
+                    "status": item.get("status") or "completed",
+                    "content": parts,
+                }
+                items.append(out)
+            else:
+                item.setdefault("id", self._new_id("item_"))
+                item.setdefault("status", "completed")
+                items.append(item)
+        return items
+
+    def _history_tokens(self, previous_id: str | None) -> int:
+        total = 0
+        seen: set[str] = set()
+        while previous_id and previous_id in self.stored and previous_id not in seen:
+            seen.add(previous_id)
+            prev = self.stored[previous_id]
+            total += sum(self._item_tokens(i) for i in prev.get("input_items", []))
+            total += sum(self._item_tokens(i) for i in prev.get("output", []))
+            previous_id = prev.get("previous_response_id")
+        return total
+
+    @staticmethod
+    def _item_tokens(item: dict[str, Any]) -> int:
+        if item.get("type") == "message":
+            return count_tokens(_content_text(item.get("content")))
+        return count_tokens(_dumps(item))
+
+    # -- payload builders ---------------------------------------------------------------
+
+    def _response(
+        self,
+        turn: _Turn,
+        *,
+        status: str,
+        output: list[dict[str, Any]],
+        n_out: int | None,
+        error: dict[str, Any] | None = None,
+        incomplete_reason: str | None = None,
+    ) -> dict[str, Any]:
+        b = turn.body
+        usage = None
+        if n_out is not None:
+            usage = {
+                "input_tokens": turn.input_tokens,
+                "input_tokens_details": {
+                    "cached_tokens": turn.cached_tokens,
+                    "cache_write_tokens": 0,
+                },
+                "output_tokens": n_out,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": turn.input_tokens + n_out,
+            }
+        service_tier = b.get("service_tier")
+        resp: dict[str, Any] = {
+            "id": turn.response_id,
+            "object": "response",
+            "created_at": turn.created_at,
+            "status": status,
+            "background": bool(b.get("background") or False),
+            "completed_at": int(time.time()) if status == "completed" else None,
+            "error": error,
+            "incomplete_details": (
+                {"reason": incomplete_reason} if incomplete_reason is not None else None
+            ),
+            "instructions": b.get("instructions"),
+            "max_output_tokens": b.get("max_output_tokens"),
+            "max_tool_calls": b.get("max_tool_calls"),
+            "model": b.get("model"),
+            "output": output,
+            "parallel_tool_calls": b.get("parallel_tool_calls", True) is not False,
+            "previous_response_id": b.get("previous_response_id"),
+            "prompt_cache_key": b.get("prompt_cache_key"),
+            "reasoning": b.get("reasoning") or {"effort": None, "summary": None},
+            "safety_identifier": b.get("safety_identifier"),
+            "service_tier": "default" if service_tier in (None, "auto") else service_tier,
+            "store": b.get("store") is not False,
+            "temperature": 1.0 if b.get("temperature") is None else b["temperature"],
+            "text": b.get("text") or {"format": {"type": "text"}, "verbosity": "medium"},
+            "tool_choice": b.get("tool_choice") or "auto",
+            "tools": b.get("tools") or [],
+            "top_logprobs": b.get("top_logprobs") or 0,
+            "top_p": 1.0 if b.get("top_p") is None else b["top_p"],
+            "truncation": b.get("truncation") or "disabled",
+            "metadata": b.get("metadata") or {},
+        }
+        if usage is not None:  # the schema's ResponseUsage is not nullable: omit it instead
+            resp["usage"] = usage
+        if b.get("user") is not None:
+            resp["user"] = b["user"]
+        return resp
+
+    @staticmethod
+    def _message(turn: _Turn, text: str, status: str, with_part: bool = True) -> dict[str, Any]:
+        content = (
+            [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
+            if with_part
+            else []
+        )
+        return {
+            "id": turn.msg_id,
+            "type": "message",
+            "status": status,
+            "role": "assistant",
+            "content": content,
+        }
+
+    def _store(self, turn: _Turn, response: dict[str, Any]) -> None:
+        if turn.body.get("store") is False:
+            return
+        with self._lock:
+            self.stored[turn.response_id] = {**response, "input_items": turn.input_items}
+
+    # -- handlers -----------------------------------------------------------------------
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        body = request[_JSON]
+        if not isinstance(body, dict):
+            return self._error(
+                request,
+                400,
+                "We could not parse the JSON body of your request. (HINT: This likely means you "
+                "aren't using your HTTP library correctly.)",
+            )
+        with self._lock:
+            head = self._faults[0] if self._faults else None
+            if head is not None and head[0] in _HTTP_FAULTS:
+                self._faults.popleft()
+        if head is not None and head[0] in _HTTP_FAULTS:
+            return self._fault_response(request, head[0], head[1])
+
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return self._error(
+                request,
+                400,
+                "Missing required parameter: 'model'.",
+                param="model",
+                code="missing_required_parameter",
+            )
+        if self.deployments is not None and model not in self.deployments:
+            payload = {
+                "error": {
+                    "code": "DeploymentNotFound",
+                    "message": "The API deployment for this resource does not exist. If you "
+                    "created the deployment within the last 5 minutes, please wait a moment "
+                    "and try again.",
+                }
+            }
+            return self._json(request, payload, status=404, schema=AZURE_ERROR_SCHEMA)
+        if model in self.reasoning_models:
+            for param in ("temperature", "top_p"):
+                if body.get(param) is not None:
+                    return self._error(
+                        request,
+                        400,
+                        f"Unsupported parameter: '{param}' is not supported with this model.",
+                        param=param,
+                        code="unsupported_parameter",
+                    )
+        max_out = body.get("max_output_tokens")
+        if max_out is not None and (not isinstance(max_out, int) or max_out < 1):
+            return self._error(
+                request,
+                400,
+                f"Invalid 'max_output_tokens': integer below minimum value. Expected a value "
+                f">= 1, but got {max_out!r} instead.",
+                param="max_output_tokens",
+                code="integer_below_min_value",
+            )
+        try:
+            input_items = self._normalise_input(body.get("input"))
+        except ValueError as exc:
+            return self._error(request, 400, f"Invalid 'input': {exc}.", param="input")
+        previous = body.get("previous_response_id")
+        if previous is not None and previous not in self.stored:
+            return self._error(
+                request,
+                400,
+                f"Previous response with id '{previous}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+
+        with self._lock:
+            fault, options = self._faults.popleft() if self._faults else (None, {})
+            queued = self._replies.popleft() if self._replies else None
+        text = queued if queued is not None else self.reply(body)
+        tokens = split_tokens(text)
+        truncated = max_out is not None and len(tokens) > max_out
+        if truncated:
+            tokens = tokens[:max_out]
+        history = self._history_tokens(previous)
+        own = sum(self._item_tokens(i) for i in input_items)
+        instructions = body.get("instructions")
+        own += count_tokens(instructions if isinstance(instructions, str) else None)
+        turn = _Turn(
+            body=body,
+            response_id=self._new_id("resp_"),
+            msg_id=self._new_id("msg_"),
+            created_at=int(time.time()),
+            input_items=input_items,
+            tokens=tokens,
+            truncated=truncated,
+            input_tokens=history + own,
+            cached_tokens=history,
+            fault=fault,
+            options=options,
+        )
+        if body.get("stream"):
+            return await self._stream(request, turn)
+        return await self._create_json(request, turn)
+
+    def _after(self, turn: _Turn) -> int:
+        return max(0, min(int(turn.options.get("after_deltas", 3)), len(turn.tokens)))
+
+    async def _create_json(self, request: web.Request, turn: _Turn) -> web.StreamResponse:
+        fault, opts = turn.fault, turn.options
+        if fault in (Fault.ERROR_EVENT, Fault.NESTED_ERROR):
+            return self._error(
+                request,
+                500,
+                opts.get("message") or "The model produced invalid content.",
+                type="server_error",
+                code=opts.get("code", "server_error"),
+            )
+        if fault is Fault.DROP_STREAM:
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError("dropped by fault injection")
+        tokens = turn.tokens
+        if fault in (Fault.FAILED, Fault.INCOMPLETE):
+            tokens = tokens[: self._after(turn)]
+        rate = self.tokens_per_second
+        if rate:
+            await asyncio.sleep(self.first_delta_delay + len(tokens) / rate)
+        text = "".join(tokens)
+        if fault is Fault.FAILED:
+            response = self._response(
+                turn,
+                status="failed",
+                output=[self._message(turn, text, "incomplete")],
+                n_out=len(tokens),
+                error={
+                    "code": opts.get("code", "server_error"),
+                    "message": opts.get("message") or "The model failed to generate a response.",
+                },
+            )
+        elif fault is Fault.INCOMPLETE or turn.truncated:
+            response = self._response(
+                turn,
+                status="incomplete",
+                output=[self._message(turn, text, "incomplete")],
+                n_out=len(tokens),
+                incomplete_reason=opts.get("reason", "max_output_tokens"),
+            )
+        else:
+            response = self._response(
+                turn,
+                status="completed",
+                output=[self._message(turn, text, "completed")],
+                n_out=len(tokens),
+            )
+        out = self._json(request, response, schema="Response")
+        if out.status == 200:
+            self._store(turn, response)
+        return out
+
+    async def _stream(self, request: web.Request, turn: _Turn) -> web.StreamResponse:
+        fault, opts = turn.fault, turn.options
+        seq = itertools.count(0)
+        tokens = turn.tokens
+        n_total = len(tokens)
+        stop_at = n_total
+        if fault in (
+            Fault.DROP_STREAM,
+            Fault.FAILED,
+            Fault.ERROR_EVENT,
+            Fault.NESTED_ERROR,
+            Fault.INCOMPLETE,
+        ):
+            stop_at = self._after(turn)
+        stall_at = self._after(turn) if fault is Fault.STALL else None
+
+        in_progress = self._response(turn, status="in_progress", output=[], n_out=None)
+        pre: list[dict[str, Any]] = [
+            {"type": "response.created", "response": in_progress, "sequence_number": next(seq)},
+            {
+                "type": "response.in_progress",
+                "response": in_progress,
+                "sequence_number": next(seq),
+            },
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": self._message(turn, "", "in_progress", with_part=False),
+                "sequence_number": next(seq),
+            },
+            {
+                "type": "response.content_part.added",
+                "item_id": turn.msg_id,
+                "output_index": 0,
+                "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+                "sequence_number": next(seq),
+            },
+        ]
+        first_delta_seq = next(seq)
+        seq = itertools.count(first_delta_seq + stop_at)
+        sent_text = "".join(tokens[:stop_at])
+        post: list[dict[str, Any]] = []
+        raw_tail: list[str] = []  # non-event frames (nested error)
+        final: dict[str, Any]
+        if fault is Fault.FAILED:
+            final = self._response(
+                turn,
+                status="failed",
+                output=[self._message(turn, sent_text, "incomplete")],
+                n_out=stop_at,
+                error={
+                    "code": opts.get("code", "server_error"),
+                    "message": opts.get("message") or "The model failed to generate a response.",
+                },
+            )
+            post.append(
+                {"type": "response.failed", "response": final, "sequence_number": next(seq)}
+            )
+        elif fault is Fault.ERROR_EVENT:
+            message = opts.get("message") or "The model produced invalid content."
+            final = self._response(
+                turn,
+                status="failed",
+                output=[self._message(turn, sent_text, "incomplete")],
+                n_out=stop_at,
+                error={"code": "server_error", "message": message},
+            )
+            post.append(
+                {
+                    "type": "error",
+                    "code": opts.get("code", "server_error"),
+                    "message": message,
+                    "param": None,
+                    "sequence_number": next(seq),
+                }
+            )
+        elif fault is Fault.NESTED_ERROR:
+            message = opts.get("message") or (
+                "The response was filtered due to the prompt triggering Azure OpenAI's content "
+                "management policy. Please modify your prompt and retry."
+            )
+            final = self._response(
+                turn,
+                status="failed",
+                output=[self._message(turn, sent_text, "incomplete")],
+                n_out=stop_at,
+                error=None,
+            )
+            if opts.get("with_failed"):
+                post.append(
+                    {"type": "response.failed", "response": final, "sequence_number": next(seq)}
+                )
+            nested = {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": opts.get("code", "content_filter"),
+                }
+            }
+            self._check("ErrorResponse", nested, "nested error frame")
+            raw_tail.append(f"data: {_dumps(nested)}\n\n")
+        elif fault is Fault.DROP_STREAM:
+            final = self._response(
+                turn,
+                status="failed",
+                output=[self._message(turn, sent_text, "incomplete")],
+                n_out=stop_at,
+                error={"code": "server_error", "message": "The stream was interrupted."},
+            )
+        else:
+            incomplete = fault is Fault.INCOMPLETE or turn.truncated
+            text = "".join(tokens[:stop_at])
+            status = "incomplete" if incomplete else "completed"
+            item = self._message(turn, text, status)
+            part = item["content"][0]
+            post += [
+                {
+                    "type": "response.output_text.done",
+                    "item_id": turn.msg_id,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "text": text,
+                    "logprobs": [],
+                    "sequence_number": next(seq),
+                },
+                {
+                    "type": "response.content_part.done",
+                    "item_id": turn.msg_id,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "part": part,
+                    "sequence_number": next(seq),
+                },
+                {
+                    "type": "response.output_item.done",
+                    "output_index": 0,
+                    "item": item,
+                    "sequence_number": next(seq),
+                },
+            ]
+            final = self._response(
+                turn,
+                status=status,
+                output=[item],
+                n_out=stop_at,
+                incomplete_reason=(opts.get("reason", "max_output_tokens") if incomplete else None),
+            )
+            post.append(
+                {
+                    "type": "response.incomplete" if incomplete else "response.completed",
+                    "response": final,
+                    "sequence_number": next(seq),
+                }
+            )
+        final_status = final["status"]  # "cancelled" if the client goes away first
+
+        delta_head = (
+            'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+            f'"item_id":{_dumps(turn.msg_id)},"output_index":0,"content_index":0,"delta":'
+        )
+
+        def delta_frame(i: int) -> str:
+            return (
+                f'{delta_head}{_dumps(tokens[i])},"sequence_number":{first_delta_seq + i},'
+                '"logprobs":[]}\n\n'
+            )
+
+        try:
+            for event in pre + post:
+                self._check_event(event)
+            for i in range(min(_FULLY_VALIDATED_DELTAS, stop_at)):
+                data = delta_frame(i).split("\ndata: ", 1)[1]
+                self._check_event(json.loads(data))
+        except _Invalid as exc:
+            return self._invalid_response(request, exc)
+
+        resp = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "x-request-id": request[_REQUEST_ID],
+                "openai-processing-ms": "1",
+            },
+        )
+        await resp.prepare(request)
+        transport = request.transport
+        if transport is not None:
+            self._streams.add(transport)
+        self._store(turn, in_progress)
+        outcome = final_status
+        try:
+            for event in pre:
+                await resp.write(_frame(event))
+            loop = asyncio.get_running_loop()
+            if self.first_delta_delay > 0:
+                await asyncio.sleep(self.first_delta_delay)
+            i = 0
+            if stall_at is not None:
+                await self._write_deltas(resp, delta_frame, 0, stall_at, loop)
+                await self._stall(request, opts.get("seconds"))
+                i = stall_at
+            await self._write_deltas(resp, delta_frame, i, stop_at, loop)
+            if fault is Fault.DROP_STREAM:
+                # close() sends what is buffered, then FIN: no terminating chunk, no event
+                if transport is not None:
+                    transport.close()
+                self._store(turn, final)
+                return resp
+            for event in post:
+                await resp.write(_frame(event))
+            for raw in raw_tail:
+                await resp.write(raw.encode())
+            await resp.write_eof()
+        except ConnectionError:
+            outcome = "cancelled"  # the client went away (or stop() aborted the stream)
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            if outcome == "cancelled":
+                self._store(turn, self._response(turn, status="cancelled", output=[], n_out=None))
+            if transport is not None:
+                self._streams.discard(transport)
+            else:
+                self._store(turn, final)
+        return resp
+
+    async def _write_deltas(
+        self,
+        resp: web.StreamResponse,
+        frame: Callable[[int], str],
+        start: int,
+        end: int,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        """Write deltas [start, end), one frame per token, paced by absolute schedule."""
+        i = start
+        rate = self.tokens_per_second
+        anchor_t, anchor_i = loop.time(), i
+        while i < end:
+            current = self.tokens_per_second
+            if current != rate:  # changed at runtime: re-anchor the schedule at "now"
+                rate, anchor_t, anchor_i = current, loop.time(), i
+            if not rate or rate <= 0:
+                upto = min(end, i + 256)
+            else:
+                now = loop.time()
+                due = anchor_i + int((now - anchor_t) * rate) + 1  # tokens due by now
+                if due <= i:
+                    await asyncio.sleep(anchor_t + (i - anchor_i) / rate - now)
+                    continue
+                upto = min(end, due)
+            while i < upto:
+                await resp.write(frame(i).encode())
+                i += 1
+            if not rate:
+                await asyncio.sleep(0)  # let other connections run between batches
+
+    async def _stall(self, request: web.Request, seconds: float | None) -> None:
+        assert self._stopping is not None
+        deadline = None if seconds is None else time.monotonic() + seconds
+        transport = request.transport
+        while not self._stopping.is_set():
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("client went away during stall")
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.02)
+        raise ConnectionResetError("server stopping")
+
+    def _public(self, stored: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in stored.items() if k != "input_items"}
+
+    def _not_found(self, request: web.Request, response_id: str) -> web.Response:
+        return self._error(request, 404, f"Response with id '{response_id}' not found.")
+
+    async def _retrieve(self, request: web.Request) -> web.StreamResponse:
+        rid = request.match_info["id"]
+        stored = self.stored.get(rid)
+        if stored is None:
+            return self._not_found(request, rid)
+        return self._json(request, self._public(stored), schema="Response")
+
+    async def _delete(self, request: web.Request) -> web.StreamResponse:
+        rid = request.match_info["id"]
+        with self._lock:
+            stored = self.stored.pop(rid, None)
+        if stored is None:
+            return self._not_found(request, rid)
+        payload = {"id": rid, "object": "response.deleted", "deleted": True}
+        return self._json(request, payload, schema=_DELETED_SCHEMA)
+
+    async def _input_items(self, request: web.Request) -> web.StreamResponse:
+        rid = request.match_info["id"]
+        stored = self.stored.get(rid)
+        if stored is None:
+            return self._not_found(request, rid)
+        query = request.query
+        order = query.get("order", "desc")
+        if order not in ("asc", "desc"):
+            return self._error(
+                request,
+                400,
+                f"Invalid value for 'order': expected one of asc, desc, but got {order!r}.",
+                param="order",
+                code="invalid_value",
+            )
+        try:
+            limit = int(query.get("limit", "20"))
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= 100:
+            return self._error(
+                request,
+                400,
+                f"Invalid 'limit': expected an integer between 1 and 100, got "
+                f"{query.get('limit')!r}.",
+                param="limit",
+                code="invalid_value",
+            )
+        items = list(stored.get("input_items", []))
+        if order == "desc":
+            items.reverse()
+        after = query.get("after")
+        if after:
+            ids = [i.get("id") for i in items]
+            if after not in ids:
+                return self._error(
+                    request, 400, f"Invalid 'after': item '{after}' not found.", param="after"
+                )
+            items = items[ids.index(after) + 1 :]
+        page = items[:limit]
+        payload = {
+            "object": "list",
+            "data": page,
+            "has_more": len(items) > limit,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+        }
+        if not page:
+            # The schema types first_id/last_id as strings; an empty page has none.
+            try:
+                self._check(
+                    "ResponseItemList",
+                    {**payload, "first_id": "", "last_id": ""},
+                    f"GET {request.path}",
+                )
+            except _Invalid as exc:
+                return self._invalid_response(request, exc)
+            return self._json(request, payload)
+        return self._json(request, payload, schema="ResponseItemList")
+
+    def _model_obj(self, model_id: str) -> dict[str, Any]:
+        return {"id": model_id, "object": "model", "created": _MODEL_CREATED, "owned_by": "system"}
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        payload = {"object": "list", "data": [self._model_obj(m) for m in self.models]}
+        return self._json(request, payload, schema=_MODEL_LIST_SCHEMA)
+
+    async def _model(self, request: web.Request) -> web.StreamResponse:
+        mid = request.match_info["id"]
+        if mid not in self.models:
+            return self._error(
+                request,
+                404,
+                f"The model '{mid}' does not exist or you do not have access to it.",
+                code="model_not_found",
+            )
+        return self._json(request, self._model_obj(mid))
+
+    async def _control(self, request: web.Request) -> web.StreamResponse:
+        """Out-of-process steering: inject / reply / tps / expire / reset."""
+        action = request.match_info["action"]
+        raw = request[_JSON]
+        body: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        try:
+            if action == "inject":
+                opts = {k: v for k, v in body.items() if k not in ("fault", "times")}
+                self.inject(Fault(body["fault"]), int(body.get("times", 1)), **opts)
+            elif action == "reply":
+                self.queue_reply(str(body["text"]))
+            elif action == "tps":
+                tps = body.get("tokens_per_second")
+                self.tokens_per_second = None if tps is None else float(tps)
+            elif action == "expire":
+                if body.get("id"):
+                    self.expire(str(body["id"]))
+                else:
+                    self.expire_all()
+            elif action == "reset":
+                self.reset()
+            else:
+                return web.json_response(
+                    {"ok": False, "error": f"unknown action {action}"}, status=404
+                )
+        except (KeyError, ValueError, TypeError) as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+
+def _frame(event: dict[str, Any]) -> bytes:
+    return f"event: {event['type']}\ndata: {_dumps(event)}\n\n".encode()
+
+
+def iter_sse(raw: bytes | str) -> Iterator[tuple[str | None, str]]:
+    """Parse an SSE body into (event, data) pairs (test helper)."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    for block in re.split(r"\r\n\r\n|\n\n|\r\r", text):
+        if not block.strip():
+            continue
+        event, data = None, []
+        for line in re.split(r"\r\n|\n|\r", block):
+            if line.startswith("event:"):
+                event = line[6:].lstrip(" ")
+            elif line.startswith("data:"):
+                data.append(line[5:][1:] if line[5:].startswith(" ") else line[5:])
+        yield event, "\n".join(data)
+
+
+# ---------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.responses_server",
+        description="Serve a deterministic OpenAI Responses API on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tps", type=float, default=None, help="tokens per second (default: max)")
+    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--deployments", default=None, help="comma-separated deployment names")
+    parser.add_argument("--reasoning-models", default="", help="comma-separated model names")
+    parser.add_argument("--models", default=None, help="comma-separated /models ids")
+    parser.add_argument("--reply", default=None, help="fixed reply text for every create")
+    parser.add_argument(
+        "--reply-tokens", type=int, default=None, help="reply with a deterministic N-token text"
+    )
+    parser.add_argument("--first-delta-delay", type=float, default=0.0)
+    parser.add_argument("--no-validate", action="store_true")
+    args = parser.parse_args(argv)
+
+    def split(value: str | None) -> list[str] | None:
+        return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+    reply: Callable[[dict[str, Any]], str] | None = None
+    if args.reply is not None:
+        fixed = args.reply
+
+        def reply(body: dict[str, Any]) -> str:
+            return str(fixed)
+
+    elif args.reply_tokens is not None:
+        generated = make_text(args.reply_tokens)
+
+        def reply(body: dict[str, Any]) -> str:
+            return generated
+
+    kwargs: dict[str, Any] = {}
+    if args.models is not None:
+        kwargs["models"] = split(args.models)
+    server = ResponsesServer(
+        tokens_per_second=args.tps,
+        reply=reply,
+        api_key=args.api_key,
+        deployments=split(args.deployments),
+        reasoning_models=split(args.reasoning_models) or (),
+        validate=not args.no_validate,
+        port=args.port,
+        first_delta_delay=args.first_delta_delay,
+        **kwargs,
+    )
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    try:
+        print(f"READY {server.base_url}", flush=True)
+        while not done.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        if server.schema_errors:
+            print("schema errors:", *server.schema_errors, sep="\n", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
