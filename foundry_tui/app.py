@@ -1,0 +1,146 @@
+"""The Textual application: picks the first screen, owns the store and the backend.
+
+`make_app` is the one factory the CLI and every test use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+
+from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config, write_profile
+from foundry_tui.models import Profile
+from foundry_tui.screens.problem import ProblemScreen
+from foundry_tui.screens.setup import SetupScreen
+
+if TYPE_CHECKING:
+    from foundry_tui.backend import Backend
+    from foundry_tui.store import Store
+    from foundry_tui.workspace import Workspace
+
+BackendFactory = Callable[[Profile], "Backend"]
+
+
+def _default_backend(profile: Profile) -> Backend:
+    from foundry_tui.backend import Backend
+
+    return Backend(profile)
+
+
+class FoundryApp(App[None]):
+    TITLE = "foundry-tui"
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
+                tooltip="Quit foundry-tui (everything is already saved)"),
+    ]
+
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        overrides: Overrides | None = None,
+        backend_factory: BackendFactory = _default_backend,
+        resume: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.overrides = overrides or Overrides()
+        self.backend_factory = backend_factory
+        self.resume = resume
+        self.store: Store | None = None
+        self.backend: Backend | None = None
+        self.workspace: Workspace | None = None
+        self.sidebar_preference = config.sidebar
+
+    async def on_mount(self) -> None:
+        if self.config.keymap:
+            self.set_keymap(self.config.keymap)
+        profile = self.config.active_profile()
+        if profile is None:
+            await self.push_screen(SetupScreen(config_path=str(self.config.path)))
+            return
+        await self._start_chat(profile)
+
+    async def _start_chat(self, profile: Profile) -> None:
+        from foundry_tui.store import Store, StoreError
+
+        try:
+            self.store = await asyncio.to_thread(Store.open, self.config.db_path)
+        except StoreError as error:
+            await self.push_screen(ProblemScreen("The history database cannot be used", str(error)))
+            return
+        await asyncio.to_thread(self.store.mark_interrupted)
+        from foundry_tui.screens.chat import ChatScreen
+        from foundry_tui.workspace import Workspace
+
+        self.backend = self.backend_factory(profile)
+        self.workspace = Workspace(self.store, self.backend, profile)
+        await self.push_screen(ChatScreen(self.workspace, resume=self.resume))
+        self.call_after_refresh(self._warm_up)
+        self.load_endpoint_models()
+
+    def _warm_up(self) -> None:
+        self.import_client_library()
+
+    @work(thread=True, exit_on_error=False, group="warm-up")
+    def import_client_library(self) -> None:
+        """`import openai` costs ~0.5 s: done after the first frame, off the UI loop."""
+        import openai  # noqa: F401
+
+    @work(exclusive=True, group="models", exit_on_error=False)
+    async def load_endpoint_models(self) -> None:
+        from foundry_tui.models import BackendError
+        from foundry_tui.screens.chat import ChatScreen
+        from foundry_tui.widgets.sidebar import SettingsSidebar
+
+        if self.workspace is None:
+            return
+        try:
+            models = await self.workspace.endpoint_models()
+        except BackendError:
+            return  # listing is a convenience; typed names still work
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                screen.query_one(SettingsSidebar).show_models(
+                    self.workspace.profile.deployments, tuple(models)
+                )
+
+    @on(SetupScreen.ProfileEntered)
+    async def _profile_entered(self, event: SetupScreen.ProfileEntered) -> None:
+        setup = event.control if isinstance(event.control, SetupScreen) else self.screen
+        try:
+            await asyncio.to_thread(write_profile, self.config.path, event.profile)
+            self.config = await asyncio.to_thread(
+                load_config, self.config.path, overrides=self.overrides
+            )
+        except (ConfigError, OSError) as error:
+            if isinstance(setup, SetupScreen):
+                setup.show_error(f"Could not save the config: {error}")
+            return
+        profile = self.config.active_profile() or event.profile
+        self.pop_screen()
+        await self._start_chat(profile)
+
+    async def on_unmount(self) -> None:
+        if self.backend is not None:
+            await self.backend.aclose()
+        if self.store is not None:
+            self.store.close()
+
+
+def make_app(
+    config: AppConfig,
+    *,
+    overrides: Overrides | None = None,
+    backend_factory: BackendFactory = _default_backend,
+    resume: str | None = None,
+) -> FoundryApp:
+    return FoundryApp(config, overrides=overrides, backend_factory=backend_factory, resume=resume)
+
+

@@ -1,0 +1,62 @@
+"""`foundry-tui` command line: parse flags, load the config, run the app.
+
+Only argparse and the config module load before the app: `--help` and `--version`
+answer at once, and a bad config file is reported on stderr without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from foundry_tui import __version__
+from foundry_tui.config import ConfigError, Overrides, default_config_path, load_config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="foundry-tui",
+        description=(
+            "A terminal chat client for the OpenAI Responses API on Azure AI Foundry, "
+            "Azure OpenAI, OpenAI and compatible servers."
+        ),
+        epilog=(
+            "Precedence: these flags > environment variables > the config file. "
+            f"Config file: {default_config_path()}"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"foundry-tui {__version__}")
+    parser.add_argument("--profile", metavar="NAME", help="use this profile from the config file")
+    parser.add_argument(
+        "--model", metavar="DEPLOYMENT", help="deployment (model) name for new conversations"
+    )
+    parser.add_argument(
+        "--endpoint", metavar="URL", help="endpoint URL (Azure resource, Foundry project, base URL)"
+    )
+    parser.add_argument("--db", metavar="PATH", type=Path, help="the history database to use")
+    parser.add_argument(
+        "--config", metavar="PATH", type=Path, help="the config file to use instead of the default"
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="ID",
+        help="open a saved conversation, or rebuild one from a response id (resp_...)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = Overrides(profile=args.profile, model=args.model, endpoint=args.endpoint, db=args.db)
+    try:
+        config = load_config(args.config, overrides=overrides)
+    except ConfigError as error:
+        print(f"foundry-tui: {error}", file=sys.stderr)
+        return 2
+    from foundry_tui.app import make_app
+
+    app = make_app(config, overrides=overrides, resume=args.resume)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,1 @@
+"""Screens compose widgets and route their messages to the session and the app."""

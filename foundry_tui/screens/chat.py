@@ -1,0 +1,426 @@
+"""The chat screen: history on the left, transcript and prompt in the middle, settings right.
+
+Threading rule: the reply streams in an async worker (exclusive, group "turn") on the UI
+loop, so it may update widgets directly; the session does its SQLite work in threads.
+Everything else that waits (history, opening, server checks) runs in async workers too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Markdown, Static
+from textual.worker import Worker, WorkerState
+
+from foundry_tui.models import (
+    BackendError,
+    GenerationSettings,
+    Message,
+    MessageStatus,
+    ServerState,
+)
+from foundry_tui.screens.dialogs import ConfirmScreen, RenameScreen
+from foundry_tui.session import (
+    ChatSession,
+    ModeChanged,
+    ReplyDelta,
+    SendMode,
+    TurnEnded,
+    TurnStarted,
+)
+from foundry_tui.text import sanitize
+from foundry_tui.widgets.history import ConversationList, HistoryPanel
+from foundry_tui.widgets.message import MessageView
+from foundry_tui.widgets.prompt import PromptInput
+from foundry_tui.widgets.sidebar import SettingsSidebar
+from foundry_tui.widgets.status import StatusLine
+from foundry_tui.widgets.transcript import Transcript
+
+if TYPE_CHECKING:
+    from textual.widgets._markdown import MarkdownStream
+
+    from foundry_tui.workspace import Workspace
+
+# Wide terminals show both panels from the start; narrow ones keep the transcript roomy.
+SIDEBAR_MIN_WIDTH = 120
+HISTORY_MIN_WIDTH = 150
+
+_MODE_TEXT = {
+    SendMode.NEW: "new conversation",
+    SendMode.CHAIN: "continues on the server (previous_response_id)",
+    SendMode.REPLAY: "server no longer has it: next turn resends the saved transcript",
+}
+
+
+class ChatScreen(Screen[None]):
+    CSS_PATH = "chat.tcss"
+
+    BINDINGS = [
+        Binding("escape", "cancel_reply", "Cancel reply", id="chat.cancel",
+                tooltip="Stop the streaming reply; its text so far is kept"),
+        Binding("ctrl+n", "new_conversation", "New", id="chat.new",
+                tooltip="Start a new conversation"),
+        Binding("ctrl+b", "toggle_sidebar", "Settings", id="chat.toggle_sidebar",
+                tooltip="Show or hide the settings sidebar"),
+        Binding("ctrl+o", "toggle_history", "History", id="chat.toggle_history",
+                tooltip="Show or hide the conversation history"),
+        Binding("ctrl+l", "focus_prompt", "Prompt", id="chat.focus_prompt",
+                tooltip="Move the cursor to the prompt"),
+        Binding("ctrl+r", "rename", "Rename", id="chat.rename", show=False,
+                tooltip="Rename this conversation"),
+    ]
+
+    def __init__(self, workspace: Workspace, *, resume: str | None = None) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.session: ChatSession | None = None
+        self.resume_target = resume
+        self._pending_settings = workspace.default_settings()
+        self._history_search = ""
+
+    # -- layout ------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="chat-body"):
+            yield HistoryPanel(id="history")
+            with Vertical(id="chat-main"):
+                yield Static("", id="conversation-title")
+                yield Transcript(id="transcript")
+                yield StatusLine(id="status")
+                yield PromptInput(id="prompt")
+            yield SettingsSidebar(id="sidebar")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        width = self.app.size.width
+        sidebar_pref = getattr(self.app, "sidebar_preference", None)
+        self.query_one("#sidebar").display = (
+            sidebar_pref if sidebar_pref is not None else width >= SIDEBAR_MIN_WIDTH
+        )
+        self.query_one("#history").display = width >= HISTORY_MIN_WIDTH
+        sidebar = self.query_one(SettingsSidebar)
+        sidebar.show_settings(self._pending_settings)
+        sidebar.show_models(self.workspace.profile.deployments, ())
+        self._show_title()
+        self.query_one(PromptInput).focus()
+        if self.resume_target is not None:
+            self.resume_conversation(self.resume_target)
+        else:
+            await self.query_one(Transcript).show([])
+        self.refresh_history()
+
+    # -- sending -----------------------------------------------------------------
+
+    @property
+    def streaming(self) -> bool:
+        return any(
+            worker.group == "turn" and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for worker in self.workers
+        )
+
+    @on(PromptInput.Submitted)
+    def _prompt_submitted(self, event: PromptInput.Submitted) -> None:
+        if self.streaming:
+            self.notify("A reply is still streaming: press Escape to stop it first.")
+            return
+        settings = self.query_one(SettingsSidebar).read_settings()
+        if settings is None:
+            self.notify(
+                "Fix the highlighted settings (or set a model) before sending.",
+                severity="error",
+            )
+            return
+        event.prompt.clear()
+        self.send_prompt(event.text, settings)
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def send_prompt(self, text: str, settings: GenerationSettings) -> None:
+        transcript = self.query_one(Transcript)
+        status = self.query_one(StatusLine)
+        try:
+            if self.session is None:
+                self.session = await self.workspace.new_session(settings)
+            else:
+                await self.session.update_settings(settings)
+        except Exception as error:  # noqa: BLE001 - storage failure: keep the prompt
+            self._restore_prompt(text)
+            self.notify(f"Could not save the conversation: {error}", severity="error")
+            return
+        session = self.session
+        view: MessageView | None = None
+        stream: MarkdownStream | None = None
+        status.notice = ""
+        try:
+            async for event in session.send(text):
+                if isinstance(event, ReplyDelta):
+                    if stream is not None:
+                        await stream.write(sanitize(event.text))
+                elif isinstance(event, TurnStarted):
+                    await transcript.add(event.user)
+                    view = await transcript.add(event.reply)
+                    stream = Markdown.get_stream(view.markdown)
+                    transcript.follow()
+                    status.mode = _MODE_TEXT[event.mode]
+                    status.last_status = MessageStatus.PENDING
+                    self._show_title()
+                elif isinstance(event, ModeChanged):
+                    status.mode = _MODE_TEXT[event.mode]
+                    self.notify(event.reason)
+                elif isinstance(event, TurnEnded):
+                    if stream is not None:
+                        await stream.stop()
+                        stream = None
+                    if view is not None:
+                        view.update_message(event.reply)
+                    self._turn_ended(event, text)
+        except BaseException:
+            if view is not None and view.message.status == MessageStatus.PENDING:
+                view.update_message(replace(view.message, status=MessageStatus.CANCELLED))
+                status.last_status = MessageStatus.CANCELLED
+            raise
+        finally:
+            if stream is not None:
+                await stream.stop()
+            self.refresh_history()
+
+    def _turn_ended(self, event: TurnEnded, prompt: str) -> None:
+        status = self.query_one(StatusLine)
+        reply = event.reply
+        status.last_status = reply.status
+        status.last_usage = reply.usage
+        status.conversation_usage = event.conversation_usage
+        if self.session is not None:
+            status.mode = _MODE_TEXT[self.session.next_send_mode([reply])]
+        self._show_title()
+        if event.error is not None:
+            self._show_error(event.error)
+            if not reply.text:
+                self._restore_prompt(prompt)
+
+    def _show_error(self, error: BackendError) -> None:
+        self.notify(sanitize(error.detail) or " ", title=sanitize(error.title), severity="error",
+                    timeout=12)
+
+    def _restore_prompt(self, text: str) -> None:
+        prompt = self.query_one(PromptInput)
+        if not prompt.text.strip():
+            prompt.text = text
+            prompt.move_cursor(prompt.document.end)
+
+    def action_cancel_reply(self) -> None:
+        for worker in self.workers:
+            if worker.group == "turn" and worker.state == WorkerState.RUNNING:
+                worker.cancel()
+                self.notify("Reply cancelled; the text so far is saved.")
+
+    # -- settings ----------------------------------------------------------------
+
+    @on(SettingsSidebar.SettingsEdited)
+    def _settings_edited(self, event: SettingsSidebar.SettingsEdited) -> None:
+        self._pending_settings = event.settings
+        if self.session is not None:
+            self.save_settings(self.session, event.settings)
+
+    @work(group="settings", exit_on_error=False)
+    async def save_settings(self, session: ChatSession, settings: GenerationSettings) -> None:
+        await session.update_settings(settings)
+
+    # -- history -------------------------------------------------------------------
+
+    @work(exclusive=True, group="history", exit_on_error=False)
+    async def refresh_history(self) -> None:
+        conversations = await self.workspace.conversations(self._history_search or None)
+        current = self.session.conversation.id if self.session else None
+        self.query_one(HistoryPanel).show(conversations, current)
+
+    @on(HistoryPanel.FilterChanged)
+    def _filter_changed(self, event: HistoryPanel.FilterChanged) -> None:
+        self._history_search = event.text
+        self.refresh_history()
+
+    @on(HistoryPanel.Opened)
+    def _opened(self, event: HistoryPanel.Opened) -> None:
+        if self.streaming:
+            self.notify("A reply is still streaming: press Escape to stop it first.")
+            return
+        self.open_conversation(event.conversation_id)
+
+    @work(exclusive=True, group="open", exit_on_error=False)
+    async def open_conversation(self, conversation_id: str) -> None:
+        try:
+            session = await self.workspace.open_session(conversation_id)
+        except LookupError as error:
+            self.notify(str(error), severity="error")
+            return
+        await self._show_session(session)
+
+    @work(exclusive=True, group="open", exit_on_error=False)
+    async def resume_conversation(self, target: str) -> None:
+        """`--resume`: a conversation id, or a response id (rebuilt from the server)."""
+        status = self.query_one(StatusLine)
+        status.notice = f"Opening {target}…"
+        try:
+            session = await self.workspace.resume(target)
+        except (LookupError, BackendError) as error:
+            status.notice = ""
+            await self.query_one(Transcript).show([])
+            message = error.user_message if isinstance(error, BackendError) else str(error)
+            self.notify(sanitize(message), title="Could not resume", severity="error", timeout=12)
+            return
+        status.notice = ""
+        await self._show_session(session)
+        self.refresh_history()
+
+    async def _show_session(self, session: ChatSession) -> None:
+        self.session = session
+        messages = await session.transcript()
+        await self.query_one(Transcript).show(messages)
+        self._pending_settings = session.conversation.settings
+        self.query_one(SettingsSidebar).show_settings(session.conversation.settings)
+        status = self.query_one(StatusLine)
+        last_reply = next((m for m in reversed(messages) if m.role.value == "assistant"), None)
+        status.last_status = last_reply.status if last_reply else None
+        status.last_usage = last_reply.usage if last_reply else None
+        status.conversation_usage = await session.usage()
+        status.mode = _MODE_TEXT[session.next_send_mode(messages)]
+        self._show_title()
+        self.query_one(PromptInput).focus()
+        if messages:
+            self.check_server(session)
+
+    @work(exclusive=True, group="server-check", exit_on_error=False)
+    async def check_server(self, session: ChatSession) -> None:
+        status = self.query_one(StatusLine)
+        status.notice = "checking the server…"
+        try:
+            state = await session.check_server_state()
+        except BackendError as error:
+            status.notice = f"could not check the server: {sanitize(error.title)}"
+            return
+        if session is not self.session:
+            return
+        status.notice = ""
+        if state == ServerState.EXPIRED:
+            status.mode = _MODE_TEXT[SendMode.REPLAY]
+        elif state == ServerState.LIVE:
+            status.mode = _MODE_TEXT[SendMode.CHAIN]
+
+    def action_new_conversation(self) -> None:
+        if self.streaming:
+            self.notify("A reply is still streaming: press Escape to stop it first.")
+            return
+        self.start_new_conversation()
+
+    @work(exclusive=True, group="open", exit_on_error=False)
+    async def start_new_conversation(self) -> None:
+        self.session = None
+        self._pending_settings = replace(
+            self.workspace.default_settings(), model=self._pending_settings.model
+        )
+        self.query_one(SettingsSidebar).show_settings(self._pending_settings)
+        status = self.query_one(StatusLine)
+        status.last_status = None
+        status.last_usage = None
+        status.conversation_usage = None
+        status.mode = _MODE_TEXT[SendMode.NEW]
+        await self.query_one(Transcript).show([])
+        self._show_title()
+        self.query_one(PromptInput).focus()
+        self.refresh_history()
+
+    @on(ConversationList.DeleteRequested)
+    def _delete_requested(self, event: ConversationList.DeleteRequested) -> None:
+        title = event.title or "this conversation"
+
+        def deleted(confirmed: bool | None) -> None:
+            if confirmed:
+                self.delete_conversation(event.conversation_id)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete “{title}” and all its messages?"), deleted
+        )
+
+    @work(group="history-edit", exit_on_error=False)
+    async def delete_conversation(self, conversation_id: str) -> None:
+        await self.workspace.delete(conversation_id)
+        if self.session is not None and self.session.conversation.id == conversation_id:
+            self.session = None
+            await self.query_one(Transcript).show([])
+            self._show_title()
+        self.notify("Conversation deleted.")
+        self.refresh_history()
+
+    @on(ConversationList.RenameRequested)
+    def _rename_requested(self, event: ConversationList.RenameRequested) -> None:
+        self._ask_rename(event.conversation_id, event.title)
+
+    def action_rename(self) -> None:
+        if self.session is None:
+            self.notify("Send a first message to start a conversation you can rename.")
+            return
+        self._ask_rename(self.session.conversation.id, self.session.conversation.title)
+
+    def _ask_rename(self, conversation_id: str, title: str) -> None:
+        def renamed(new_title: str | None) -> None:
+            if new_title:
+                self.rename_conversation(conversation_id, new_title)
+
+        self.app.push_screen(RenameScreen(title), renamed)
+
+    @work(group="history-edit", exit_on_error=False)
+    async def rename_conversation(self, conversation_id: str, title: str) -> None:
+        if self.session is not None and self.session.conversation.id == conversation_id:
+            await self.session.rename(title)
+        else:
+            await self.workspace.rename(conversation_id, title)
+        self._show_title()
+        self.refresh_history()
+
+    # -- panels ----------------------------------------------------------------------
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.query_one(SettingsSidebar)
+        sidebar.display = not sidebar.display
+        if sidebar.display:
+            sidebar.query_one("#model-input").focus()
+        else:
+            self.query_one(PromptInput).focus()
+
+    def action_toggle_history(self) -> None:
+        history = self.query_one(HistoryPanel)
+        history.display = not history.display
+        if history.display:
+            history.query_one(ConversationList).focus()
+        else:
+            self.query_one(PromptInput).focus()
+
+    def action_focus_prompt(self) -> None:
+        self.query_one(PromptInput).focus()
+
+    def _show_title(self) -> None:
+        title = self.session.conversation.title if self.session else ""
+        self.query_one("#conversation-title", Static).update(
+            sanitize(title) if title else "New conversation"
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            error = worker.error
+            message = error.user_message if isinstance(error, BackendError) else str(error)
+            self.notify(sanitize(message), title="Something went wrong", severity="error",
+                        timeout=12)
+        if worker.group == "turn" and event.state in (
+            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
+        ):
+            self.query_one(StatusLine).refresh()
+
+    def current_messages(self) -> list[Message]:
+        """What the transcript shows, for tests and exports."""
+        return [view.message for view in self.query(MessageView)]

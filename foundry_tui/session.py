@@ -1,0 +1,479 @@
+"""One conversation, without a terminal: what to send, what to save and when, how to resume.
+
+The rules that keep a user's work safe live here, not in widgets:
+
+* the prompt is saved before the request leaves, with an empty PENDING reply row under it;
+* the reply text is flushed to that row while it streams (a crash loses well under a second),
+  and its final status (completed / incomplete / failed / cancelled) is saved when it ends;
+* a turn chains with ``previous_response_id`` while the server still holds the head response;
+  when it no longer does (404 on retrieve, or a 400 ``previous_response_not_found`` on create),
+  the local transcript is replayed as input and a new chain starts.
+
+Every store call runs in a thread (``asyncio.to_thread``) so a slow disk never stalls the UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from foundry_tui.models import (
+    BackendError,
+    BackendEvent,
+    Conversation,
+    ErrorKind,
+    GenerationSettings,
+    InputMessage,
+    Message,
+    MessageRole,
+    MessageStatus,
+    ResponseFinished,
+    ResponseStarted,
+    RetrievedResponse,
+    ServerState,
+    TextDelta,
+    Usage,
+)
+from foundry_tui.store import Store
+
+_T = TypeVar("_T")
+
+# How often a streaming reply's text is written to the database. Small enough that a
+# crash loses almost nothing, large enough that a 2,000 tokens/s stream costs few writes.
+PARTIAL_SAVE_INTERVAL = 0.3
+
+# Statuses whose response the server kept and a next turn can chain from.
+_CHAINABLE = frozenset({MessageStatus.COMPLETED, MessageStatus.INCOMPLETE})
+
+
+class ResponsesBackend(Protocol):
+    """What the session needs from a backend (see backend.Backend)."""
+
+    def stream_reply(
+        self,
+        *,
+        settings: GenerationSettings,
+        input: list[InputMessage],
+        previous_response_id: str | None,
+        store: bool = True,
+    ) -> AsyncIterator[BackendEvent]: ...
+
+    async def retrieve(self, response_id: str) -> RetrievedResponse | None: ...
+
+    async def input_messages(self, response_id: str) -> list[InputMessage]: ...
+
+
+class SendMode(StrEnum):
+    """How a turn's context reaches the server; the UI shows it."""
+
+    NEW = "new"  # first turn of a conversation
+    CHAIN = "chain"  # previous_response_id
+    REPLAY = "replay"  # the local transcript sent as input items
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    user: Message
+    reply: Message
+    mode: SendMode
+
+
+@dataclass(frozen=True)
+class ReplyDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ModeChanged:
+    """The server had forgotten the chain mid-send; the turn is being replayed."""
+
+    mode: SendMode
+    reason: str
+
+
+@dataclass(frozen=True)
+class TurnEnded:
+    reply: Message
+    error: BackendError | None
+    conversation_usage: Usage
+
+
+TurnEvent = TurnStarted | ReplyDelta | ModeChanged | TurnEnded
+
+
+async def _in_thread(function: Callable[..., _T], *args: object, **kwargs: object) -> _T:
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+class ChatSession:
+    """Sends turns of one saved conversation and keeps its transcript in the store."""
+
+    def __init__(self, store: Store, backend: ResponsesBackend, conversation: Conversation) -> None:
+        self.store = store
+        self.backend = backend
+        self.conversation = conversation
+
+    # -- opening -----------------------------------------------------------------
+
+    @classmethod
+    async def start_new(
+        cls, store: Store, backend: ResponsesBackend, *, profile: str, settings: GenerationSettings
+    ) -> ChatSession:
+        conversation = await _in_thread(
+            store.create_conversation, profile=profile, settings=settings
+        )
+        return cls(store, backend, conversation)
+
+    @classmethod
+    async def open(cls, store: Store, backend: ResponsesBackend, conversation_id: str) -> ChatSession:
+        conversation = await _in_thread(store.get_conversation, conversation_id)
+        if conversation is None:
+            raise LookupError(f"No saved conversation with id {conversation_id}")
+        return cls(store, backend, conversation)
+
+    async def transcript(self) -> list[Message]:
+        return await _in_thread(self.store.transcript, self.conversation.id)
+
+    async def usage(self) -> Usage:
+        return await _in_thread(self.store.conversation_usage, self.conversation.id)
+
+    # -- settings ----------------------------------------------------------------
+
+    async def update_settings(self, settings: GenerationSettings) -> None:
+        """Applies from the next turn; saved with the conversation."""
+        if settings == self.conversation.settings:
+            return
+        await _in_thread(self.store.update_settings, self.conversation.id, settings)
+        self.conversation = replace(self.conversation, settings=settings)
+
+    async def rename(self, title: str) -> None:
+        await _in_thread(self.store.rename_conversation, self.conversation.id, title)
+        self.conversation = replace(self.conversation, title=title)
+
+    # -- server state --------------------------------------------------------------
+
+    async def check_server_state(self) -> ServerState:
+        """Asks the server whether it still holds the head response; saves the answer.
+
+        Raises BackendError when the server cannot be asked (network, auth): the state
+        then stays as it was, and a failed chain still falls back at send time.
+        """
+        anchor = _chain_anchor(await self.transcript())
+        if anchor is None or anchor.response_id is None:
+            return self.conversation.server_state
+        found = await self.backend.retrieve(anchor.response_id)
+        state = ServerState.LIVE if found is not None else ServerState.EXPIRED
+        await self._set_server_state(state)
+        return state
+
+    async def _set_server_state(self, state: ServerState) -> None:
+        if state == self.conversation.server_state:
+            return
+        await _in_thread(self.store.set_server_state, self.conversation.id, state)
+        self.conversation = replace(self.conversation, server_state=state)
+
+    def next_send_mode(self, transcript: list[Message]) -> SendMode:
+        if not transcript:
+            return SendMode.NEW
+        if self.conversation.server_state == ServerState.EXPIRED:
+            return SendMode.REPLAY
+        return SendMode.CHAIN if _chain_anchor(transcript) is not None else SendMode.REPLAY
+
+    # -- sending -------------------------------------------------------------------
+
+    async def send(self, prompt: str) -> AsyncIterator[TurnEvent]:
+        """Saves the prompt, streams the reply, saves it; yields what the UI shows.
+
+        Cancelling the task that iterates this saves the partial reply as CANCELLED and
+        re-raises CancelledError.
+        """
+        settings = self.conversation.settings
+        history = await self.transcript()
+        mode = self.next_send_mode(history)
+        user = await _in_thread(
+            self.store.add_message,
+            conversation_id=self.conversation.id,
+            role=MessageRole.USER,
+            text=prompt,
+            status=MessageStatus.COMPLETED,
+            model=settings.model,
+        )
+        if not self.conversation.title:  # the store titles it from the first prompt
+            refreshed = await _in_thread(self.store.get_conversation, self.conversation.id)
+            self.conversation = refreshed or self.conversation
+        async for event in self._stream_turn(user, history, mode, settings):
+            yield event
+
+    async def retry(self, reply: Message) -> AsyncIterator[TurnEvent]:
+        """Sends the prompt of a failed or cancelled reply again, as a new branch under it."""
+        if reply.parent_id is None:
+            raise LookupError("That reply has no prompt to resend")
+        user = await _in_thread(self.store.get_message, reply.parent_id)
+        if user is None:
+            raise LookupError("The prompt of that reply is no longer saved")
+        path = await self.transcript()
+        history = path[: next(i for i, m in enumerate(path) if m.id == user.id)]
+        await _in_thread(self.store.set_head, self.conversation.id, user.id)
+        mode = self.next_send_mode(history)
+        async for event in self._stream_turn(user, history, mode, self.conversation.settings):
+            yield event
+
+    async def _stream_turn(
+        self,
+        user: Message,
+        history: list[Message],
+        mode: SendMode,
+        settings: GenerationSettings,
+    ) -> AsyncIterator[TurnEvent]:
+        previous_response_id, context = _request_context(history, mode)
+        reply = await _in_thread(
+            self.store.add_message,
+            conversation_id=self.conversation.id,
+            role=MessageRole.ASSISTANT,
+            text="",
+            status=MessageStatus.PENDING,
+            model=settings.model,
+            previous_response_id=previous_response_id,
+            parent_id=user.id,
+        )
+        yield TurnStarted(user=user, reply=reply, mode=mode)
+
+        writer = _ReplyWriter(self.store, reply)
+        try:
+            try:
+                async for delta in self._pump(writer, settings, context, user):
+                    yield delta
+            except BackendError as error:
+                if error.kind != ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND or writer.text:
+                    raise
+                # The server forgot the chain (expired or deleted): replay the transcript.
+                await self._set_server_state(ServerState.EXPIRED)
+                writer.previous_response_id = None
+                yield ModeChanged(
+                    mode=SendMode.REPLAY,
+                    reason="The server no longer has this conversation; "
+                    "sending the saved transcript instead.",
+                )
+                _, context = _request_context(history, SendMode.REPLAY)
+                async for delta in self._pump(writer, settings, context, user):
+                    yield delta
+        except asyncio.CancelledError:
+            # Saved synchronously: the task is being torn down and may not get to await.
+            writer.finish_now(MessageStatus.CANCELLED, error=None)
+            raise
+        except BackendError as error:
+            saved = await writer.finish(MessageStatus.FAILED, error=error.user_message)
+            yield TurnEnded(reply=saved, error=error, conversation_usage=await self.usage())
+            return
+        except Exception as error:  # noqa: BLE001 - a bug must still not lose the reply
+            saved = await writer.finish(MessageStatus.FAILED, error=f"Unexpected error: {error}")
+            raise
+        finished = writer.finished
+        if finished is None:  # the backend guarantees a terminal event; be safe anyway
+            saved = await writer.finish(MessageStatus.FAILED, error="The reply ended unexpectedly.")
+            yield TurnEnded(reply=saved, error=None, conversation_usage=await self.usage())
+            return
+        saved = await writer.finish(
+            finished.status,
+            error=finished.error or _incomplete_note(finished),
+            response_id=finished.response_id,
+            response_model=finished.model,
+            usage=finished.usage,
+        )
+        if finished.response_id and finished.status in _CHAINABLE:
+            await self._set_server_state(ServerState.LIVE)
+        error = (
+            BackendError(ErrorKind.STREAM, "The server could not finish the reply.", finished.error)
+            if finished.status == MessageStatus.FAILED
+            else None
+        )
+        yield TurnEnded(reply=saved, error=error, conversation_usage=await self.usage())
+
+    async def _pump(
+        self,
+        writer: _ReplyWriter,
+        settings: GenerationSettings,
+        context: list[InputMessage],
+        user: Message,
+    ) -> AsyncIterator[ReplyDelta]:
+        stream = self.backend.stream_reply(
+            settings=settings,
+            input=[*context, InputMessage(role=MessageRole.USER, text=user.text)],
+            previous_response_id=writer.previous_response_id,
+        )
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                writer.parts.append(event.text)
+                yield ReplyDelta(event.text)
+                await writer.flush_if_due()
+            else:
+                writer.observe(event)
+
+
+class _ReplyWriter:
+    """Accumulates a streaming reply and writes it to its row at a bounded rate."""
+
+    def __init__(self, store: Store, reply: Message) -> None:
+        self.store = store
+        self.reply = reply
+        self.previous_response_id = reply.previous_response_id
+        self.parts: list[str] = []
+        self.response_id: str | None = None
+        self.response_model: str | None = None
+        self.finished: ResponseFinished | None = None
+        self._saved_length = 0
+        self._last_save = time.monotonic()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def observe(self, event: ResponseStarted | ResponseFinished) -> None:
+        if isinstance(event, ResponseStarted):
+            self.response_id = event.response_id
+            self.response_model = event.model
+        else:
+            self.finished = event
+
+    async def flush_if_due(self) -> None:
+        if time.monotonic() - self._last_save < PARTIAL_SAVE_INTERVAL:
+            return
+        text = self.text
+        if len(text) == self._saved_length:
+            return
+        self._last_save = time.monotonic()
+        self._saved_length = len(text)
+        await _in_thread(self.store.update_message, self.reply.id, text=text)
+
+    async def finish(self, status: MessageStatus, **fields: object) -> Message:
+        return await _in_thread(self._save_final, status, fields)
+
+    def finish_now(self, status: MessageStatus, **fields: object) -> Message:
+        return self._save_final(status, fields)
+
+    def _save_final(self, status: MessageStatus, fields: dict[str, object]) -> Message:
+        response_id = fields.pop("response_id", None) or self.response_id
+        response_model = fields.pop("response_model", None) or self.response_model
+        self.store.update_message(
+            self.reply.id,
+            text=self.text,
+            status=status,
+            response_id=response_id,  # type: ignore[arg-type]
+            response_model=response_model,  # type: ignore[arg-type]
+            **fields,  # type: ignore[arg-type]
+        )
+        saved = self.store.get_message(self.reply.id)
+        assert saved is not None
+        return saved
+
+
+def _chain_anchor(transcript: list[Message]) -> Message | None:
+    """The newest reply the server kept, from which a next turn can chain."""
+    for message in reversed(transcript):
+        if (
+            message.role == MessageRole.ASSISTANT
+            and message.response_id
+            and message.status in _CHAINABLE
+        ):
+            return message
+    return None
+
+
+def _request_context(
+    history: list[Message], mode: SendMode
+) -> tuple[str | None, list[InputMessage]]:
+    """(previous_response_id, input messages to send before the new prompt)."""
+    anchor = _chain_anchor(history) if mode == SendMode.CHAIN else None
+    if anchor is not None:
+        # Turns after the anchor (a failed or cancelled one) never reached the server's
+        # chain: send them along so the model sees what the user sees.
+        after = history[history.index(anchor) + 1 :]
+        return anchor.response_id, _as_input(after)
+    return None, _as_input(history)
+
+
+def _as_input(messages: list[Message]) -> list[InputMessage]:
+    return [InputMessage(role=m.role, text=m.text) for m in messages if m.text.strip()]
+
+
+def _incomplete_note(finished: ResponseFinished) -> str | None:
+    if finished.status != MessageStatus.INCOMPLETE:
+        return None
+    reason = finished.incomplete_reason or "unknown reason"
+    if reason == "max_output_tokens":
+        return "Cut off at the max output tokens limit."
+    return f"The reply stopped early ({reason})."
+
+
+async def import_from_server(
+    store: Store, backend: ResponsesBackend, response_id: str, *, profile: str
+) -> Conversation:
+    """Rebuilds a conversation that only the server knows from its last response id.
+
+    Walks ``previous_response_id`` back to the first response, then saves each request's
+    input messages and each response's output in order. Raises LookupError when the
+    server does not have ``response_id``.
+    """
+    existing = await _in_thread(store.find_conversation_by_response_id, response_id)
+    if existing is not None:
+        return existing
+    chain: list[RetrievedResponse] = []
+    next_id: str | None = response_id
+    while next_id is not None:
+        found = await backend.retrieve(next_id)
+        if found is None:
+            if not chain:
+                raise LookupError(f"The server has no response {response_id}")
+            break  # older part of the chain expired: keep what is still there
+        chain.append(found)
+        next_id = found.previous_response_id
+    chain.reverse()
+    inputs = [await backend.input_messages(response.id) for response in chain]
+    last = chain[-1]
+    settings = GenerationSettings(model=last.model or "", instructions=last.instructions)
+    return await _in_thread(_save_imported, store, profile, settings, chain, inputs)
+
+
+def _save_imported(
+    store: Store,
+    profile: str,
+    settings: GenerationSettings,
+    chain: list[RetrievedResponse],
+    inputs: list[list[InputMessage]],
+) -> Conversation:
+    conversation = store.create_conversation(profile=profile, settings=settings)
+    for response, request_input in zip(chain, inputs, strict=True):
+        for item in request_input:
+            store.add_message(
+                conversation_id=conversation.id,
+                role=item.role,
+                text=item.text,
+                status=MessageStatus.COMPLETED,
+                model=response.model,
+            )
+        reply = store.add_message(
+            conversation_id=conversation.id,
+            role=MessageRole.ASSISTANT,
+            text=response.output_text,
+            status=_status_of(response.status),
+            model=response.model,
+            previous_response_id=response.previous_response_id,
+            response_id=response.id,
+        )
+        store.update_message(reply.id, response_model=response.model, usage=response.usage)
+    store.set_server_state(conversation.id, ServerState.LIVE)
+    found = store.get_conversation(conversation.id)
+    assert found is not None
+    return found
+
+
+def _status_of(server_status: str | None) -> MessageStatus:
+    try:
+        status = MessageStatus(server_status or "completed")
+    except ValueError:
+        return MessageStatus.COMPLETED
+    return status if status in _CHAINABLE or status == MessageStatus.FAILED else MessageStatus.COMPLETED

@@ -1,0 +1,71 @@
+"""What the screens may ask for beyond one conversation: the history, opening, resuming.
+
+Screens hold a Workspace and never the store or the backend themselves; every call here is
+async and runs SQLite work in a thread, so the UI loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from foundry_tui.models import ConversationSummary, GenerationSettings, Profile
+from foundry_tui.session import ChatSession, ResponsesBackend, import_from_server
+from foundry_tui.store import Store
+
+
+class ModelLister(ResponsesBackend, Protocol):
+    async def list_models(self) -> list[str]: ...
+
+
+@dataclass
+class Workspace:
+    store: Store
+    backend: ModelLister
+    profile: Profile
+
+    def default_settings(self, model: str | None = None) -> GenerationSettings:
+        defaults = self.profile.defaults or GenerationSettings(model="")
+        chosen = model or defaults.model or next(iter(self.profile.deployments), "")
+        return GenerationSettings(
+            model=chosen,
+            instructions=defaults.instructions,
+            temperature=defaults.temperature,
+            top_p=defaults.top_p,
+            max_output_tokens=defaults.max_output_tokens,
+        )
+
+    async def conversations(self, search: str | None = None) -> list[ConversationSummary]:
+        return await asyncio.to_thread(
+            self.store.list_conversations, search=search.strip() if search else None
+        )
+
+    async def new_session(self, settings: GenerationSettings) -> ChatSession:
+        return await ChatSession.start_new(
+            self.store, self.backend, profile=self.profile.name, settings=settings
+        )
+
+    async def open_session(self, conversation_id: str) -> ChatSession:
+        return await ChatSession.open(self.store, self.backend, conversation_id)
+
+    async def resume(self, target: str) -> ChatSession:
+        """Opens a saved conversation by its id, or by any response id in it, or rebuilds
+        one from the server when only the server knows that response id."""
+        found = await asyncio.to_thread(self.store.get_conversation, target)
+        if found is None:
+            found = await asyncio.to_thread(self.store.find_conversation_by_response_id, target)
+        if found is None:
+            found = await import_from_server(
+                self.store, self.backend, target, profile=self.profile.name
+            )
+        return ChatSession(self.store, self.backend, found)
+
+    async def delete(self, conversation_id: str) -> None:
+        await asyncio.to_thread(self.store.delete_conversation, conversation_id)
+
+    async def rename(self, conversation_id: str, title: str) -> None:
+        await asyncio.to_thread(self.store.rename_conversation, conversation_id, title)
+
+    async def endpoint_models(self) -> list[str]:
+        return await self.backend.list_models()
