@@ -1,0 +1,223 @@
+"""Schema migrations for the history database, in the style of simonw/llm.
+
+Each function decorated with ``@migration`` is applied once, in order, inside its own
+``BEGIN IMMEDIATE`` transaction, and recorded by name in ``_foundry_migrations``.
+``PRAGMA user_version`` mirrors the number of migrations applied.
+
+To change the schema, append a new function at the end; never rename, reorder or edit
+one that has shipped. Each runs exactly once per database.
+
+This module only needs a ``sqlite_utils.Database`` whose connection is in driver
+autocommit mode (``isolation_level=None``); ``foundry_tui.store`` provides one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlite_utils import Database
+
+MIGRATIONS_TABLE = "_foundry_migrations"
+
+Migration = Callable[[Database], None]
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next migration; its ``__name__`` is what gets recorded."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def _run(db: Database, *statements: str) -> None:
+    for statement in statements:
+        db.execute(statement)
+
+
+@migration
+def m001_initial(db: Database) -> None:
+    # `seq` is an explicit INTEGER PRIMARY KEY (a rowid alias), so VACUUM can never
+    # renumber the rows the external-content FTS indexes point at; `id` is the public key.
+    _run(
+        db,
+        """
+        CREATE TABLE conversations (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL DEFAULT '',
+            profile TEXT NOT NULL,
+            model TEXT NOT NULL,
+            instructions TEXT,
+            temperature REAL,
+            top_p REAL,
+            max_output_tokens INTEGER,
+            server_state TEXT NOT NULL DEFAULT 'unknown',
+            head_message_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX conversations_updated_at ON conversations (updated_at)",
+        """
+        CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            conversation_id TEXT NOT NULL
+                REFERENCES conversations (id) ON DELETE CASCADE,
+            parent_id TEXT REFERENCES messages (id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            text TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,
+            model TEXT,
+            response_model TEXT,
+            response_id TEXT,
+            previous_response_id TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            total_tokens INTEGER,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX messages_conversation_id ON messages (conversation_id)",
+        "CREATE INDEX messages_response_id ON messages (response_id)",
+        # Needed by the parent_id foreign key: without it every deleted message
+        # would scan the whole table for children.
+        "CREATE INDEX messages_parent_id ON messages (parent_id)",
+        # mark_interrupted() at start-up without a full scan.
+        "CREATE INDEX messages_pending ON messages (status) WHERE status = 'pending'",
+    )
+
+
+def _fts_statements(table: str, column: str) -> list[str]:
+    fts = f"{table}_fts"
+    return [
+        f"""
+        CREATE VIRTUAL TABLE {fts} USING fts5(
+            {column},
+            content='{table}',
+            content_rowid='seq',
+            tokenize='unicode61 remove_diacritics 2',
+            prefix='1 2 3'
+        )
+        """,
+        f"""
+        CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN
+            INSERT INTO {fts} (rowid, {column}) VALUES (new.seq, new.{column});
+        END
+        """,
+        f"""
+        CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN
+            INSERT INTO {fts} ({fts}, rowid, {column}) VALUES ('delete', old.seq, old.{column});
+        END
+        """,
+        f"""
+        CREATE TRIGGER {fts}_au AFTER UPDATE OF {column} ON {table} BEGIN
+            INSERT INTO {fts} ({fts}, rowid, {column}) VALUES ('delete', old.seq, old.{column});
+            INSERT INTO {fts} (rowid, {column}) VALUES (new.seq, new.{column});
+        END
+        """,
+        f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')",
+    ]
+
+
+@migration
+def m002_fts(db: Database) -> None:
+    """External-content FTS5 indexes over messages.text and conversations.title."""
+    _run(db, *_fts_statements("messages", "text"), *_fts_statements("conversations", "title"))
+
+
+# Must stay below the last @migration.
+SCHEMA_VERSION = len(MIGRATIONS)
+KNOWN_MIGRATIONS = frozenset(fn.__name__ for fn in MIGRATIONS)
+
+
+class SchemaTooNewError(Exception):
+    """The database records migrations this version does not know."""
+
+    def __init__(self, status: SchemaStatus) -> None:
+        super().__init__(
+            f"database schema {status.user_version} with unknown migrations "
+            f"{sorted(status.unknown)}; this version knows {SCHEMA_VERSION}"
+        )
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    applied: frozenset[str]
+    user_version: int
+
+    @property
+    def unknown(self) -> frozenset[str]:
+        return self.applied - KNOWN_MIGRATIONS
+
+    @property
+    def is_newer(self) -> bool:
+        return bool(self.unknown) or self.user_version > SCHEMA_VERSION
+
+    @property
+    def pending(self) -> list[Migration]:
+        return [fn for fn in MIGRATIONS if fn.__name__ not in self.applied]
+
+
+def inspect(db: Database) -> SchemaStatus:
+    """Read (never write) which migrations the database has recorded."""
+    user_version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    exists = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [MIGRATIONS_TABLE]
+    ).fetchone()
+    applied: frozenset[str] = frozenset()
+    if exists:
+        applied = frozenset(
+            str(row[0]) for row in db.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")
+        )
+    return SchemaStatus(applied=applied, user_version=user_version)
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply the pending migrations, each in its own write transaction.
+
+    Safe against another process migrating the same file at the same time: the
+    status is re-read under the write lock. Raises SchemaTooNewError, before
+    writing anything, when the database was written by a newer version.
+    Returns the names of the migrations this call applied.
+    """
+    conn = db.conn
+    status = inspect(db)
+    if status.is_newer:
+        raise SchemaTooNewError(status)
+    if not status.pending and status.user_version == SCHEMA_VERSION:
+        return []
+    applied_now: list[str] = []
+    for position, fn in enumerate(MIGRATIONS, start=1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            status = inspect(db)
+            if status.is_newer:
+                raise SchemaTooNewError(status)
+            if fn.__name__ not in status.applied:
+                db.execute(
+                    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+                    "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+                )
+                fn(db)
+                db.table(MIGRATIONS_TABLE).insert(
+                    {
+                        "name": fn.__name__,
+                        "applied_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+                    }
+                )
+                applied_now.append(fn.__name__)
+            if status.user_version < position:
+                db.execute(f"PRAGMA user_version = {position:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return applied_now
