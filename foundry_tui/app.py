@@ -36,8 +36,14 @@ class FoundryApp(App[None]):
     TITLE = "foundry-tui"
     CSS_PATH = "app.tcss"
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
-                tooltip="Quit foundry-tui (everything is already saved)"),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            priority=True,
+            tooltip="Quit foundry-tui (everything is already saved)",
+        ),
     ]
 
     def __init__(
@@ -142,5 +148,3 @@ def make_app(
     resume: str | None = None,
 ) -> FoundryApp:
     return FoundryApp(config, overrides=overrides, backend_factory=backend_factory, resume=resume)
-
-

@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    overrides = Overrides(profile=args.profile, model=args.model, endpoint=args.endpoint, db=args.db)
+    overrides = Overrides(
+        profile=args.profile, model=args.model, endpoint=args.endpoint, db=args.db
+    )
     try:
         config = load_config(args.config, overrides=overrides)
     except ConfigError as error:

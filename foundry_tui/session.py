@@ -129,7 +129,9 @@ class ChatSession:
         return cls(store, backend, conversation)
 
     @classmethod
-    async def open(cls, store: Store, backend: ResponsesBackend, conversation_id: str) -> ChatSession:
+    async def open(
+        cls, store: Store, backend: ResponsesBackend, conversation_id: str
+    ) -> ChatSession:
         conversation = await _in_thread(store.get_conversation, conversation_id)
         if conversation is None:
             raise LookupError(f"No saved conversation with id {conversation_id}")
@@ -269,8 +271,9 @@ class ChatSession:
             saved = await writer.finish(MessageStatus.FAILED, error=error.user_message)
             yield TurnEnded(reply=saved, error=error, conversation_usage=await self.usage())
             return
-        except Exception as error:  # noqa: BLE001 - a bug must still not lose the reply
-            saved = await writer.finish(MessageStatus.FAILED, error=f"Unexpected error: {error}")
+        except Exception as error:
+            # A bug must still not lose the reply: save what arrived, then let it surface.
+            await writer.finish(MessageStatus.FAILED, error=f"Unexpected error: {error}")
             raise
         finished = writer.finished
         if finished is None:  # the backend guarantees a terminal event; be safe anyway
@@ -280,18 +283,18 @@ class ChatSession:
         saved = await writer.finish(
             finished.status,
             error=finished.error or _incomplete_note(finished),
-            response_id=finished.response_id,
-            response_model=finished.model,
-            usage=finished.usage,
+            finished=finished,
         )
         if finished.response_id and finished.status in _CHAINABLE:
             await self._set_server_state(ServerState.LIVE)
-        error = (
-            BackendError(ErrorKind.STREAM, "The server could not finish the reply.", finished.error)
+        failure = (
+            BackendError(
+                ErrorKind.STREAM, "The server could not finish the reply.", finished.error or ""
+            )
             if finished.status == MessageStatus.FAILED
             else None
         )
-        yield TurnEnded(reply=saved, error=error, conversation_usage=await self.usage())
+        yield TurnEnded(reply=saved, error=failure, conversation_usage=await self.usage())
 
     async def _pump(
         self,
@@ -349,25 +352,35 @@ class _ReplyWriter:
         self._saved_length = len(text)
         await _in_thread(self.store.update_message, self.reply.id, text=text)
 
-    async def finish(self, status: MessageStatus, **fields: object) -> Message:
-        return await _in_thread(self._save_final, status, fields)
+    async def finish(
+        self,
+        status: MessageStatus,
+        *,
+        error: str | None = None,
+        finished: ResponseFinished | None = None,
+    ) -> Message:
+        return await _in_thread(self.finish_now, status, error=error, finished=finished)
 
-    def finish_now(self, status: MessageStatus, **fields: object) -> Message:
-        return self._save_final(status, fields)
-
-    def _save_final(self, status: MessageStatus, fields: dict[str, object]) -> Message:
-        response_id = fields.pop("response_id", None) or self.response_id
-        response_model = fields.pop("response_model", None) or self.response_model
+    def finish_now(
+        self,
+        status: MessageStatus,
+        *,
+        error: str | None = None,
+        finished: ResponseFinished | None = None,
+    ) -> Message:
+        """Writes the whole text and the final status in one transaction."""
         self.store.update_message(
             self.reply.id,
             text=self.text,
             status=status,
-            response_id=response_id,  # type: ignore[arg-type]
-            response_model=response_model,  # type: ignore[arg-type]
-            **fields,  # type: ignore[arg-type]
+            response_id=(finished.response_id if finished else None) or self.response_id,
+            response_model=(finished.model if finished else None) or self.response_model,
+            usage=finished.usage if finished else None,
+            error=error,
         )
         saved = self.store.get_message(self.reply.id)
-        assert saved is not None
+        if saved is None:  # the conversation was deleted while the reply streamed
+            return replace(self.reply, text=self.text, status=status, error=error)
         return saved
 
 
@@ -476,4 +489,8 @@ def _status_of(server_status: str | None) -> MessageStatus:
         status = MessageStatus(server_status or "completed")
     except ValueError:
         return MessageStatus.COMPLETED
-    return status if status in _CHAINABLE or status == MessageStatus.FAILED else MessageStatus.COMPLETED
+    return (
+        status
+        if status in _CHAINABLE or status == MessageStatus.FAILED
+        else MessageStatus.COMPLETED
+    )

@@ -53,8 +53,8 @@ HISTORY_MIN_WIDTH = 150
 
 _MODE_TEXT = {
     SendMode.NEW: "new conversation",
-    SendMode.CHAIN: "continues on the server (previous_response_id)",
-    SendMode.REPLAY: "server no longer has it: next turn resends the saved transcript",
+    SendMode.CHAIN: "chained on the server",
+    SendMode.REPLAY: "not on the server: resends the transcript",
 }
 
 
@@ -62,18 +62,45 @@ class ChatScreen(Screen[None]):
     CSS_PATH = "chat.tcss"
 
     BINDINGS = [
-        Binding("escape", "cancel_reply", "Cancel reply", id="chat.cancel",
-                tooltip="Stop the streaming reply; its text so far is kept"),
-        Binding("ctrl+n", "new_conversation", "New", id="chat.new",
-                tooltip="Start a new conversation"),
-        Binding("ctrl+b", "toggle_sidebar", "Settings", id="chat.toggle_sidebar",
-                tooltip="Show or hide the settings sidebar"),
-        Binding("ctrl+o", "toggle_history", "History", id="chat.toggle_history",
-                tooltip="Show or hide the conversation history"),
-        Binding("ctrl+l", "focus_prompt", "Prompt", id="chat.focus_prompt",
-                tooltip="Move the cursor to the prompt"),
-        Binding("ctrl+r", "rename", "Rename", id="chat.rename", show=False,
-                tooltip="Rename this conversation"),
+        Binding(
+            "escape",
+            "cancel_reply",
+            "Cancel reply",
+            id="chat.cancel",
+            tooltip="Stop the streaming reply; its text so far is kept",
+        ),
+        Binding(
+            "ctrl+n", "new_conversation", "New", id="chat.new", tooltip="Start a new conversation"
+        ),
+        Binding(
+            "ctrl+b",
+            "toggle_sidebar",
+            "Settings",
+            id="chat.toggle_sidebar",
+            tooltip="Show or hide the settings sidebar",
+        ),
+        Binding(
+            "ctrl+o",
+            "toggle_history",
+            "History",
+            id="chat.toggle_history",
+            tooltip="Show or hide the conversation history",
+        ),
+        Binding(
+            "ctrl+l",
+            "focus_prompt",
+            "Prompt",
+            id="chat.focus_prompt",
+            tooltip="Move the cursor to the prompt",
+        ),
+        Binding(
+            "ctrl+r",
+            "rename",
+            "Rename",
+            id="chat.rename",
+            show=False,
+            tooltip="Rename this conversation",
+        ),
     ]
 
     def __init__(self, workspace: Workspace, *, resume: str | None = None) -> None:
@@ -148,7 +175,7 @@ class ChatScreen(Screen[None]):
                 self.session = await self.workspace.new_session(settings)
             else:
                 await self.session.update_settings(settings)
-        except Exception as error:  # noqa: BLE001 - storage failure: keep the prompt
+        except Exception as error:
             self._restore_prompt(text)
             self.notify(f"Could not save the conversation: {error}", severity="error")
             return
@@ -161,11 +188,12 @@ class ChatScreen(Screen[None]):
                 if isinstance(event, ReplyDelta):
                     if stream is not None:
                         await stream.write(sanitize(event.text))
+                        transcript.follow()
                 elif isinstance(event, TurnStarted):
                     await transcript.add(event.user)
                     view = await transcript.add(event.reply)
                     stream = Markdown.get_stream(view.markdown)
-                    transcript.follow()
+                    transcript.jump_to_end()
                     status.mode = _MODE_TEXT[event.mode]
                     status.last_status = MessageStatus.PENDING
                     self._show_title()
@@ -204,8 +232,9 @@ class ChatScreen(Screen[None]):
                 self._restore_prompt(prompt)
 
     def _show_error(self, error: BackendError) -> None:
-        self.notify(sanitize(error.detail) or " ", title=sanitize(error.title), severity="error",
-                    timeout=12)
+        self.notify(
+            sanitize(error.detail) or " ", title=sanitize(error.title), severity="error", timeout=12
+        )
 
     def _restore_prompt(self, text: str) -> None:
         prompt = self.query_one(PromptInput)
@@ -342,9 +371,7 @@ class ChatScreen(Screen[None]):
             if confirmed:
                 self.delete_conversation(event.conversation_id)
 
-        self.app.push_screen(
-            ConfirmScreen(f"Delete “{title}” and all its messages?"), deleted
-        )
+        self.app.push_screen(ConfirmScreen(f"Delete “{title}” and all its messages?"), deleted)
 
     @work(group="history-edit", exit_on_error=False)
     async def delete_conversation(self, conversation_id: str) -> None:
@@ -414,10 +441,13 @@ class ChatScreen(Screen[None]):
         if event.state == WorkerState.ERROR and worker.error is not None:
             error = worker.error
             message = error.user_message if isinstance(error, BackendError) else str(error)
-            self.notify(sanitize(message), title="Something went wrong", severity="error",
-                        timeout=12)
+            self.notify(
+                sanitize(message), title="Something went wrong", severity="error", timeout=12
+            )
         if worker.group == "turn" and event.state in (
-            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
         ):
             self.query_one(StatusLine).refresh()
 

@@ -65,13 +65,15 @@ class SetupScreen(Screen[None]):
             if self.problem:
                 yield Static(self.problem, id="setup-problem", markup=False)
             yield Label("Endpoint kind")
-            yield Select(_KIND_CHOICES, value=EndpointKind.AZURE_OPENAI, allow_blank=False,
-                         id="setup-kind")
+            yield Select(
+                _KIND_CHOICES, value=EndpointKind.AZURE_OPENAI, allow_blank=False, id="setup-kind"
+            )
             yield Label("Endpoint URL")
             yield Input(placeholder="https://my-resource.openai.azure.com", id="setup-endpoint")
             yield Label("Authentication")
-            yield Select(_AUTH_CHOICES, value=AuthMethod.API_KEY, allow_blank=False,
-                         id="setup-auth")
+            yield Select(
+                _AUTH_CHOICES, value=AuthMethod.API_KEY, allow_blank=False, id="setup-auth"
+            )
             yield Label("Environment variable holding the API key")
             yield Input(value="AZURE_OPENAI_API_KEY", id="setup-key-env")
             yield Label("Deployment names (comma-separated; the first is the default)")
@@ -127,15 +129,22 @@ class SetupScreen(Screen[None]):
         key_env = self.query_one("#setup-key-env", Input).value.strip()
         name = self.query_one("#setup-name", Input).value.strip() or "default"
         deployments = tuple(
-            d.strip() for d in self.query_one("#setup-deployments", Input).value.split(",")
+            d.strip()
+            for d in self.query_one("#setup-deployments", Input).value.split(",")
             if d.strip()
         )
         if kind != EndpointKind.OPENAI and not endpoint:
             return None, "Enter the endpoint URL."
         if endpoint and not endpoint.startswith(("https://", "http://")):
-            return None, "The endpoint URL must start with https:// (or http:// for a local server)."
+            return (
+                None,
+                "The endpoint URL must start with https:// (or http:// for a local server).",
+            )
         if auth == AuthMethod.API_KEY and not key_env.replace("_", "").isalnum():
-            return None, "Name the environment variable that holds the key (like AZURE_OPENAI_API_KEY)."
+            return (
+                None,
+                "Name the environment variable that holds the key (like AZURE_OPENAI_API_KEY).",
+            )
         if not deployments:
             return None, "Enter at least one deployment (model) name."
         if not name.replace("-", "").replace("_", "").isalnum():

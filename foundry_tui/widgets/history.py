@@ -39,7 +39,9 @@ class ConversationList(OptionList):
     """Keys on a highlighted conversation: Enter opens, Delete deletes, F2 renames."""
 
     BINDINGS = [
-        Binding("delete", "delete", "Delete", id="history.delete", tooltip="Delete this conversation"),
+        Binding(
+            "delete", "delete", "Delete", id="history.delete", tooltip="Delete this conversation"
+        ),
         Binding("f2", "rename", "Rename", id="history.rename", tooltip="Rename this conversation"),
     ]
 
@@ -91,8 +93,8 @@ class HistoryPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Conversations", classes="panel-title")
-        yield Input(placeholder="Filter (full text)", id="history-filter")
-        yield ConversationList(id="history-list")
+        yield Input(placeholder="Filter (full text)", id="history-filter", compact=True)
+        yield ConversationList(id="history-list", compact=True, markup=False)
 
     def show(self, conversations: list[ConversationSummary], current_id: str | None) -> None:
         option_list = self.query_one(ConversationList)

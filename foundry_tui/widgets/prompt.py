@@ -14,11 +14,11 @@ class PromptInput(TextArea):
 
     @dataclass
     class Submitted(Message):
-        prompt: "PromptInput"
+        prompt: PromptInput
         text: str
 
         @property
-        def control(self) -> "PromptInput":
+        def control(self) -> PromptInput:
             return self.prompt
 
     def __init__(self, *, id: str | None = None) -> None:

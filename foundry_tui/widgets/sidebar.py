@@ -37,14 +37,15 @@ class SettingsSidebar(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("Settings", classes="panel-title")
         yield Label("Model / deployment")
-        yield Input(placeholder="deployment name", id="model-input")
-        yield OptionList(id="model-list")
+        yield Input(placeholder="deployment name", id="model-input", compact=True)
+        yield OptionList(id="model-list", compact=True, markup=False)
         yield Label("Temperature (0.0-2.0)")
         yield Input(
             placeholder="server default",
             id="temperature-input",
             validators=[Number(minimum=0.0, maximum=2.0)],
             valid_empty=True,
+            compact=True,
         )
         yield Static("", id="temperature-error", classes="field-error")
         yield Label("top_p (0.0-1.0)")
@@ -53,6 +54,7 @@ class SettingsSidebar(VerticalScroll):
             id="top-p-input",
             validators=[Number(minimum=0.0, maximum=1.0)],
             valid_empty=True,
+            compact=True,
         )
         yield Static("", id="top-p-error", classes="field-error")
         yield Label("Max output tokens")
@@ -61,6 +63,7 @@ class SettingsSidebar(VerticalScroll):
             id="max-tokens-input",
             validators=[Integer(minimum=1, maximum=10_000_000)],
             valid_empty=True,
+            compact=True,
         )
         yield Static("", id="max-tokens-error", classes="field-error")
         yield Label("Instructions")

@@ -10,7 +10,11 @@ from foundry_tui.widgets.message import MessageView
 
 
 class Transcript(VerticalScroll, can_focus=True):
-    """Holds MessageViews; `anchor()` keeps the newest text in view while it streams."""
+    """Holds MessageViews; `anchor()` keeps the newest text in view while it streams.
+
+    Textual bottom-aligns an anchored container, so a short transcript is anchored only
+    once it overflows: it then reads from the top like a document.
+    """
 
     async def show(self, messages: list[Message]) -> None:
         """Replaces what is shown with ``messages`` and scrolls to the newest."""
@@ -24,7 +28,7 @@ class Transcript(VerticalScroll, can_focus=True):
                     classes="transcript-empty",
                 )
             )
-        self.anchor()
+        self.jump_to_end()
 
     async def add(self, message: Message) -> MessageView:
         for placeholder in self.query(".transcript-empty"):
@@ -39,6 +43,19 @@ class Transcript(VerticalScroll, can_focus=True):
                 return view
         return None
 
+    def jump_to_end(self) -> None:
+        """Shows the newest message (after the next layout) and follows from there."""
+        self.call_after_refresh(self._jump_to_end)
+
+    def _jump_to_end(self) -> None:
+        if self.max_scroll_y > 0:
+            self.anchor()  # also takes back an anchor the user released by scrolling up
+
     def follow(self) -> None:
-        """Sticks to the bottom as text arrives, until the user scrolls up."""
-        self.anchor()
+        """Called as text arrives: starts following once the transcript overflows.
+
+        Once anchored, Textual itself keeps the view at the bottom until the user scrolls
+        up, and picks it up again when they scroll back down.
+        """
+        if not self.is_anchored and self.max_scroll_y > 0:
+            self.anchor()
