@@ -234,3 +234,294 @@ async def test_reasoning_model_rejecting_temperature_is_explained(
         ok = await send(pilot, app, "again")
         assert ok.message.status == MessageStatus.COMPLETED
     assert "temperature" not in server.created()[-1]
+
+
+def retrieve_calls(server: ResponsesServer) -> list[str]:
+    return [
+        r.path.rsplit("/", 1)[-1]
+        for r in server.requests
+        if r.method == "GET" and "/responses/" in r.path and not r.path.endswith("input_items")
+    ]
+
+
+async def first_session(config: object, server: ResponsesServer, prompts: list[str]) -> list[str]:
+    """Runs the app once, sends `prompts`, quits; returns the reply response ids."""
+    app = make_app(config)  # type: ignore[arg-type]
+    ids: list[str] = []
+    async with app.run_test(size=(160, 40)) as pilot:
+        await start_chat(app, pilot)
+        for prompt in prompts:
+            reply = await send(pilot, app, prompt)
+            assert reply.message.response_id
+            ids.append(reply.message.response_id)
+    return ids
+
+
+async def open_first_history_entry(pilot: object, app: object) -> ChatScreen:
+    from foundry_tui.widgets.history import ConversationList
+
+    screen = await start_chat(app, pilot)
+    history = screen.query_one(ConversationList)
+    await wait_until(
+        pilot,  # type: ignore[arg-type]
+        lambda: history.option_count > 0 and history.get_option_at_index(0).id is not None,
+        what="history list",
+    )
+    history.focus()
+    history.highlighted = 0
+    await pilot.press("enter")  # type: ignore[attr-defined]
+    await wait_until(pilot, lambda: len(replies(app)) > 0, what="transcript")  # type: ignore[arg-type]
+    return screen
+
+
+async def test_reopen_from_history_checks_server_and_chains(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    from foundry_tui.widgets.status import StatusLine
+
+    config = write_config(tmp_path, server.base_url)
+    [first_id, second_id] = await first_session(config, server, ["alpha", "beta"])
+    app = make_app(config)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await open_first_history_entry(pilot, app)
+        assert [v.message.text for v in screen.query(MessageView)] == [
+            "alpha",
+            "You said: alpha",
+            "beta",
+            "You said: beta",
+        ]
+        await wait_until(pilot, lambda: second_id in retrieve_calls(server), what="retrieve")
+        status = screen.query_one(StatusLine)
+        await wait_until(pilot, lambda: "chained" in status.mode, what="chain mode shown")
+        await send(pilot, app, "gamma")
+    body = server.created()[-1]
+    assert body["previous_response_id"] == second_id
+    assert body["input"] == [{"type": "message", "role": "user", "content": "gamma"}]
+
+
+async def test_expired_conversation_replays_transcript(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    from foundry_tui.widgets.status import StatusLine
+
+    config = write_config(tmp_path, server.base_url)
+    await first_session(config, server, ["alpha", "beta"])
+    server.expire_all()
+    app = make_app(config)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await open_first_history_entry(pilot, app)
+        status = screen.query_one(StatusLine)
+        await wait_until(pilot, lambda: "resends the transcript" in status.mode, what="replay")
+        reply = await send(pilot, app, "gamma")
+        assert reply.message.status == MessageStatus.COMPLETED
+    body = server.created()[-1]
+    assert "previous_response_id" not in body or body["previous_response_id"] is None
+    assert [(item["role"], item["content"]) for item in body["input"]] == [
+        ("user", "alpha"),
+        ("assistant", "You said: alpha"),
+        ("user", "beta"),
+        ("assistant", "You said: beta"),
+        ("user", "gamma"),
+    ]
+    with Store.open(config.db_path) as store:
+        [summary] = store.list_conversations()
+        assert summary.server_state.value == "live"  # the replay started a new chain
+
+
+async def test_chain_lost_while_unchecked_falls_back_to_replay(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    """The server forgets between the check and the send: the 400 triggers a replay."""
+    config = write_config(tmp_path, server.base_url)
+    app = make_app(config)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await start_chat(app, pilot)
+        await send(pilot, app, "alpha")
+        server.expire_all()
+        reply = await send(pilot, app, "beta")
+        assert reply.message.status == MessageStatus.COMPLETED
+        assert reply.message.text == "You said: beta"
+    chained, replayed = server.created()[-2:]
+    assert chained["previous_response_id"]
+    assert [item["content"] for item in replayed["input"]] == ["alpha", "You said: alpha", "beta"]
+
+
+async def test_resume_rebuilds_conversation_from_response_id(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=server.base_url, api_key=TEST_KEY, max_retries=0)
+    first = await client.responses.create(
+        model="gpt-4o", input="remote one", instructions="Be kind."
+    )
+    second = await client.responses.create(
+        model="gpt-4o", input="remote two", previous_response_id=first.id, instructions="Be kind."
+    )
+    await client.close()
+    config = write_config(tmp_path, server.base_url)
+    app = make_app(config, resume=second.id)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        await wait_until(pilot, lambda: len(replies(app)) == 2, what="rebuilt transcript")
+        assert [v.message.text for v in screen.query(MessageView)] == [
+            "remote one",
+            "You said: remote one",
+            "remote two",
+            "You said: remote two",
+        ]
+        await send(pilot, app, "local three")
+    assert server.created()[-1]["previous_response_id"] == second.id
+    assert server.created()[-1]["instructions"] == "Be kind."
+    with Store.open(config.db_path) as store:
+        [summary] = store.list_conversations()
+        assert len(store.transcript(summary.id)) == 6
+
+
+async def test_delete_asks_for_confirmation(tmp_path: Path, server: ResponsesServer) -> None:
+    from foundry_tui.screens.dialogs import ConfirmScreen
+    from foundry_tui.widgets.history import ConversationList
+
+    config = write_config(tmp_path, server.base_url)
+    await first_session(config, server, ["doomed"])
+    app = make_app(config)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        history = screen.query_one(ConversationList)
+        await wait_until(pilot, lambda: history.get_option_at_index(0).id is not None)
+        history.focus()
+        history.highlighted = 0
+        await pilot.press("delete")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await pilot.press("n")  # first: keep it
+        await wait_until(pilot, lambda: app.screen is screen)
+        with Store.open(config.db_path) as store:
+            assert len(store.list_conversations()) == 1
+        history.focus()
+        await pilot.press("delete")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: history.get_option_at_index(0).id is None, what="gone")
+    with Store.open(config.db_path) as store:
+        assert store.list_conversations() == []
+
+
+async def test_new_conversation_key_and_rename(tmp_path: Path, server: ResponsesServer) -> None:
+    from textual.widgets import Input
+
+    from foundry_tui.screens.dialogs import RenameScreen
+
+    config = write_config(tmp_path, server.base_url)
+    app = make_app(config)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        await send(pilot, app, "first topic")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: isinstance(app.screen, RenameScreen), what="rename")
+        app.screen.query_one(Input).value = "Renamed chat"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is screen)
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: not screen.query(MessageView), what="empty transcript")
+        await send(pilot, app, "second topic")
+    with Store.open(config.db_path) as store:
+        titles = sorted(c.title for c in store.list_conversations())
+    assert titles == ["Renamed chat", "second topic"]
+    assert "previous_response_id" not in server.created()[-1]
+
+
+async def test_setup_screen_writes_config_and_starts_chat(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    import stat
+
+    from textual.widgets import Input, Select
+
+    from foundry_tui.config import load_config
+    from foundry_tui.models import AuthMethod, EndpointKind
+    from foundry_tui.screens.setup import SetupScreen
+
+    config_path = tmp_path / "conf" / "config.toml"
+    app = make_app(load_config(config_path))
+    async with app.run_test(size=(120, 50)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, SetupScreen), what="setup")
+        setup = app.screen
+        setup.query_one("#setup-kind", Select).value = EndpointKind.COMPATIBLE
+        await pilot.pause()
+        setup.query_one("#setup-endpoint", Input).value = server.base_url
+        setup.query_one("#setup-auth", Select).value = AuthMethod.API_KEY
+        setup.query_one("#setup-key-env", Input).value = KEY_VARIABLE
+        setup.query_one("#setup-deployments", Input).value = ""
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "deployment" in str(setup.query_one("#setup-error").render())
+        assert not config_path.exists()
+        setup.query_one("#setup-deployments", Input).value = "gpt-4o, gpt-4o-mini"
+        await pilot.press("ctrl+s")
+        await start_chat(app, pilot)
+        reply = await send(pilot, app, "configured")
+        assert reply.message.status == MessageStatus.COMPLETED
+    text = config_path.read_text()
+    assert server.base_url in text and KEY_VARIABLE in text and TEST_KEY not in text
+    assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
+    reloaded = load_config(config_path).active_profile()
+    assert reloaded is not None and reloaded.deployments == ("gpt-4o", "gpt-4o-mini")
+
+
+def test_every_binding_has_a_unique_id_and_tooltip() -> None:
+    from textual.binding import Binding
+
+    from foundry_tui.app import FoundryApp
+    from foundry_tui.screens.chat import ChatScreen
+    from foundry_tui.screens.dialogs import ConfirmScreen, RenameScreen
+    from foundry_tui.screens.problem import ProblemScreen
+    from foundry_tui.screens.setup import SetupScreen
+    from foundry_tui.widgets.history import ConversationList
+
+    ids: list[str] = []
+    for owner in (
+        FoundryApp,
+        ChatScreen,
+        ConfirmScreen,
+        RenameScreen,
+        ProblemScreen,
+        SetupScreen,
+        ConversationList,
+    ):
+        for binding in owner.BINDINGS:
+            assert isinstance(binding, Binding), (owner, binding)
+            assert binding.id, (owner, binding.key)
+            assert binding.tooltip, (owner, binding.key)
+            ids.append(binding.id)
+    assert len(ids) == len(set(ids))
+
+
+async def test_keymap_from_config_rebinds_keys(tmp_path: Path, server: ResponsesServer) -> None:
+    from foundry_tui.widgets.sidebar import SettingsSidebar
+
+    config = write_config(tmp_path, server.base_url)
+    config = type(config)(**{**config.__dict__, "keymap": {"chat.toggle_sidebar": "f9"}})
+    app = make_app(config)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        sidebar = screen.query_one(SettingsSidebar)
+        assert sidebar.display
+        await pilot.press("f9")
+        assert not sidebar.display
+
+
+async def test_model_output_that_looks_like_markup_is_shown_as_text(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    hostile = "[bold red]not bold[/] [@click=app.quit]click[/] \x1b]0;title\x07 \x1b[31mred\u202e"
+    server.queue_reply(hostile)
+    app = make_app(write_config(tmp_path, server.base_url))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await start_chat(app, pilot)
+        reply = await send(pilot, app, "be hostile")
+        rendered = reply.markdown.source
+        assert "[bold red]not bold[/]" in rendered
+        assert "[@click=app.quit]click[/]" in rendered
+        assert "\x1b" not in rendered and "\u202e" not in rendered and "\x07" not in rendered
+        assert app.is_running
+    assert reply.message.text == hostile  # the saved text is what the server sent
