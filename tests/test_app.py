@@ -280,7 +280,7 @@ async def test_reopen_from_history_checks_server_and_chains(
     from foundry_tui.widgets.status import StatusLine
 
     config = write_config(tmp_path, server.base_url)
-    [first_id, second_id] = await first_session(config, server, ["alpha", "beta"])
+    [_first_id, second_id] = await first_session(config, server, ["alpha", "beta"])
     app = make_app(config)
     async with app.run_test(size=(160, 40)) as pilot:
         screen = await open_first_history_entry(pilot, app)
