@@ -423,7 +423,10 @@ class ChatScreen(Screen[None]):
         history = self.query_one(HistoryPanel)
         history.display = not history.display
         if history.display:
-            history.query_one(ConversationList).focus()
+            conversations = history.query_one(ConversationList)
+            if conversations.highlighted is None and conversations.option_count:
+                conversations.highlighted = 0
+            conversations.focus()
         else:
             self.query_one(PromptInput).focus()
 

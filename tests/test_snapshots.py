@@ -1,0 +1,121 @@
+"""How the screens look: SVG snapshots (pytest-textual-snapshot). Update with --snapshot-update
+after checking the new pictures in snapshot_report.html."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from foundry_tui.app import make_app
+from foundry_tui.config import load_config
+from foundry_tui.models import MessageStatus
+from foundry_tui.screens.chat import ChatScreen
+from tests.helpers import KEY_VARIABLE, TEST_KEY, wait_until, write_config
+from tests.responses_server import ResponsesServer
+
+REPLY = """## Plan
+
+1. Read the **file**
+2. Count the lines
+
+```python
+def count(path: str) -> int:
+    with open(path) as handle:
+        return sum(1 for _ in handle)
+```
+
+Markup stays text: [bold]not bold[/bold]."""
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
+    monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
+    # A fixed clock for the history list's "when" column.
+    monkeypatch.setattr("foundry_tui.widgets.history.when", lambda *_: "10:42")
+    with ResponsesServer(api_key=TEST_KEY, tokens_per_second=400) as running:
+        yield running
+
+
+def chat_app(tmp_path: Path, server: ResponsesServer, *, sidebar: bool = True) -> Any:
+    return make_app(write_config(tmp_path, server.base_url, sidebar=sidebar))
+
+
+async def _streamed_reply(pilot: Any) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat")
+    app.screen.query_one("#prompt").text = "How do I count lines in a file?"
+    await pilot.press("enter")
+    await wait_until(
+        pilot,
+        lambda: any(
+            view.message.status == MessageStatus.COMPLETED
+            for view in app.screen.query("MessageView")
+        ),
+        what="streamed reply",
+    )
+    await pilot.pause(0.2)
+
+
+def test_chat_screen_with_streamed_reply(
+    snap_compare: Any, tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply(REPLY)
+    assert snap_compare(
+        chat_app(tmp_path, server, sidebar=False),
+        terminal_size=(100, 34),
+        run_before=_streamed_reply,
+    )
+
+
+async def _invalid_temperature(pilot: Any) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat")
+    field = app.screen.query_one("#temperature-input")
+    field.focus()
+    await pilot.press(*"2.5")
+    await pilot.pause(0.2)
+
+
+def test_sidebar_with_a_refused_value(
+    snap_compare: Any, tmp_path: Path, server: ResponsesServer
+) -> None:
+    assert snap_compare(
+        chat_app(tmp_path, server), terminal_size=(130, 40), run_before=_invalid_temperature
+    )
+
+
+async def _history(pilot: Any) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat")
+    for prompt in ("Deploy checklist for friday", "Why is my bicep failing", "Summarise RFC 9110"):
+        app.screen.query_one("#prompt").text = prompt
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda p=prompt: any(
+                v.message.status == MessageStatus.COMPLETED
+                and v.message.text == f"You said: {p}"
+                for v in app.screen.query("MessageView")
+            ),
+            what=prompt,
+        )
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: not app.screen.query("MessageView"), what="new")
+    await pilot.press("ctrl+o")
+    history = app.screen.query_one("#history-list")
+    await wait_until(pilot, lambda: history.option_count == 3, what="history")
+    await pilot.pause(0.2)
+
+
+def test_history_list(snap_compare: Any, tmp_path: Path, server: ResponsesServer) -> None:
+    assert snap_compare(
+        chat_app(tmp_path, server, sidebar=False), terminal_size=(110, 30), run_before=_history
+    )
+
+
+def test_setup_screen(snap_compare: Any) -> None:
+    app = make_app(load_config(Path("/home/user/.config/foundry-tui/config.toml")))
+    assert snap_compare(app, terminal_size=(100, 44))
