@@ -26,6 +26,8 @@ class StatusLine(Static):
         parts: list[str] = []
         if self.last_status is not None:
             parts.append(f"● {self.last_status.value}")
+        if self.mode:
+            parts.append(self.mode)
         if self.last_usage is not None:
             usage = self.last_usage
             parts.append(
@@ -34,8 +36,6 @@ class StatusLine(Static):
             )
         if self.conversation_usage is not None and self.conversation_usage.total_tokens:
             parts.append(f"conversation {_tokens(self.conversation_usage.total_tokens)} tokens")
-        if self.mode:
-            parts.append(self.mode)
         if self.notice:
             parts.append(self.notice)
         return Content(" · ".join(parts) if parts else "Ready")
