@@ -445,10 +445,29 @@ async def import_from_server(
         chain.append(found)
         next_id = found.previous_response_id
     chain.reverse()
-    inputs = [await backend.input_messages(response.id) for response in chain]
+    inputs = _new_inputs(chain, [await backend.input_messages(r.id) for r in chain])
     last = chain[-1]
     settings = GenerationSettings(model=last.model or "", instructions=last.instructions)
     return await _in_thread(_save_imported, store, profile, settings, chain, inputs)
+
+
+def _new_inputs(
+    chain: list[RetrievedResponse], inputs: list[list[InputMessage]]
+) -> list[list[InputMessage]]:
+    """Each response's own new input messages.
+
+    Servers differ: OpenAI and agentserver list a chained response's input items starting
+    with the whole earlier conversation, others only that request's input. Whatever
+    repeats the transcript so far is dropped, so both give the same transcript.
+    """
+    seen: list[InputMessage] = []
+    result: list[list[InputMessage]] = []
+    for response, request_input in zip(chain, inputs, strict=True):
+        overlap = len(seen) if request_input[: len(seen)] == seen else 0
+        fresh = request_input[overlap:]
+        result.append(fresh)
+        seen += [*fresh, InputMessage(role=MessageRole.ASSISTANT, text=response.output_text)]
+    return result
 
 
 def _save_imported(

@@ -444,10 +444,14 @@ class ResponsesServer:
         host: str = "127.0.0.1",
         port: int = 0,
         first_delta_delay: float = 0.0,
+        input_items_history: bool = True,
     ) -> None:
         self.tokens_per_second = tokens_per_second
         #: seconds between response.content_part.added and the first delta (time to first token)
         self.first_delta_delay = first_delta_delay
+        # True: input_items of a chained response start with the earlier turns, as on
+        # OpenAI and agentserver; False: only that request's own input (older servers).
+        self.input_items_history = input_items_history
         self.reply: Callable[[dict[str, Any]], str] = reply or default_reply
         self.api_key = api_key
         self.deployments = set(deployments) if deployments is not None else None
@@ -851,6 +855,8 @@ class ResponsesServer:
                 part_type = "output_text" if role == "assistant" else "input_text"
                 if isinstance(content, str):
                     parts: list[dict[str, Any]] = [{"type": part_type, "text": content}]
+                    if part_type == "output_text":
+                        parts[0].update(annotations=[], logprobs=[])
                 elif isinstance(content, list):
                     parts = []
                     for part in content:
@@ -1360,10 +1366,10 @@ class ResponsesServer:
         finally:
             if outcome == "cancelled":
                 self._store(turn, self._response(turn, status="cancelled", output=[], n_out=None))
-            if transport is not None:
-                self._streams.discard(transport)
             else:
                 self._store(turn, final)
+            if transport is not None:
+                self._streams.discard(transport)
         return resp
 
     async def _write_deltas(
@@ -1431,6 +1437,20 @@ class ResponsesServer:
         payload = {"id": rid, "object": "response.deleted", "deleted": True}
         return self._json(request, payload, schema=_DELETED_SCHEMA)
 
+    def _context_items(self, stored: dict[str, Any]) -> list[dict[str, Any]]:
+        """The earlier turns of a chain (inputs, then outputs, oldest first): what OpenAI's
+        and Microsoft's agentserver's input_items list before a chained request's own input."""
+        chain: list[dict[str, Any]] = []
+        previous = stored.get("previous_response_id")
+        while previous and previous in self.stored:
+            chain.append(self.stored[previous])
+            previous = self.stored[previous].get("previous_response_id")
+        items: list[dict[str, Any]] = []
+        for earlier in reversed(chain):
+            items += earlier.get("input_items", [])
+            items += [o for o in earlier.get("output", []) if o.get("type") == "message"]
+        return items
+
     async def _input_items(self, request: web.Request) -> web.StreamResponse:
         rid = request.match_info["id"]
         stored = self.stored.get(rid)
@@ -1459,7 +1479,8 @@ class ResponsesServer:
                 param="limit",
                 code="invalid_value",
             )
-        items = list(stored.get("input_items", []))
+        items = self._context_items(stored) if self.input_items_history else []
+        items += list(stored.get("input_items", []))
         if order == "desc":
             items.reverse()
         after = query.get("after")

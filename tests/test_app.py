@@ -346,10 +346,13 @@ async def test_chain_lost_while_unchecked_falls_back_to_replay(
     assert [item["content"] for item in replayed["input"]] == ["alpha", "You said: alpha", "beta"]
 
 
+@pytest.mark.parametrize("history_in_input_items", [True, False])
 async def test_resume_rebuilds_conversation_from_response_id(
-    tmp_path: Path, server: ResponsesServer
+    tmp_path: Path, server: ResponsesServer, history_in_input_items: bool
 ) -> None:
     import openai
+
+    server.input_items_history = history_in_input_items
 
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key=TEST_KEY, max_retries=0)
     first = await client.responses.create(

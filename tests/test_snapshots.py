@@ -96,8 +96,7 @@ async def _history(pilot: Any) -> None:
         await wait_until(
             pilot,
             lambda p=prompt: any(
-                v.message.status == MessageStatus.COMPLETED
-                and v.message.text == f"You said: {p}"
+                v.message.status == MessageStatus.COMPLETED and v.message.text == f"You said: {p}"
                 for v in app.screen.query("MessageView")
             ),
             what=prompt,

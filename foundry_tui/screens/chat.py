@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Markdown, Static
+from textual.widgets import Footer, Input, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 from foundry_tui.models import (
@@ -156,12 +156,16 @@ class ChatScreen(Screen[None]):
         if self.streaming:
             self.notify("A reply is still streaming: press Escape to stop it first.")
             return
-        settings = self.query_one(SettingsSidebar).read_settings()
+        sidebar = self.query_one(SettingsSidebar)
+        settings = sidebar.read_settings()
         if settings is None:
-            self.notify(
-                "Fix the highlighted settings (or set a model) before sending.",
-                severity="error",
-            )
+            sidebar.display = True
+            if not sidebar.query_one("#model-input", Input).value.strip():
+                sidebar.query_one("#model-input", Input).focus()
+                message = "Type or pick a deployment (model) name in the sidebar first."
+            else:
+                message = "Fix the highlighted setting in the sidebar before sending."
+            self.notify(message, severity="error")
             return
         event.prompt.clear()
         self.send_prompt(event.text, settings)

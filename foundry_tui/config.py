@@ -1,0 +1,937 @@
+"""Paths, profiles and settings: where foundry-tui talks to and how.
+
+Precedence (highest first)::
+
+    command-line flags  >  environment variables  >  TOML config file
+
+Importing this module reads and writes no file; `load_config` reads the file and
+`write_profile` (used by the setup screen) is the only function that writes one.
+
+The config file lives at ``<platformdirs user_config_dir>/foundry-tui/config.toml``
+(``~/.config/foundry-tui/config.toml`` on Linux) unless ``FOUNDRY_TUI_CONFIG`` names
+another file. Its format::
+
+    default_profile = "work"            # optional; else the only profile
+
+    [profiles.work]
+    kind = "azure"            # azure | foundry | openai | compatible (guessed from endpoint)
+    endpoint = "https://myres.openai.azure.com"   # required unless kind = "openai"
+    auth = "api_key"          # api_key | entra_id | none
+    api_key_env = "AZURE_OPENAI_API_KEY"          # the variable that holds the key
+    deployments = ["gpt-4o", "gpt-4o-mini", "o4-mini"]
+    scope = "https://cognitiveservices.azure.com/.default"   # optional Entra ID scope override
+
+    [profiles.work.defaults]  # optional; what a new conversation starts with
+    model = "gpt-4o"          # defaults to the first deployment
+    instructions = "You are terse."
+    temperature = 0.7         # 0..2
+    top_p = 1.0               # 0..1
+    max_output_tokens = 4096  # >= 1
+
+    [keymap]                  # binding id -> keys, handed to App.set_keymap
+    "app.toggle_sidebar" = "ctrl+b"
+
+    [ui]
+    sidebar = true            # true | false; leave out to decide by terminal width
+    db_path = "~/chats/history.db"   # optional; default <user_data_dir>/foundry-tui/history.db
+
+API keys never go in the file (a key named ``api_key`` is refused): a profile names
+the environment variable that holds its key (``api_key_env``).
+
+Base URLs by kind:
+
+- ``azure``: ``https://RES.openai.azure.com`` (also ``RES.cognitiveservices.azure.com``,
+  ``RES.services.ai.azure.com``, with or without ``/openai`` or ``/openai/v1``)
+  -> ``https://RES.openai.azure.com/openai/v1/``; Entra ID scope
+  ``https://cognitiveservices.azure.com/.default``.
+- ``foundry``: ``https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT``
+  -> ``<project endpoint>/openai/v1``; Entra ID scope ``https://ai.azure.com/.default``.
+- ``openai``: ``https://api.openai.com/v1`` when the endpoint is empty.
+- ``compatible``: the endpoint as given (trailing slash removed).
+
+Environment variables:
+
+- ``AZURE_OPENAI_ENDPOINT`` makes a profile named ``env`` (kind ``foundry`` when the URL has
+  ``/api/projects/``, else ``azure``); it authenticates with the key in
+  ``AZURE_OPENAI_API_KEY`` when that is set, else with Entra ID.
+- otherwise ``OPENAI_BASE_URL`` makes profile ``env`` of kind ``compatible`` (``openai`` for
+  api.openai.com) using the key in ``OPENAI_API_KEY`` (no key at all when that is unset and
+  the kind is compatible);
+- otherwise ``OPENAI_API_KEY`` alone makes profile ``env`` of kind ``openai``.
+- ``AZURE_OPENAI_DEPLOYMENT`` (comma-separated) gives the ``env`` profile's deployments.
+- ``FOUNDRY_TUI_MODEL`` sets the active profile's default model (added to its deployments).
+- ``FOUNDRY_TUI_PROFILE`` picks the active profile; ``FOUNDRY_TUI_DB`` the history database;
+  ``FOUNDRY_TUI_CONFIG`` the config file.
+
+The active profile is: ``--profile`` > ``FOUNDRY_TUI_PROFILE`` > the ``env`` profile >
+``default_profile`` > the only profile; none means the setup screen is needed.
+
+Flags: ``--profile`` picks a profile, ``--endpoint`` replaces the active profile's endpoint
+(kind guessed from the URL; a profile named ``cli`` is made when there is none), ``--model``
+sets the default model (added to the deployments), ``--db`` the database path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Profile
+
+__all__ = [
+    "APP_NAME",
+    "AppConfig",
+    "ConfigError",
+    "Overrides",
+    "base_url_for",
+    "config_dir",
+    "data_dir",
+    "default_config_path",
+    "default_db_path",
+    "entra_scope_for",
+    "load_config",
+    "parse_endpoint_kind",
+    "write_profile",
+]
+
+APP_NAME = "foundry-tui"
+_E = TypeVar("_E", EndpointKind, AuthMethod)
+ENV_PROFILE_NAME = "env"
+CLI_PROFILE_NAME = "cli"
+
+AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
+FOUNDRY_SCOPE = "https://ai.azure.com/.default"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+_AZURE_RESOURCE_SUFFIXES = (
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+)
+# Sovereign clouds: recognised as Azure, host kept as given.
+_AZURE_OTHER_SUFFIXES = (
+    ".openai.azure.us",
+    ".cognitiveservices.azure.us",
+    ".openai.azure.cn",
+    ".cognitiveservices.azure.cn",
+    ".services.ai.azure.us",
+    ".services.ai.azure.cn",
+)
+
+
+# ---------------------------------------------------------------------------
+# Paths
+
+
+def config_dir() -> Path:
+    """Per-user config directory (not created)."""
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def data_dir() -> Path:
+    """Per-user data directory (not created)."""
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """``config_dir()/config.toml``, or the file ``FOUNDRY_TUI_CONFIG`` names."""
+    env = os.environ if env is None else env
+    override = env.get("FOUNDRY_TUI_CONFIG", "").strip()
+    if override:
+        return Path(override).expanduser()
+    return config_dir() / "config.toml"
+
+
+def default_db_path() -> Path:
+    return data_dir() / "history.db"
+
+
+# ---------------------------------------------------------------------------
+# Errors and data
+
+
+class ConfigError(Exception):
+    """A config problem, naming the file, the line (best effort) and the key."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        path: Path,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        self.problem = problem
+        where = f"{path} line {line}" if line is not None else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the command-line flags say; None means the flag was not given."""
+
+    profile: str | None = None
+    model: str | None = None
+    endpoint: str | None = None
+    db: Path | None = None
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    path: Path  # the config file (may not exist)
+    profiles: dict[str, Profile]
+    default_profile: str | None
+    db_path: Path
+    keymap: dict[str, str] = field(default_factory=dict)
+    sidebar: bool | None = None  # None: decide by terminal width
+    # The profile a flag or the environment picked (None: fall back to default_profile).
+    selected_profile: str | None = None
+
+    def active_profile(self) -> Profile | None:
+        """The profile to use; None means the setup screen is needed."""
+        for name in (self.selected_profile, self.default_profile):
+            if name is not None and name in self.profiles:
+                return self.profiles[name]
+        if len(self.profiles) == 1:
+            return next(iter(self.profiles.values()))
+        return None
+
+
+# ---------------------------------------------------------------------------
+# URLs
+
+
+def _split(url: str) -> tuple[str, str, str]:
+    """(scheme, netloc, path) of a URL; a bare host gets https."""
+    url = url.strip()
+    if "://" not in url:
+        url = "https://" + url
+    parts = urlsplit(url)
+    return parts.scheme or "https", parts.netloc, parts.path
+
+
+def parse_endpoint_kind(url: str) -> EndpointKind:
+    """Guess a profile kind from a URL (setup screen, ``--endpoint``)."""
+    if not url.strip():
+        return EndpointKind.OPENAI
+    _scheme, netloc, path = _split(url)
+    host = netloc.rsplit("@", 1)[-1].split(":", 1)[0].lower()
+    if host == "api.openai.com":
+        return EndpointKind.OPENAI
+    if "/api/projects/" in path:
+        return EndpointKind.FOUNDRY_PROJECT
+    if host.endswith(_AZURE_RESOURCE_SUFFIXES + _AZURE_OTHER_SUFFIXES):
+        return EndpointKind.AZURE_OPENAI
+    return EndpointKind.COMPATIBLE
+
+
+def base_url_for(profile: Profile) -> str:
+    """The base URL the OpenAI client is built with for this profile."""
+    endpoint = profile.endpoint.strip()
+    if profile.kind is EndpointKind.AZURE_OPENAI:
+        scheme, netloc, _path = _split(endpoint)
+        host = netloc.lower()
+        for suffix in _AZURE_RESOURCE_SUFFIXES:
+            if host.endswith(suffix):
+                host = host[: -len(suffix)] + ".openai.azure.com"
+                netloc = host
+                break
+        return f"{scheme}://{netloc}/openai/v1/"
+    if profile.kind is EndpointKind.FOUNDRY_PROJECT:
+        scheme, netloc, path = _split(endpoint)
+        match = re.match(r"(.*?/api/projects/[^/]+)", path)
+        project = match.group(1) if match else path.rstrip("/")
+        return f"{scheme}://{netloc}{project}/openai/v1"
+    if profile.kind is EndpointKind.OPENAI:
+        return endpoint.rstrip("/") or OPENAI_BASE_URL
+    return endpoint.rstrip("/")
+
+
+def foundry_project_endpoint(profile: Profile) -> str:
+    """``https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT`` of a foundry profile."""
+    base = base_url_for(profile)
+    return base.removesuffix("/").removesuffix("/openai/v1")
+
+
+def entra_scope_for(profile: Profile) -> str:
+    if profile.scope:
+        return profile.scope
+    if profile.kind is EndpointKind.FOUNDRY_PROJECT:
+        return FOUNDRY_SCOPE
+    return AZURE_SCOPE
+
+
+# ---------------------------------------------------------------------------
+# Finding lines in the file (best effort)
+
+
+def _split_dotted(header: str) -> tuple[str, ...]:
+    parts: list[str] = []
+    for match in re.finditer(r'\s*("(?:[^"\\]|\\.)*"|\'[^\']*\'|[^.]+)\s*(?:\.|$)', header):
+        part = match.group(1).strip()
+        if len(part) >= 2 and part[0] == part[-1] and part[0] in "\"'":
+            part = part[1:-1]
+        if part:
+            parts.append(part)
+    return tuple(parts)
+
+
+_HEADER_RE = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
+
+
+class _LineFinder:
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        # section start index -> header parts; the implicit top-level table first
+        self.sections: list[tuple[tuple[str, ...], int, int]] = []
+        starts: list[tuple[tuple[str, ...], int]] = [((), 0)]
+        for index, line in enumerate(self.lines):
+            match = _HEADER_RE.match(line)
+            if match:
+                starts.append((_split_dotted(match.group(1)), index))
+        for number, (parts, start) in enumerate(starts):
+            end = starts[number + 1][1] if number + 1 < len(starts) else len(self.lines)
+            self.sections.append((parts, start, end))
+
+    def find(self, table: tuple[str, ...], key: str | None) -> int | None:
+        """1-based line of `key` in `table` (or of the table header when key is None)."""
+        if key is None:
+            for parts, start, _end in self.sections:
+                if parts == table and parts:
+                    return start + 1
+            return None
+        key_re = re.compile(
+            r"(?:^|[\s{,.])(?:"
+            + re.escape(key)
+            + r'|"'
+            + re.escape(key)
+            + r'"|\''
+            + re.escape(key)
+            + r"')\s*="
+        )
+        for depth in range(len(table), -1, -1):
+            prefix = table[:depth]
+            for parts, start, end in self.sections:
+                if parts != prefix:
+                    continue
+                for index in range(start, end):
+                    line = self.lines[index]
+                    if _HEADER_RE.match(line):
+                        continue
+                    if key_re.search(line.split("#", 1)[0] if '"' not in line else line):
+                        return index + 1
+        return self.find(table, None) if table else None
+
+
+def _table_name(table: tuple[str, ...]) -> str:
+    return ".".join(
+        part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"' for part in table
+    )
+
+
+# ---------------------------------------------------------------------------
+# Validation
+
+
+class _Validator:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.finder = _LineFinder(text)
+
+    def error(self, table: tuple[str, ...], key: str | None, problem: str) -> ConfigError:
+        where = f" in [{_table_name(table)}]" if table else ""
+        text = problem.replace("{where}", where) if "{where}" in problem else problem + where
+        return ConfigError(
+            text,
+            path=self.path,
+            line=self.finder.find(table, key),
+            key=".".join((*table, key)) if key else _table_name(table) or None,
+        )
+
+    def check_keys(
+        self,
+        table: tuple[str, ...],
+        data: Mapping[str, Any],
+        allowed: set[str],
+        *,
+        sub_table: tuple[str, set[str]] | None = None,
+    ) -> None:
+        """Refuse keys not in `allowed`; `sub_table` (name, keys) names where others belong."""
+        for key in data:
+            if key == "api_key":
+                raise self.error(
+                    table,
+                    key,
+                    "key 'api_key'{where} refused: keys never go in the config; set "
+                    "api_key_env to the name of the environment variable that holds the key",
+                )
+            if key in allowed:
+                continue
+            problem = f"unknown key '{key}'"
+            if sub_table is not None and key in sub_table[1]:
+                inner = _table_name((*table, sub_table[0]))
+                problem += f" (it belongs in [{inner}])"
+            elif hint := _close_match(key, allowed):
+                problem += f" (did you mean '{hint}'?)"
+            elif sub_table is not None and (hint := _close_match(key, sub_table[1])):
+                inner = _table_name((*table, sub_table[0]))
+                problem += f" (did you mean '{hint}' in [{inner}]?)"
+            raise self.error(table, key, problem)
+
+    def table(self, table: tuple[str, ...], key: str, value: object) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(table, key, f"'{key}' must be a table, not {_type_name(value)}")
+        return value
+
+    def string(self, table: tuple[str, ...], key: str, value: object) -> str:
+        if not isinstance(value, str):
+            raise self.error(table, key, f"'{key}' must be a string, not {_type_name(value)}")
+        return value
+
+    def boolean(self, table: tuple[str, ...], key: str, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(table, key, f"'{key}' must be true or false, not {_type_name(value)}")
+        return value
+
+    def number(
+        self, table: tuple[str, ...], key: str, value: object, low: float, high: float
+    ) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(table, key, f"'{key}' must be a number, not {_type_name(value)}")
+        if not low <= value <= high:
+            raise self.error(
+                table, key, f"'{key}' must be between {low:g} and {high:g}, not {value}"
+            )
+        return float(value)
+
+    def choice(self, table: tuple[str, ...], key: str, value: object, enum: type[_E]) -> _E:
+        text = self.string(table, key, value)
+        try:
+            return enum(text)
+        except ValueError:
+            choices = " | ".join(member.value for member in enum)
+            raise self.error(
+                table, key, f"'{key}' must be one of {choices}, not '{text}'"
+            ) from None
+
+
+def _type_name(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return names.get(type(value), type(value).__name__)
+
+
+def _close_match(word: str, choices: set[str]) -> str | None:
+    import difflib
+
+    matches = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+_TOP_KEYS = {"default_profile", "profiles", "keymap", "ui", "db_path"}
+_UI_KEYS = {"sidebar", "db_path"}
+_PROFILE_KEYS = {"kind", "endpoint", "auth", "api_key_env", "deployments", "scope", "defaults"}
+_DEFAULTS_KEYS = {"model", "instructions", "temperature", "top_p", "max_output_tokens"}
+
+
+def _default_key_env(kind: EndpointKind) -> str:
+    if kind in (EndpointKind.OPENAI, EndpointKind.COMPATIBLE):
+        return "OPENAI_API_KEY"
+    return "AZURE_OPENAI_API_KEY"
+
+
+def _parse_profile(v: _Validator, name: str, raw: object) -> Profile:
+    table = ("profiles", name)
+    data = v.table(("profiles",), name, raw)
+    v.check_keys(table, data, _PROFILE_KEYS, sub_table=("defaults", _DEFAULTS_KEYS))
+    endpoint = v.string(table, "endpoint", data.get("endpoint", "")).strip()
+    if "kind" in data:
+        kind = v.choice(table, "kind", data["kind"], EndpointKind)
+    else:
+        kind = parse_endpoint_kind(endpoint)
+    if endpoint and not re.match(r"https?://[^/\s]+", endpoint):
+        raise v.error(table, "endpoint", f"endpoint must start with https:// (got '{endpoint}')")
+    if not endpoint and kind is not EndpointKind.OPENAI:
+        raise v.error(table, "endpoint", f"missing 'endpoint' (required for kind '{kind.value}')")
+    if kind is EndpointKind.FOUNDRY_PROJECT and "/api/projects/" not in endpoint:
+        raise v.error(
+            table,
+            "endpoint",
+            "a foundry endpoint looks like https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT",
+        )
+    auth = v.choice(table, "auth", data.get("auth", "api_key"), AuthMethod)
+    api_key_env = v.string(table, "api_key_env", data.get("api_key_env", _default_key_env(kind)))
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api_key_env):
+        raise v.error(
+            table,
+            "api_key_env",
+            f"'api_key_env' must name an environment variable (like AZURE_OPENAI_API_KEY), "
+            f"not '{_printable(api_key_env)}'",
+        )
+    raw_deployments = data.get("deployments", [])
+    if not isinstance(raw_deployments, list) or not all(
+        isinstance(item, str) and item.strip() for item in raw_deployments
+    ):
+        raise v.error(table, "deployments", "'deployments' must be an array of names")
+    deployments = tuple(dict.fromkeys(item.strip() for item in raw_deployments))
+    scope = v.string(table, "scope", data["scope"]) if "scope" in data else None
+    defaults = None
+    if "defaults" in data:
+        defaults = _parse_defaults(v, name, data["defaults"], deployments)
+    return Profile(
+        name=name,
+        kind=kind,
+        endpoint=endpoint,
+        auth=auth,
+        api_key_env=api_key_env,
+        deployments=deployments,
+        defaults=defaults,
+        scope=scope or None,
+    )
+
+
+def _parse_defaults(
+    v: _Validator, name: str, raw: object, deployments: tuple[str, ...]
+) -> GenerationSettings:
+    table = ("profiles", name, "defaults")
+    data = v.table(("profiles", name), "defaults", raw)
+    v.check_keys(table, data, _DEFAULTS_KEYS)
+    model = v.string(table, "model", data["model"]).strip() if "model" in data else ""
+    if not model and deployments:
+        model = deployments[0]
+    instructions = (
+        v.string(table, "instructions", data["instructions"]) if "instructions" in data else None
+    )
+    temperature = (
+        v.number(table, "temperature", data["temperature"], 0.0, 2.0)
+        if "temperature" in data
+        else None
+    )
+    top_p = v.number(table, "top_p", data["top_p"], 0.0, 1.0) if "top_p" in data else None
+    max_tokens: int | None = None
+    if "max_output_tokens" in data:
+        value = data["max_output_tokens"]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise v.error(
+                table,
+                "max_output_tokens",
+                f"'max_output_tokens' must be an integer, not {_type_name(value)}",
+            )
+        if value < 1:
+            raise v.error(
+                table, "max_output_tokens", f"'max_output_tokens' must be at least 1, not {value}"
+            )
+        max_tokens = value
+    return GenerationSettings(
+        model=model,
+        instructions=instructions,
+        temperature=temperature,
+        top_p=top_p,
+        max_output_tokens=max_tokens,
+    )
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def _tomllib_line(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+def _profile_for_url(name: str, url: str, env: Mapping[str, str]) -> Profile:
+    """A profile for an endpoint from the environment or ``--endpoint``."""
+    kind = parse_endpoint_kind(url)
+    if kind in (EndpointKind.AZURE_OPENAI, EndpointKind.FOUNDRY_PROJECT):
+        has_key = bool(env.get("AZURE_OPENAI_API_KEY"))
+        auth = AuthMethod.API_KEY if has_key else AuthMethod.ENTRA_ID
+        return Profile(
+            name=name, kind=kind, endpoint=url, auth=auth, api_key_env="AZURE_OPENAI_API_KEY"
+        )
+    if kind is EndpointKind.OPENAI:
+        return Profile(name=name, kind=kind, endpoint=url, api_key_env="OPENAI_API_KEY")
+    auth = AuthMethod.API_KEY if env.get("OPENAI_API_KEY") else AuthMethod.NONE
+    return Profile(name=name, kind=kind, endpoint=url, auth=auth, api_key_env="OPENAI_API_KEY")
+
+
+def _env_profile(env: Mapping[str, str]) -> Profile | None:
+    azure = env.get("AZURE_OPENAI_ENDPOINT", "").strip()
+    base = env.get("OPENAI_BASE_URL", "").strip()
+    if azure:
+        profile = _profile_for_url(ENV_PROFILE_NAME, azure, env)
+        if profile.kind not in (EndpointKind.AZURE_OPENAI, EndpointKind.FOUNDRY_PROJECT):
+            # A private host (a proxy, a test server) given as the Azure endpoint.
+            profile = dataclasses.replace(profile, kind=EndpointKind.AZURE_OPENAI)
+            has_key = bool(env.get("AZURE_OPENAI_API_KEY"))
+            profile = dataclasses.replace(
+                profile,
+                auth=AuthMethod.API_KEY if has_key else AuthMethod.ENTRA_ID,
+                api_key_env="AZURE_OPENAI_API_KEY",
+            )
+    elif base:
+        kind = (
+            EndpointKind.OPENAI
+            if parse_endpoint_kind(base) is EndpointKind.OPENAI
+            else EndpointKind.COMPATIBLE
+        )
+        has_key = bool(env.get("OPENAI_API_KEY"))
+        auth = AuthMethod.API_KEY if has_key or kind is EndpointKind.OPENAI else AuthMethod.NONE
+        profile = Profile(
+            name=ENV_PROFILE_NAME, kind=kind, endpoint=base, auth=auth, api_key_env="OPENAI_API_KEY"
+        )
+    elif env.get("OPENAI_API_KEY"):
+        profile = Profile(
+            name=ENV_PROFILE_NAME,
+            kind=EndpointKind.OPENAI,
+            endpoint="",
+            api_key_env="OPENAI_API_KEY",
+        )
+    else:
+        return None
+    deployments = tuple(
+        item.strip() for item in env.get("AZURE_OPENAI_DEPLOYMENT", "").split(",") if item.strip()
+    )
+    if deployments:
+        profile = dataclasses.replace(
+            profile,
+            deployments=tuple(dict.fromkeys(deployments)),
+            defaults=GenerationSettings(model=deployments[0]),
+        )
+    return profile
+
+
+def _with_model(profile: Profile, model: str) -> Profile:
+    """Make `model` the profile's default model and one of its deployments."""
+    deployments = (
+        profile.deployments if model in profile.deployments else (model, *profile.deployments)
+    )
+    defaults = (
+        dataclasses.replace(profile.defaults, model=model)
+        if profile.defaults is not None
+        else GenerationSettings(model=model)
+    )
+    return dataclasses.replace(profile, deployments=deployments, defaults=defaults)
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Overrides = Overrides(),
+) -> AppConfig:
+    """Read the config file (if any), then apply the environment, then the flags."""
+    env = os.environ if env is None else env
+    path = path if path is not None else default_config_path(env)
+    text = ""
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the file ({exc})", path=path) from exc
+    elif path.exists():
+        raise ConfigError("not a file", path=path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"not valid TOML: {exc}", path=path, line=_tomllib_line(str(exc))
+        ) from exc
+
+    v = _Validator(path, text)
+    v.check_keys((), data, _TOP_KEYS)
+
+    profiles: dict[str, Profile] = {}
+    raw_profiles = v.table((), "profiles", data.get("profiles", {}))
+    for name, raw in raw_profiles.items():
+        profiles[name] = _parse_profile(v, name, raw)
+
+    default_profile: str | None = None
+    if "default_profile" in data:
+        default_profile = v.string((), "default_profile", data["default_profile"])
+        if default_profile not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
+            raise v.error(
+                (),
+                "default_profile",
+                f"default_profile '{default_profile}' names no [profiles.{default_profile}] "
+                f"table (profiles: {known})",
+            )
+
+    keymap: dict[str, str] = {}
+    raw_keymap = v.table((), "keymap", data.get("keymap", {}))
+    for binding, keys in raw_keymap.items():
+        keymap[binding] = v.string(("keymap",), binding, keys)
+
+    raw_ui = v.table((), "ui", data.get("ui", {}))
+    v.check_keys(("ui",), raw_ui, _UI_KEYS)
+    sidebar = v.boolean(("ui",), "sidebar", raw_ui["sidebar"]) if "sidebar" in raw_ui else None
+    db_text: str | None = None
+    if "db_path" in raw_ui:
+        db_text = v.string(("ui",), "db_path", raw_ui["db_path"])
+    elif "db_path" in data:
+        db_text = v.string((), "db_path", data["db_path"])
+
+    # --- environment (overrides the file)
+    selected: str | None = None
+    env_profile = _env_profile(env)
+    if env_profile is not None:
+        profiles[env_profile.name] = env_profile
+        selected = env_profile.name
+    env_pick = env.get("FOUNDRY_TUI_PROFILE", "").strip()
+    if env_pick:
+        if env_pick not in profiles:
+            raise ConfigError(
+                f"FOUNDRY_TUI_PROFILE names profile '{env_pick}', which the file does not have "
+                f"(profiles: {', '.join(sorted(profiles)) or 'none'})",
+                path=path,
+                key="FOUNDRY_TUI_PROFILE",
+            )
+        selected = env_pick
+    if env.get("FOUNDRY_TUI_DB", "").strip():
+        db_text = env["FOUNDRY_TUI_DB"].strip()
+
+    # --- flags (override both)
+    if overrides.profile is not None:
+        if overrides.profile not in profiles:
+            raise ConfigError(
+                f"--profile names profile '{overrides.profile}', which the file does not have "
+                f"(profiles: {', '.join(sorted(profiles)) or 'none'})",
+                path=path,
+                key="profile",
+            )
+        selected = overrides.profile
+
+    config = AppConfig(
+        path=path,
+        profiles=profiles,
+        default_profile=default_profile,
+        db_path=Path(db_text).expanduser() if db_text else default_db_path(),
+        keymap=keymap,
+        sidebar=sidebar,
+        selected_profile=selected,
+    )
+    active = config.active_profile()
+    if overrides.endpoint is not None:
+        url = overrides.endpoint.strip()
+        if active is None:
+            active = _profile_for_url(CLI_PROFILE_NAME, url, env)
+        else:
+            active = dataclasses.replace(active, endpoint=url, kind=parse_endpoint_kind(url))
+    model = overrides.model or env.get("FOUNDRY_TUI_MODEL", "").strip() or None
+    if active is not None and model:
+        active = _with_model(active, model)
+    if active is not None:
+        profiles[active.name] = active
+        config = dataclasses.replace(config, profiles=profiles, selected_profile=active.name)
+    if overrides.db is not None:
+        config = dataclasses.replace(config, db_path=overrides.db.expanduser())
+    return config
+
+
+# ---------------------------------------------------------------------------
+# Writing (the setup screen)
+
+
+def _toml_string(value: str) -> str:
+    out = ['"']
+    for ch in value:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _profile_table(profile: Profile) -> dict[str, Any]:
+    table: dict[str, Any] = {
+        "kind": profile.kind.value,
+        "endpoint": profile.endpoint,
+        "auth": profile.auth.value,
+        "api_key_env": profile.api_key_env,
+        "deployments": list(profile.deployments),
+    }
+    if profile.scope:
+        table["scope"] = profile.scope
+    if profile.defaults is not None:
+        d = profile.defaults
+        defaults: dict[str, Any] = {}
+        if d.model:
+            defaults["model"] = d.model
+        if d.instructions is not None:
+            defaults["instructions"] = d.instructions
+        if d.temperature is not None:
+            defaults["temperature"] = float(d.temperature)
+        if d.top_p is not None:
+            defaults["top_p"] = float(d.top_p)
+        if d.max_output_tokens is not None:
+            defaults["max_output_tokens"] = int(d.max_output_tokens)
+        table["defaults"] = defaults
+    return table
+
+
+def _profile_text(profile: Profile) -> str:
+    table = _profile_table(profile)
+    defaults = table.pop("defaults", None)
+    header = _table_name(("profiles", profile.name))
+    lines = [f"[{header}]"]
+    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
+    if defaults is not None:
+        lines += ["", f"[{header}.defaults]"]
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in defaults.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _dump(data: Mapping[str, Any]) -> str:
+    """Serialise a whole config (used when the file cannot be edited in place)."""
+    lines: list[str] = []
+    tables: list[tuple[tuple[str, ...], Mapping[str, Any]]] = []
+
+    def walk(prefix: tuple[str, ...], table: Mapping[str, Any]) -> None:
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        tables.append((prefix, scalars))
+        for k, v in table.items():
+            if isinstance(v, dict):
+                walk((*prefix, k), v)
+
+    walk((), data)
+    for prefix, scalars in tables:
+        if (
+            prefix
+            and not scalars
+            and any(p[: len(prefix)] == prefix and len(p) > len(prefix) for p, _ in tables)
+        ):
+            continue
+        if prefix:
+            lines += ["", f"[{_table_name(prefix)}]"]
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items()]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _edit_in_place(text: str, profile: Profile, make_default: bool) -> str:
+    """Replace the profile's tables in `text`, keeping everything else (and comments)."""
+    finder = _LineFinder(text)
+    lines = finder.lines
+    drop: set[int] = set()
+    own = ("profiles", profile.name)
+    for parts, start, end in finder.sections:
+        if parts and parts[:2] == own:
+            drop.update(range(start, end))
+    kept = [line for index, line in enumerate(lines) if index not in drop]
+    while kept and not kept[-1].strip():
+        kept.pop()
+    if make_default:
+        first_header = next(
+            (index for index, line in enumerate(kept) if _HEADER_RE.match(line)), len(kept)
+        )
+        setting = f"default_profile = {_toml_string(profile.name)}"
+        for index in range(first_header):
+            if re.match(r"\s*default_profile\s*=", kept[index]):
+                kept[index] = setting
+                break
+        else:
+            kept.insert(0, setting)
+            if len(kept) > 1 and kept[1].strip():
+                kept.insert(1, "")
+    body = "\n".join(kept)
+    return (body + "\n\n" if body.strip() else "") + _profile_text(profile)
+
+
+def write_profile(path: Path, profile: Profile, *, make_default: bool = True) -> None:
+    """Add or replace ``[profiles.NAME]`` in the config file, keeping everything else.
+
+    The directory is created with mode 0700 and the file written with mode 0600. Only the
+    name of the key's environment variable is written, never a key.
+    """
+    text = ""
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"not valid TOML, so not rewritten: {exc}", path=path, line=_tomllib_line(str(exc))
+        ) from exc
+
+    expected = dict(data)
+    expected_profiles = dict(expected.get("profiles", {}))
+    expected_profiles[profile.name] = _profile_table(profile)
+    expected["profiles"] = expected_profiles
+    if make_default:
+        expected["default_profile"] = profile.name
+
+    new_text = _edit_in_place(text, profile, make_default)
+    try:
+        ok = tomllib.loads(new_text) == expected
+    except tomllib.TOMLDecodeError:
+        ok = False
+    if not ok:  # the profile was written in a form we cannot edit line by line
+        new_text = _dump(expected)
+
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(parents=True, mode=0o700)
+        directory.chmod(0o700)
+    fd, tmp_name = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(new_text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o600)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
