@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from foundry_tui.models import (
     BackendError,
@@ -38,7 +38,9 @@ from foundry_tui.models import (
     TextDelta,
     Usage,
 )
-from foundry_tui.store import Store
+
+if TYPE_CHECKING:
+    from foundry_tui.store import Store
 
 _T = TypeVar("_T")
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from foundry_tui.models import ConversationSummary, GenerationSettings, Profile
 from foundry_tui.session import ChatSession, ResponsesBackend, import_from_server
-from foundry_tui.store import Store
+
+if TYPE_CHECKING:
+    from foundry_tui.store import Store
 
 
 class ModelLister(ResponsesBackend, Protocol):

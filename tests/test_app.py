@@ -528,3 +528,69 @@ async def test_model_output_that_looks_like_markup_is_shown_as_text(
         assert "\x1b" not in rendered and "\u202e" not in rendered and "\x07" not in rendered
         assert app.is_running
     assert reply.message.text == hostile  # the saved text is what the server sent
+
+
+async def test_environment_alone_starts_straight_into_chat(
+    tmp_path: Path, server: ResponsesServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from foundry_tui.config import Overrides, load_config
+
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.setenv("FOUNDRY_TUI_MODEL", "gpt-4o-mini")
+    config = load_config(tmp_path / "absent.toml", overrides=Overrides(db=tmp_path / "h.db"))
+    app = make_app(config)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await start_chat(app, pilot)
+        reply = await send(pilot, app, "from env")
+        assert reply.message.status == MessageStatus.COMPLETED
+    assert server.created()[0]["model"] == "gpt-4o-mini"
+    assert server.requests[-1].headers["authorization"] == f"Bearer {TEST_KEY}"
+    assert not (tmp_path / "absent.toml").exists()
+
+
+async def test_model_list_shows_deployments_then_endpoint_models(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    from textual.widgets import OptionList
+
+    app = make_app(write_config(tmp_path, server.base_url, deployments=("my-deployment",)))
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        model_list = screen.query_one("#model-list", OptionList)
+        await wait_until(pilot, lambda: model_list.option_count == 4, what="endpoint models")
+        labels = [str(model_list.get_option_at_index(i).prompt) for i in range(4)]
+        assert labels == [
+            "my-deployment",
+            "gpt-4o (endpoint)",
+            "gpt-4o-mini (endpoint)",
+            "o4-mini (endpoint)",
+        ]
+        # A typed name that is in neither list is accepted as it is.
+        await set_field(pilot, app, "#model-input", "typed-deployment")
+        screen.query_one(PromptInput).focus()
+        await send(pilot, app, "hi")
+    assert server.created()[-1]["model"] == "typed-deployment"
+
+
+async def test_view_follows_stream_until_user_scrolls_up(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    from foundry_tui.widgets.transcript import Transcript
+
+    server.tokens_per_second = 150
+    server.queue_reply("\n\n".join(f"Paragraph {i} of a long answer." for i in range(120)))
+    app = make_app(write_config(tmp_path, server.base_url))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await start_chat(app, pilot)
+        transcript = screen.query_one(Transcript)
+        await pilot.press(*"long", "enter")
+        await wait_until(pilot, lambda: transcript.max_scroll_y > 10, what="overflow")
+        await pilot.pause(0.2)
+        assert transcript.scroll_y >= transcript.max_scroll_y - 1  # following
+        transcript.scroll_to(y=0, animate=False)  # the user scrolls up to read
+        await pilot.pause(0.3)
+        grown_from = transcript.max_scroll_y
+        await wait_until(pilot, lambda: transcript.max_scroll_y > grown_from + 5, what="growth")
+        assert transcript.scroll_y < 5  # left where the user put it
+        await wait_until(pilot, lambda: last_reply_done(app), timeout=20, what="end")
