@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config, write_profile
 from foundry_tui.models import Profile
@@ -19,14 +20,20 @@ from foundry_tui.screens.problem import ProblemScreen
 from foundry_tui.screens.setup import SetupScreen
 
 if TYPE_CHECKING:
-    from foundry_tui.backend import Backend
     from foundry_tui.store import Store
-    from foundry_tui.workspace import Workspace
+    from foundry_tui.workspace import AppBackend, Workspace
 
-BackendFactory = Callable[[Profile], "Backend"]
+BackendFactory = Callable[[Profile], "AppBackend"]
 
 
-def _default_backend(profile: Profile) -> Backend:
+@runtime_checkable
+class PreparedBackend(Protocol):
+    """A backend that must start something first (the local model server)."""
+
+    async def prepare(self, progress: Callable[[str], None]) -> None: ...
+
+
+def _default_backend(profile: Profile) -> AppBackend:
     from foundry_tui.backend import Backend
 
     return Backend(profile)
@@ -60,7 +67,7 @@ class FoundryApp(App[None]):
         self.backend_factory = backend_factory
         self.resume = resume
         self.store: Store | None = None
-        self.backend: Backend | None = None
+        self.backend: AppBackend | None = None
         self.workspace: Workspace | None = None
         self.sidebar_preference = config.sidebar
 
@@ -87,9 +94,13 @@ class FoundryApp(App[None]):
 
         self.backend = self.backend_factory(profile)
         self.workspace = Workspace(self.store, self.backend, profile)
-        await self.push_screen(ChatScreen(self.workspace, resume=self.resume))
+        chat = ChatScreen(self.workspace, resume=self.resume)
+        await self.push_screen(chat)
         self.call_after_refresh(self._warm_up)
-        self.load_endpoint_models()
+        if isinstance(self.backend, PreparedBackend):
+            self.prepare_backend(self.backend, chat)
+        else:
+            self.load_endpoint_models()
 
     def _warm_up(self) -> None:
         self.import_client_library()
@@ -98,6 +109,28 @@ class FoundryApp(App[None]):
     def import_client_library(self) -> None:
         """`import openai` costs ~0.5 s: done after the first frame, off the UI loop."""
         import openai  # noqa: F401
+
+    @work(exclusive=True, group="prepare", exit_on_error=False)
+    async def prepare_backend(self, backend: PreparedBackend, chat: Screen[None]) -> None:
+        """Starts a backend that needs time (the local model) without blocking the UI."""
+        from foundry_tui.models import BackendError
+        from foundry_tui.widgets.status import StatusLine
+
+        status = chat.query_one(StatusLine)
+
+        def progress(text: str) -> None:
+            status.notice = text
+
+        try:
+            await backend.prepare(progress)
+        except BackendError as error:
+            status.notice = error.title
+            self.notify(
+                error.detail or error.title, title=error.title, severity="error", timeout=30
+            )
+            return
+        status.notice = ""
+        self.load_endpoint_models()
 
     @work(exclusive=True, group="models", exit_on_error=False)
     async def load_endpoint_models(self) -> None:

@@ -99,6 +99,9 @@ def _str_or_none(value: object) -> str | None:
 class Backend:
     """Responses API access for one profile. Construction is cheap and imports nothing."""
 
+    # Servers that keep responses: chain with previous_response_id, store=True.
+    stateless = False
+
     def __init__(
         self,
         profile: Profile,

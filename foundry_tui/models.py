@@ -16,6 +16,7 @@ class EndpointKind(StrEnum):
     FOUNDRY_PROJECT = "foundry"  # https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT
     OPENAI = "openai"  # https://api.openai.com/v1
     COMPATIBLE = "compatible"  # any OpenAI-compatible base URL, used as given
+    LOCAL = "local"  # the bundled local model (xllamacpp), started by the app itself
 
 
 class AuthMethod(StrEnum):
@@ -136,7 +137,15 @@ class ResponseFinished:
     error: str | None = None  # user-facing text for FAILED
 
 
-BackendEvent = ResponseStarted | TextDelta | ResponseFinished
+@dataclass(frozen=True)
+class ContextTrimmed:
+    """The backend left the oldest messages out to fit its context budget."""
+
+    dropped_messages: int
+    reason: str
+
+
+BackendEvent = ResponseStarted | TextDelta | ResponseFinished | ContextTrimmed
 
 
 @dataclass(frozen=True)

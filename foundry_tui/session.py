@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from foundry_tui.models import (
     BackendError,
     BackendEvent,
+    ContextTrimmed,
     Conversation,
     ErrorKind,
     GenerationSettings,
@@ -53,7 +54,13 @@ _CHAINABLE = frozenset({MessageStatus.COMPLETED, MessageStatus.INCOMPLETE})
 
 
 class ResponsesBackend(Protocol):
-    """What the session needs from a backend (see backend.Backend)."""
+    """What the session needs from a backend (see backend.Backend).
+
+    A ``stateless`` backend (the local model) keeps nothing between requests: every turn
+    replays the transcript and nothing is stored or retrieved on the server.
+    """
+
+    stateless: bool
 
     def stream_reply(
         self,
@@ -75,6 +82,7 @@ class SendMode(StrEnum):
     NEW = "new"  # first turn of a conversation
     CHAIN = "chain"  # previous_response_id
     REPLAY = "replay"  # the local transcript sent as input items
+    LOCAL = "local"  # a stateless backend: the transcript is sent every turn
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ class TurnEnded:
     conversation_usage: Usage
 
 
-TurnEvent = TurnStarted | ReplyDelta | ModeChanged | TurnEnded
+TurnEvent = TurnStarted | ReplyDelta | ModeChanged | ContextTrimmed | TurnEnded
 
 
 async def _in_thread(function: Callable[..., _T], *args: object, **kwargs: object) -> _T:
@@ -166,6 +174,8 @@ class ChatSession:
         Raises BackendError when the server cannot be asked (network, auth): the state
         then stays as it was, and a failed chain still falls back at send time.
         """
+        if self.backend.stateless:
+            return self.conversation.server_state
         anchor = _chain_anchor(await self.transcript())
         if anchor is None or anchor.response_id is None:
             return self.conversation.server_state
@@ -183,6 +193,8 @@ class ChatSession:
     def next_send_mode(self, transcript: list[Message]) -> SendMode:
         if not transcript:
             return SendMode.NEW
+        if self.backend.stateless:
+            return SendMode.LOCAL
         if self.conversation.server_state == ServerState.EXPIRED:
             return SendMode.REPLAY
         return SendMode.CHAIN if _chain_anchor(transcript) is not None else SendMode.REPLAY
@@ -304,17 +316,20 @@ class ChatSession:
         settings: GenerationSettings,
         context: list[InputMessage],
         user: Message,
-    ) -> AsyncIterator[ReplyDelta]:
+    ) -> AsyncIterator[ReplyDelta | ContextTrimmed]:
         stream = self.backend.stream_reply(
             settings=settings,
             input=[*context, InputMessage(role=MessageRole.USER, text=user.text)],
             previous_response_id=writer.previous_response_id,
+            store=not self.backend.stateless,
         )
         async for event in stream:
             if isinstance(event, TextDelta):
                 writer.parts.append(event.text)
                 yield ReplyDelta(event.text)
                 await writer.flush_if_due()
+            elif isinstance(event, ContextTrimmed):
+                yield event
             else:
                 writer.observe(event)
 

@@ -17,14 +17,18 @@ if TYPE_CHECKING:
     from foundry_tui.store import Store
 
 
-class ModelLister(ResponsesBackend, Protocol):
+class AppBackend(ResponsesBackend, Protocol):
+    """Everything the app uses of a backend (backend.Backend, local.LocalBackend)."""
+
     async def list_models(self) -> list[str]: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
 class Workspace:
     store: Store
-    backend: ModelLister
+    backend: AppBackend
     profile: Profile
 
     def default_settings(self, model: str | None = None) -> GenerationSettings:

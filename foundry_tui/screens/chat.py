@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from foundry_tui.models import (
     BackendError,
+    ContextTrimmed,
     GenerationSettings,
     Message,
     MessageStatus,
@@ -55,6 +56,7 @@ _MODE_TEXT = {
     SendMode.NEW: "new conversation",
     SendMode.CHAIN: "chained on the server",
     SendMode.REPLAY: "not on the server: resends the transcript",
+    SendMode.LOCAL: "local model: sends the transcript each turn",
 }
 
 
@@ -201,6 +203,9 @@ class ChatScreen(Screen[None]):
                     status.mode = _MODE_TEXT[event.mode]
                     status.last_status = MessageStatus.PENDING
                     self._show_title()
+                elif isinstance(event, ContextTrimmed):
+                    status.notice = event.reason
+                    self.notify(event.reason)
                 elif isinstance(event, ModeChanged):
                     status.mode = _MODE_TEXT[event.mode]
                     self.notify(event.reason)
