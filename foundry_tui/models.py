@@ -170,6 +170,14 @@ class InputMessage:
     text: str
 
 
+class StorageError(Exception):
+    """The history database failed; ``str()`` says what happened and names the file.
+
+    Raised by the store (store.StoreError derives from it), caught by the UI, which may
+    not import the store itself.
+    """
+
+
 class ErrorKind(StrEnum):
     AUTH = "auth"  # 401/403, or no token could be had
     DEPLOYMENT_NOT_FOUND = "deployment_not_found"  # 404 on create: unknown deployment/model

@@ -35,6 +35,7 @@ from foundry_tui.models import (
     MessageRole,
     MessageStatus,
     ServerState,
+    StorageError,
     Usage,
 )
 
@@ -72,7 +73,7 @@ _SQLITE_NOTADB: Final = 26
 # Errors
 
 
-class StoreError(Exception):
+class StoreError(StorageError):
     """Base class; ``str()`` is a sentence for the user that names the database path."""
 
     def __init__(self, message: str, path: Path | None = None) -> None:

@@ -10,6 +10,9 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from foundry_tui.config import AppConfig, Overrides, load_config
+from foundry_tui.models import MessageRole, MessageStatus
+from foundry_tui.screens.chat import ChatScreen
+from foundry_tui.widgets.message import MessageView
 
 TEST_KEY = "sk-test-0123456789abcdef"
 KEY_VARIABLE = "FOUNDRY_TEST_KEY"
@@ -59,3 +62,40 @@ sidebar = {"true" if sidebar else "false"}
         encoding="utf-8",
     )
     return load_config(path, overrides=Overrides(db=db or directory / "history.db"))
+
+
+def replies(app: object) -> list[MessageView]:
+    screen = app.screen  # type: ignore[attr-defined]
+    return [v for v in screen.query(MessageView) if v.message.role == MessageRole.ASSISTANT]
+
+
+async def start_chat(app: object, pilot: object) -> ChatScreen:
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat screen")  # type: ignore[attr-defined,arg-type]
+    return app.screen  # type: ignore[attr-defined,no-any-return]
+
+
+def last_reply_done(app: object) -> bool:
+    views = replies(app)
+    return bool(views) and views[-1].message.status != MessageStatus.PENDING
+
+
+async def send(pilot: object, app: object, text: str) -> MessageView:
+    before = len(replies(app))
+    await pilot.press(*text)  # type: ignore[attr-defined]
+    await pilot.press("enter")  # type: ignore[attr-defined]
+    await wait_until(
+        pilot,  # type: ignore[arg-type]
+        lambda: len(replies(app)) > before and last_reply_done(app),
+        what=f"reply to {text!r}",
+    )
+    return replies(app)[-1]
+
+
+async def set_field(pilot: object, app: object, selector: str, value: str) -> None:
+    from textual.widgets import Input
+
+    field = app.screen.query_one(selector, Input)  # type: ignore[attr-defined]
+    field.focus()
+    field.value = ""
+    await pilot.press(*value) if value else None  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]

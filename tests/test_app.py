@@ -13,7 +13,17 @@ from foundry_tui.screens.chat import ChatScreen
 from foundry_tui.store import Store
 from foundry_tui.widgets.message import MessageView
 from foundry_tui.widgets.prompt import PromptInput
-from tests.helpers import KEY_VARIABLE, TEST_KEY, wait_until, write_config
+from tests.helpers import (
+    KEY_VARIABLE,
+    TEST_KEY,
+    last_reply_done,
+    replies,
+    send,
+    set_field,
+    start_chat,
+    wait_until,
+    write_config,
+)
 from tests.responses_server import ResponsesServer
 
 
@@ -22,11 +32,6 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
     monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
     with ResponsesServer(api_key=TEST_KEY, reasoning_models=["o4-mini"]) as running:
         yield running
-
-
-def replies(app: object) -> list[MessageView]:
-    screen = app.screen  # type: ignore[attr-defined]
-    return [v for v in screen.query(MessageView) if v.message.role == MessageRole.ASSISTANT]
 
 
 async def test_send_and_stream_reply(tmp_path: Path, server: ResponsesServer) -> None:
@@ -58,28 +63,6 @@ async def test_send_and_stream_reply(tmp_path: Path, server: ResponsesServer) ->
     assert messages[0].text == "hello there"
     assert messages[1].response_id is not None
     assert messages[1].status == MessageStatus.COMPLETED
-
-
-async def start_chat(app: object, pilot: object) -> ChatScreen:
-    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat screen")  # type: ignore[attr-defined,arg-type]
-    return app.screen  # type: ignore[attr-defined,no-any-return]
-
-
-def last_reply_done(app: object) -> bool:
-    views = replies(app)
-    return bool(views) and views[-1].message.status != MessageStatus.PENDING
-
-
-async def send(pilot: object, app: object, text: str) -> MessageView:
-    before = len(replies(app))
-    await pilot.press(*text)  # type: ignore[attr-defined]
-    await pilot.press("enter")  # type: ignore[attr-defined]
-    await wait_until(
-        pilot,  # type: ignore[arg-type]
-        lambda: len(replies(app)) > before and last_reply_done(app),
-        what=f"reply to {text!r}",
-    )
-    return replies(app)[-1]
 
 
 async def test_shift_enter_and_ctrl_j_insert_newlines(
@@ -145,16 +128,6 @@ async def test_escape_cancels_stream_and_keeps_partial_reply(
     assert reply.status == MessageStatus.CANCELLED
     assert reply.text.startswith("word0 word1 word2 word3 word4 word5")
     assert "word399" not in reply.text
-
-
-async def set_field(pilot: object, app: object, selector: str, value: str) -> None:
-    from textual.widgets import Input
-
-    field = app.screen.query_one(selector, Input)  # type: ignore[attr-defined]
-    field.focus()
-    field.value = ""
-    await pilot.press(*value) if value else None  # type: ignore[attr-defined]
-    await pilot.pause()  # type: ignore[attr-defined]
 
 
 async def test_sidebar_switches_model_and_temperature_mid_conversation(
@@ -419,7 +392,7 @@ async def test_new_conversation_key_and_rename(tmp_path: Path, server: Responses
     async with app.run_test(size=(160, 40)) as pilot:
         screen = await start_chat(app, pilot)
         await send(pilot, app, "first topic")
-        await pilot.press("ctrl+r")
+        await pilot.press("f2")
         await wait_until(pilot, lambda: isinstance(app.screen, RenameScreen), what="rename")
         app.screen.query_one(Input).value = "Renamed chat"
         await pilot.press("enter")

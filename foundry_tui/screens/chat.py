@@ -7,6 +7,7 @@ Everything else that waits (history, opening, server checks) runs in async worke
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -21,10 +22,12 @@ from textual.worker import Worker, WorkerState
 from foundry_tui.models import (
     BackendError,
     ContextTrimmed,
+    ErrorKind,
     GenerationSettings,
     Message,
     MessageStatus,
     ServerState,
+    StorageError,
 )
 from foundry_tui.screens.dialogs import ConfirmScreen, RenameScreen
 from foundry_tui.session import (
@@ -33,6 +36,7 @@ from foundry_tui.session import (
     ReplyDelta,
     SendMode,
     TurnEnded,
+    TurnEvent,
     TurnStarted,
 )
 from foundry_tui.text import sanitize
@@ -51,6 +55,17 @@ if TYPE_CHECKING:
 # Wide terminals show both panels from the start; narrow ones keep the transcript roomy.
 SIDEBAR_MIN_WIDTH = 120
 HISTORY_MIN_WIDTH = 150
+
+# Replies that Ctrl+R can send again.
+_RETRYABLE = frozenset(
+    {
+        MessageStatus.FAILED,
+        MessageStatus.CANCELLED,
+        MessageStatus.INCOMPLETE,
+        MessageStatus.INTERRUPTED,
+    }
+)
+CONTINUE_PROMPT = "Continue exactly where you stopped."
 
 _MODE_TEXT = {
     SendMode.NEW: "new conversation",
@@ -97,6 +112,20 @@ class ChatScreen(Screen[None]):
         ),
         Binding(
             "ctrl+r",
+            "retry",
+            "Retry",
+            id="chat.retry",
+            tooltip="Resend the last failed, cancelled or cut-off turn without retyping it",
+        ),
+        Binding(
+            "ctrl+g",
+            "continue_reply",
+            "Continue",
+            id="chat.continue",
+            tooltip="Ask the model to go on after a reply cut off at the token limit",
+        ),
+        Binding(
+            "f2",
             "rename",
             "Rename",
             id="chat.rename",
@@ -112,6 +141,8 @@ class ChatScreen(Screen[None]):
         self.resume_target = resume
         self._pending_settings = workspace.default_settings()
         self._history_search = ""
+        self._last_reply: Message | None = None
+        self._last_error: BackendError | None = None
 
     # -- layout ------------------------------------------------------------------
 
@@ -172,31 +203,57 @@ class ChatScreen(Screen[None]):
         event.prompt.clear()
         self.send_prompt(event.text, settings)
 
-    @work(exclusive=True, group="turn", exit_on_error=False)
-    async def send_prompt(self, text: str, settings: GenerationSettings) -> None:
-        transcript = self.query_one(Transcript)
-        status = self.query_one(StatusLine)
+    async def _session_for(self, settings: GenerationSettings) -> ChatSession | None:
+        """The current session (created on the first send) with ``settings`` applied."""
         try:
             if self.session is None:
                 self.session = await self.workspace.new_session(settings)
             else:
                 await self.session.update_settings(settings)
-        except Exception as error:
+        except StorageError as error:
+            self.notify(str(error), title="Could not save", severity="error", timeout=15)
+            return None
+        return self.session
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def send_prompt(self, text: str, settings: GenerationSettings) -> None:
+        session = await self._session_for(settings)
+        if session is None:
             self._restore_prompt(text)
-            self.notify(f"Could not save the conversation: {error}", severity="error")
             return
-        session = self.session
+        await self._play_turn(session.send(text), prompt=text)
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def retry_reply(self, reply: Message, settings: GenerationSettings) -> None:
+        session = await self._session_for(settings)
+        if session is not None:
+            await self._play_turn(session.retry(reply), replacing=reply)
+
+    async def _play_turn(
+        self,
+        events: AsyncIterator[TurnEvent],
+        *,
+        prompt: str | None = None,
+        replacing: Message | None = None,
+    ) -> None:
+        """Shows one turn's events as they come: the messages, the stream, the outcome."""
+        transcript = self.query_one(Transcript)
+        status = self.query_one(StatusLine)
         view: MessageView | None = None
         stream: MarkdownStream | None = None
         status.notice = ""
+        self._last_error = None
         try:
-            async for event in session.send(text):
+            async for event in events:
                 if isinstance(event, ReplyDelta):
                     if stream is not None:
                         await stream.write(sanitize(event.text))
                         transcript.follow()
                 elif isinstance(event, TurnStarted):
-                    await transcript.add(event.user)
+                    if replacing is not None and (old := transcript.view_for(replacing.id)):
+                        await old.remove()
+                    if transcript.view_for(event.user.id) is None:
+                        await transcript.add(event.user)
                     view = await transcript.add(event.reply)
                     stream = Markdown.get_stream(view.markdown)
                     transcript.jump_to_end()
@@ -215,20 +272,29 @@ class ChatScreen(Screen[None]):
                         stream = None
                     if view is not None:
                         view.update_message(event.reply)
-                    self._turn_ended(event, text)
+                    self._turn_ended(event, prompt)
+        except StorageError as error:
+            self.notify(str(error), title="Could not save", severity="error", timeout=15)
+            if prompt is not None and view is None:
+                self._restore_prompt(prompt)
         except BaseException:
             if view is not None and view.message.status == MessageStatus.PENDING:
-                view.update_message(replace(view.message, status=MessageStatus.CANCELLED))
+                cancelled = replace(view.message, status=MessageStatus.CANCELLED)
+                view.update_message(cancelled)
+                self._last_reply = cancelled
                 status.last_status = MessageStatus.CANCELLED
             raise
         finally:
             if stream is not None:
                 await stream.stop()
+            self.refresh_bindings()
             self.refresh_history()
 
-    def _turn_ended(self, event: TurnEnded, prompt: str) -> None:
+    def _turn_ended(self, event: TurnEnded, prompt: str | None) -> None:
         status = self.query_one(StatusLine)
         reply = event.reply
+        self._last_reply = reply
+        self._last_error = event.error
         status.last_status = reply.status
         status.last_usage = reply.usage
         status.conversation_usage = event.conversation_usage
@@ -237,12 +303,65 @@ class ChatScreen(Screen[None]):
         self._show_title()
         if event.error is not None:
             self._show_error(event.error)
-            if not reply.text:
+            if not reply.text and prompt is not None:
                 self._restore_prompt(prompt)
+        elif reply.status == MessageStatus.INCOMPLETE:
+            self.notify(
+                f"{reply.error or 'The reply stopped early.'} Press Ctrl+G to ask the model to "
+                "go on, or Ctrl+R to try again.",
+                title="Reply cut off",
+                severity="warning",
+                timeout=12,
+            )
+
+    # -- retry and continue ---------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":
+            return self._last_reply is not None and self._last_reply.status in _RETRYABLE
+        if action == "continue_reply":
+            last = self._last_reply
+            return last is not None and last.status == MessageStatus.INCOMPLETE
+        return True
+
+    def action_retry(self) -> None:
+        """Resends the prompt of the last failed, cancelled or cut-off reply."""
+        reply = self._last_reply
+        if reply is None or reply.status not in _RETRYABLE or self.streaming:
+            return
+        sidebar = self.query_one(SettingsSidebar)
+        error = self._last_error
+        if error is not None and error.kind == ErrorKind.UNSUPPORTED_PARAMETER:
+            # The model refuses sampling settings: resend without them, and say so.
+            current = sidebar.read_settings() or self._pending_settings
+            sidebar.show_settings(replace(current, temperature=None, top_p=None))
+            self.notify("Resending without temperature and top_p.")
+        settings = sidebar.read_settings()
+        if settings is None:
+            self.notify("Fix the highlighted setting in the sidebar first.", severity="error")
+            return
+        self.retry_reply(reply, settings)
+
+    def action_continue_reply(self) -> None:
+        """Asks the model to go on after a reply was cut off at the token limit."""
+        reply = self._last_reply
+        if reply is None or reply.status != MessageStatus.INCOMPLETE or self.streaming:
+            return
+        settings = self.query_one(SettingsSidebar).read_settings()
+        if settings is not None:
+            self.send_prompt(CONTINUE_PROMPT, settings)
 
     def _show_error(self, error: BackendError) -> None:
+        hint = (
+            "Press Ctrl+R to resend without them."
+            if error.kind == ErrorKind.UNSUPPORTED_PARAMETER
+            else "Press Ctrl+R to retry."
+        )
         self.notify(
-            sanitize(error.detail) or " ", title=sanitize(error.title), severity="error", timeout=12
+            f"{sanitize(error.detail)}\n{hint}".strip(),
+            title=sanitize(error.title),
+            severity="error",
+            timeout=15,
         )
 
     def _restore_prompt(self, text: str) -> None:
@@ -323,6 +442,9 @@ class ChatScreen(Screen[None]):
         self.query_one(SettingsSidebar).show_settings(session.conversation.settings)
         status = self.query_one(StatusLine)
         last_reply = next((m for m in reversed(messages) if m.role.value == "assistant"), None)
+        self._last_reply = last_reply
+        self._last_error = None
+        self.refresh_bindings()
         status.last_status = last_reply.status if last_reply else None
         status.last_usage = last_reply.usage if last_reply else None
         status.conversation_usage = await session.usage()
@@ -358,6 +480,8 @@ class ChatScreen(Screen[None]):
     @work(exclusive=True, group="open", exit_on_error=False)
     async def start_new_conversation(self) -> None:
         self.session = None
+        self._last_reply = None
+        self.refresh_bindings()
         self._pending_settings = replace(
             self.workspace.default_settings(), model=self._pending_settings.model
         )
