@@ -31,7 +31,7 @@ from foundry_tui import migrations
 from foundry_tui.models import GenerationSettings, MessageRole, MessageStatus
 from foundry_tui.store import Store, title_from_prompt
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 CACHE_DIR = Path(tempfile.gettempdir()) / "foundry-tui-bench-cache"
 
 FIRST_TURN_MARK = "FIRSTTURNMARK"
@@ -193,6 +193,9 @@ def big_history_db(n_conversations: int, n_messages: int) -> BigHistory:
     per_conversation = max(2, n_messages // n_conversations)
     rng = random.Random(n_conversations * 31 + n_messages)
     words = 0
+    # Text generation costs more than SQLite here: draw from pools of generated texts.
+    prompts = [prose(rng.randint(8, 60), seed) for seed in range(2000)]
+    replies = [markdown_text(rng.randint(40, 200), seed) for seed in range(3000)]
     base = datetime.now(UTC) - timedelta(days=365)
     span = timedelta(days=364).total_seconds()
     conn = sqlite3.connect(tmp, isolation_level=None)
@@ -210,14 +213,13 @@ def big_history_db(n_conversations: int, n_messages: int) -> BigHistory:
             first_prompt = ""
             for m in range(per_conversation):
                 role = MessageRole.USER if m % 2 == 0 else MessageRole.ASSISTANT
-                seed = index * 1000 + m
                 if role is MessageRole.USER:
-                    text = prose(rng.randint(8, 60), seed)
+                    text = rng.choice(prompts)
                     if m == 0:
                         text = f"{_tag(index)} {text}"
                         first_prompt = text
                 else:
-                    text = markdown_text(rng.randint(40, 200), seed)
+                    text = rng.choice(replies)
                 if m == 7 and index in planted:
                     text = f"{text}\n\nSee also {planted[index]} for details."
                 words += len(text.split())

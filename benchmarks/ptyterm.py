@@ -63,6 +63,8 @@ class _Watcher:
     predicate: Predicate
     done: threading.Event = field(default_factory=threading.Event)
     time: float | None = None
+    #: the app's CPU seconds when that chunk was read (only with ``PtyApp.sample_cpu``)
+    cpu: float | None = None
 
 
 class _Screen(pyte.Screen):  # type: ignore[misc]
@@ -94,11 +96,15 @@ class PtyApp:
         self._lines = [" " * cols for _ in range(rows)]
         self._lock = threading.Lock()
         self._watchers: list[_Watcher] = []
-        self._chunks: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
+        self._chunks: queue.Queue[tuple[float, float | None, bytes] | None] = queue.Queue()
         #: read time of every chunk fed so far (one entry per os.read)
         self.update_times: list[float] = []
         self.bytes_read = 0
         self.fed_chunks = 0
+        #: the longest time a chunk waited between being read and being parsed
+        self.max_feed_lag = 0.0
+        #: when True the reader also samples the app's CPU seconds with every chunk
+        self.sample_cpu = False
         self._closed = False
 
         master, slave = os.openpty()
@@ -149,7 +155,7 @@ class PtyApp:
                                 data = os.read(fd, 65536)
                                 if not data:
                                     break
-                                self._chunks.put((time.monotonic(), data))
+                                self._chunks.put((time.monotonic(), None, data))
                         break
                     continue
                 try:
@@ -160,7 +166,12 @@ class PtyApp:
                     raise
                 if not data:
                     break
-                self._chunks.put((time.monotonic(), data))
+                t = time.monotonic()
+                cpu = None
+                if self.sample_cpu:
+                    with contextlib.suppress(OSError, ValueError):
+                        cpu = proc_cpu_seconds(self.pid)
+                self._chunks.put((t, cpu, data))
         finally:
             self._chunks.put(None)
 
@@ -169,7 +180,7 @@ class PtyApp:
             item = self._chunks.get()
             if item is None:
                 return
-            t, data = item
+            t, cpu, data = item
             text = self._decoder.decode(data)
             with self._lock:
                 self.stream.feed(text)
@@ -183,12 +194,15 @@ class PtyApp:
                 self.update_times.append(t)
                 self.bytes_read += len(data)
                 self.fed_chunks += 1
-                snapshot = ScreenText(list(self._lines))
-                for watcher in self._watchers:
-                    if watcher.time is None and watcher.predicate(snapshot):
-                        watcher.time = t
-                        watcher.done.set()
-                self._watchers = [w for w in self._watchers if w.time is None]
+                if self._watchers:
+                    snapshot = ScreenText(list(self._lines))
+                    for watcher in self._watchers:
+                        if watcher.time is None and watcher.predicate(snapshot):
+                            watcher.time = t
+                            watcher.cpu = cpu
+                            watcher.done.set()
+                    self._watchers = [w for w in self._watchers if w.time is None]
+                self.max_feed_lag = max(self.max_feed_lag, time.monotonic() - t)
 
     # -- API ------------------------------------------------------------------------
 

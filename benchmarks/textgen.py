@@ -4,6 +4,7 @@ search benchmark plants its own "z" words)."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -35,7 +36,7 @@ def vocabulary(size: int = 3000, seed: int = 7) -> list[str]:
 
 _VOCAB = vocabulary()
 # Zipf-like weights: a few words are very common, most are rare.
-_WEIGHTS = [1.0 / (rank + 1) for rank in range(len(_VOCAB))]
+_CUM_WEIGHTS = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(_VOCAB))))
 
 
 class _Words:
@@ -43,7 +44,7 @@ class _Words:
         self.rng = random.Random(seed)
 
     def take(self, n: int) -> list[str]:
-        return self.rng.choices(_VOCAB, weights=_WEIGHTS, k=n)
+        return self.rng.choices(_VOCAB, cum_weights=_CUM_WEIGHTS, k=n)
 
 
 @dataclass

@@ -173,7 +173,7 @@ def stream_error(
     return BackendError(
         ErrorKind.STREAM,
         "The server reported an error while replying",
-        f"{said}{suffix}. The text received so far is kept; send again to retry.",
+        f"{said}{suffix}. The text received so far is kept; press Ctrl+R to retry.",
         **fields,
     )
 

@@ -1,0 +1,202 @@
+"""Starts and stops llama.cpp's HTTP server (the `serve` child process) from asyncio.
+
+The server listens on 127.0.0.1 at a port the OS picks and answers only requests that carry
+`LocalServer.api_key`, a random token made here and handed to the child on its stdin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["LocalServer", "ServerOptions", "ServerStartError"]
+
+_SERVE_SCRIPT = Path(__file__).with_name("serve.py")
+_LOG_TAIL = 2000
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    model: Path
+    alias: str
+    n_ctx: int = 4096
+    cache_ram_mib: int = 256
+    threads: int | None = None
+    startup_timeout: float = 180.0
+    stop_timeout: float = 10.0
+
+
+class ServerStartError(Exception):
+    """The child did not come up. `kind`: import, load, config, crashed, timeout."""
+
+    def __init__(
+        self, kind: str, detail: str, *, returncode: int | None = None, log: str = ""
+    ) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.returncode = returncode
+        self.log = log
+
+    @property
+    def killed_by_sigill(self) -> bool:
+        return self.returncode == -signal.SIGILL
+
+
+class LocalServer:
+    """One llama.cpp server process. `start` once, `stop` any number of times."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.api_key = secrets.token_urlsafe(32)
+        self.address: str | None = None
+        self.pid: int | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL (``http://127.0.0.1:PORT/v1``)."""
+        if self.address is None:
+            raise RuntimeError("the local server is not running")
+        return f"{self.address}/v1"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    async def start(self, on_wait: Callable[[float], None] | None = None) -> str:
+        """Starts the child and waits until the model is loaded; returns its address.
+
+        `on_wait(seconds_so_far)` is called about twice a second while the model loads.
+        Raises ServerStartError; the child is gone by then.
+        """
+        if self._process is not None:
+            raise RuntimeError("the local server was already started")
+        self._log = tempfile.TemporaryFile(prefix="foundry-tui-llama-")
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",  # isolated: only the standard library and site-packages
+            str(_SERVE_SCRIPT),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._log,
+            start_new_session=True,  # the terminal's Ctrl+C/Ctrl+Z are the app's, not its
+            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+        )
+        try:
+            return await self._handshake(on_wait)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _handshake(self, on_wait: Callable[[float], None] | None) -> str:
+        process = self._process
+        assert process is not None and process.stdin is not None and process.stdout is not None
+        options = self.options
+        config = {
+            "model": str(options.model),
+            "alias": options.alias,
+            "api_key": self.api_key,
+            "n_ctx": options.n_ctx,
+            "cache_ram_mib": options.cache_ram_mib,
+            "threads": options.threads,
+        }
+        process.stdin.write((json.dumps(config) + "\n").encode())
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await process.stdin.drain()
+        started = time.monotonic()
+        reader = asyncio.ensure_future(process.stdout.readline())
+        try:
+            while True:
+                done, _ = await asyncio.wait({reader}, timeout=0.5)
+                if done:
+                    break
+                elapsed = time.monotonic() - started
+                if elapsed > options.startup_timeout:
+                    raise ServerStartError(
+                        "timeout",
+                        f"the model did not load within {options.startup_timeout:g} s",
+                        log=self.log_tail(),
+                    )
+                if on_wait is not None:
+                    on_wait(elapsed)
+        finally:
+            if not reader.done():
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+        line = reader.result()
+        event = _parse(line)
+        if event.get("event") == "ready" and isinstance(event.get("address"), str):
+            self.address = str(event["address"])
+            self.pid = process.pid
+            return self.address
+        returncode = await process.wait()
+        if event.get("event") == "error":
+            raise ServerStartError(
+                str(event.get("kind") or "load"),
+                str(event.get("detail") or "no details"),
+                returncode=returncode,
+                log=self.log_tail(),
+            )
+        raise ServerStartError(
+            "crashed",
+            f"the llama.cpp process ended with status {returncode}",
+            returncode=returncode,
+            log=self.log_tail(),
+        )
+
+    def log_tail(self) -> str:
+        """The end of what llama.cpp wrote to stderr (for error details)."""
+        log = self._log
+        if log is None or log.closed:
+            return ""
+        try:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - _LOG_TAIL))
+            return log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    async def stop(self) -> None:
+        """Asks the child to stop (it joins llama.cpp's threads), kills it if it hangs."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            stdin = process.stdin
+            if stdin is not None and not stdin.is_closing():
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
+                    stdin.write(b"stop\n")
+                    await stdin.drain()
+                stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), self.options.stop_timeout)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        elif process is not None and process.stdin is not None:
+            process.stdin.close()
+        self.address = None
+        log, self._log = self._log, None
+        if log is not None:
+            log.close()
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(line.decode("utf-8", "replace") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
