@@ -34,6 +34,12 @@ class PreparedBackend(Protocol):
 
 
 def _default_backend(profile: Profile) -> AppBackend:
+    from foundry_tui.models import EndpointKind
+
+    if profile.kind == EndpointKind.LOCAL:
+        from foundry_tui.local.backend import LocalBackend
+
+        return LocalBackend(profile)
     from foundry_tui.backend import Backend
 
     return Backend(profile)
@@ -81,10 +87,34 @@ class FoundryApp(App[None]):
         await self._start_chat(profile)
 
     async def _start_chat(self, profile: Profile) -> None:
-        from foundry_tui.store import Store, StoreError
+        from foundry_tui.store import CorruptDatabaseError, Store, StoreError
 
+        path = self.config.db_path
         try:
-            self.store = await asyncio.to_thread(Store.open, self.config.db_path)
+            self.store = await asyncio.to_thread(Store.open, path)
+        except CorruptDatabaseError as error:
+
+            async def start_fresh(accepted: bool | None) -> None:
+                if not accepted:
+                    return
+                kept = await asyncio.to_thread(Store.set_aside, path)
+                self.notify(
+                    f"The damaged file was moved, unchanged, to {kept}.",
+                    title="Started a fresh history",
+                    timeout=30,
+                )
+                await self._start_chat(profile)
+
+            await self.push_screen(
+                ProblemScreen(
+                    "The history database is damaged",
+                    f"{error}\n\nStarting fresh moves the damaged file aside, unchanged, "
+                    "and creates a new, empty history in its place.",
+                    offer="Start a fresh history",
+                ),
+                start_fresh,
+            )
+            return
         except StoreError as error:
             await self.push_screen(ProblemScreen("The history database cannot be used", str(error)))
             return

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -203,6 +204,22 @@ def _create_file(path: Path) -> None:
         os.close(fd)
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switches to WAL once per file. Changing the journal mode answers "locked" at once,
+    without the busy timeout, while another process opens the same new file: wait for it."""
+    if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sidecars(path: Path) -> tuple[Path, Path]:
     return Path(f"{path}-wal"), Path(f"{path}-shm")
 
@@ -343,7 +360,7 @@ class Store:
                 raise NewerSchemaError(
                     path, db_version=status.user_version, unknown=sorted(status.unknown)
                 )
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             migrations.migrate(db)
         except migrations.SchemaTooNewError as exc:
@@ -379,6 +396,19 @@ class Store:
             candidate = path.with_name(f"{stem}-{n}{path.suffix}")
             n += 1
         return candidate
+
+    @classmethod
+    def set_aside(cls, path: Path) -> Path:
+        """Moves a damaged database (and its -wal/-shm) to a new name beside it, unchanged,
+        so a fresh history can start at ``path``. Returns where the old file went."""
+        path = Path(path).expanduser()
+        target = cls.fresh_path_beside(path.with_name(f"{path.stem}-damaged{path.suffix}"))
+        for source, destination in zip(
+            (path, *_sidecars(path)), (target, *_sidecars(target)), strict=True
+        ):
+            if source.exists():
+                os.replace(source, destination)
+        return target
 
     def close(self) -> None:
         """Close the connection; safe to call twice. Other calls then raise StoreError."""

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Button, Footer, Static
 
 
-class ProblemScreen(Screen[None]):
+class ProblemScreen(Screen[bool]):
+    """Says what is wrong; where there is a way forward (``offer``), F accepts it."""
+
     CSS_PATH = "problem.tcss"
     BINDINGS = [
         Binding("q,escape", "app.quit", "Quit", id="problem.quit", tooltip="Quit foundry-tui"),
+        Binding("f", "accept", "Fix", id="problem.accept", tooltip="Take the way forward offered"),
     ]
 
-    def __init__(self, title: str, detail: str) -> None:
+    def __init__(self, title: str, detail: str, *, offer: str | None = None) -> None:
         super().__init__()
         self.problem_title = title
         self.problem_detail = detail
+        self.offer = offer
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="problem-box"):
             yield Static(self.problem_title, id="problem-title", markup=False)
             yield Static(self.problem_detail, id="problem-detail", markup=False)
+            with Horizontal(id="problem-buttons"):
+                if self.offer:
+                    yield Button(f"{self.offer} (f)", variant="primary", id="problem-accept")
+                yield Button("Quit (q)", id="problem-quit")
         yield Footer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.offer is not None if action == "accept" else True
+
+    def action_accept(self) -> None:
+        if self.offer:
+            self.dismiss(True)
+
+    @on(Button.Pressed, "#problem-accept")
+    def _accepted(self) -> None:
+        self.action_accept()
+
+    @on(Button.Pressed, "#problem-quit")
+    def _quit(self) -> None:
+        self.app.exit()

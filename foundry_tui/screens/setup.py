@@ -1,18 +1,23 @@
-"""First-run setup: endpoint, auth method and deployments, written to the config file."""
+"""First-run setup: the local model (no account), or an endpoint, its auth method and
+deployments, written to the config file."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Profile
+
+if TYPE_CHECKING:
+    from foundry_tui.local.discovery import LocalStatus
 
 _KIND_CHOICES = [
     ("Azure OpenAI resource (https://RES.openai.azure.com)", EndpointKind.AZURE_OPENAI),
@@ -52,18 +57,24 @@ class SetupScreen(Screen[None]):
         super().__init__()
         self.problem = problem
         self.config_path = config_path
+        self.local: LocalStatus | None = None
 
     def compose(self) -> ComposeResult:
+        # Looked up, never imported: importing llama.cpp costs far more than finding it.
+        from foundry_tui.local.discovery import local_status
+
+        self.local = local_status()
         with VerticalScroll(id="setup-form"):
             yield Static("Welcome to foundry-tui", id="setup-title")
+            if self.problem:
+                yield Static(self.problem, id="setup-problem", markup=False)
+            yield from self._compose_local(self.local)
             yield Static(
-                "No endpoint is configured yet. Fill this in once; it is saved to\n"
+                "Or connect to an endpoint. Fill this in once; it is saved to\n"
                 f"{self.config_path}\n"
                 "API keys are never saved: name the environment variable that holds yours.",
                 id="setup-intro",
             )
-            if self.problem:
-                yield Static(self.problem, id="setup-problem", markup=False)
             yield Label("Endpoint kind")
             yield Select(
                 _KIND_CHOICES, value=EndpointKind.AZURE_OPENAI, allow_blank=False, id="setup-kind"
@@ -85,8 +96,62 @@ class SetupScreen(Screen[None]):
                 yield Button("Save and start (Ctrl+S)", variant="primary", id="setup-save")
         yield Footer()
 
+    def _compose_local(self, local: LocalStatus) -> ComposeResult:
+        from foundry_tui.local.discovery import INSTALL_COMMAND, model_label
+
+        with Vertical(id="setup-local-box"):
+            if local.ready and local.model is not None:
+                size = f", {local.model_megabytes} MB" if local.model_megabytes else ""
+                yield Static(
+                    f"No account needed: the local model {model_label(local.model)}{size} "
+                    "runs on this computer, offline. Replies are short and simple; the "
+                    "conversation is saved like any other.",
+                    id="setup-local-text",
+                )
+                with Horizontal(id="setup-local-buttons"):
+                    yield Button(
+                        "Use the local model (no account)", variant="success", id="setup-local"
+                    )
+            elif local.avx2 is False:
+                yield Static(
+                    "The local model needs a CPU with AVX2, which this one lacks: connect to "
+                    "an endpoint below.",
+                    id="setup-local-text",
+                )
+            else:
+                yield Static(
+                    "No account? A small local model can run on this computer, offline. "
+                    "Quit (Ctrl+Q), install it with\n"
+                    f"    {INSTALL_COMMAND}\n"
+                    "then start foundry-tui again.",
+                    id="setup-local-text",
+                    markup=False,
+                )
+
     def on_mount(self) -> None:
-        self.query_one("#setup-endpoint", Input).focus()
+        if self.query("#setup-local"):
+            self.query_one("#setup-local", Button).focus()
+        else:
+            self.query_one("#setup-endpoint", Input).focus()
+
+    @on(Button.Pressed, "#setup-local")
+    def _local_pressed(self) -> None:
+        from foundry_tui.local.discovery import DEFAULT_ALIAS
+
+        self.query_one("#setup-error", Static).update("")
+        self.post_message(
+            self.ProfileEntered(
+                Profile(
+                    name="local",
+                    kind=EndpointKind.LOCAL,
+                    endpoint="",  # the bundled model, wherever pip put it
+                    auth=AuthMethod.NONE,
+                    api_key_env="FOUNDRY_TUI_LOCAL_KEY",
+                    deployments=(DEFAULT_ALIAS,),
+                    defaults=GenerationSettings(model=DEFAULT_ALIAS),
+                )
+            )
+        )
 
     @on(Select.Changed, "#setup-kind")
     def _kind_changed(self, event: Select.Changed) -> None:
