@@ -60,29 +60,72 @@ class Case:
 
 
 FAULTS = [
-    Case("429 with retry-after", Fault.RATE_LIMIT, MessageStatus.FAILED,
-         ("Rate limited (429)", "Try again in 7 seconds"), options={"retry_after": "7"}),
-    Case("429 without retry-after", Fault.RATE_LIMIT_NO_RETRY_AFTER, MessageStatus.FAILED,
-         ("Rate limited (429)", "Try again shortly")),
+    Case(
+        "429 with retry-after",
+        Fault.RATE_LIMIT,
+        MessageStatus.FAILED,
+        ("Rate limited (429)", "Try again in 7 seconds"),
+        options={"retry_after": "7"},
+    ),
+    Case(
+        "429 without retry-after",
+        Fault.RATE_LIMIT_NO_RETRY_AFTER,
+        MessageStatus.FAILED,
+        ("Rate limited (429)", "Try again shortly"),
+    ),
     Case("500", Fault.SERVER_ERROR, MessageStatus.FAILED, ("Server error (500)",)),
     Case("503", Fault.UNAVAILABLE, MessageStatus.FAILED, ("Server error (503)",)),
-    Case("stream cut off mid-reply", Fault.DROP_STREAM, MessageStatus.FAILED,
-         ("connection closed before the reply finished", "text received so far is kept"),
-         partial=True),
-    Case("read timeout mid-stream", Fault.STALL, MessageStatus.FAILED,
-         ("Timed out waiting for", "while the reply was streaming"), partial=True,
-         options={"seconds": 5}),
-    Case("response.failed", Fault.FAILED, MessageStatus.FAILED,
-         ("reported an error while replying", "text received so far is kept"), partial=True),
-    Case("error event", Fault.ERROR_EVENT, MessageStatus.FAILED,
-         ("reported an error while replying", "text received so far is kept"), partial=True),
-    Case("nested error frame (Azure content filter)", Fault.NESTED_ERROR, MessageStatus.FAILED,
-         ("content filter",), partial=True, options={"code": "content_filter"}),
-    Case("response.incomplete at max_output_tokens", Fault.INCOMPLETE, MessageStatus.INCOMPLETE,
-         ("max output tokens",), partial=True),
+    Case(
+        "stream cut off mid-reply",
+        Fault.DROP_STREAM,
+        MessageStatus.FAILED,
+        ("connection closed before the reply finished", "text received so far is kept"),
+        partial=True,
+    ),
+    Case(
+        "read timeout mid-stream",
+        Fault.STALL,
+        MessageStatus.FAILED,
+        ("Timed out waiting for", "while the reply was streaming"),
+        partial=True,
+        options={"seconds": 5},
+    ),
+    Case(
+        "response.failed",
+        Fault.FAILED,
+        MessageStatus.FAILED,
+        ("reported an error while replying", "text received so far is kept"),
+        partial=True,
+    ),
+    Case(
+        "error event",
+        Fault.ERROR_EVENT,
+        MessageStatus.FAILED,
+        ("reported an error while replying", "text received so far is kept"),
+        partial=True,
+    ),
+    Case(
+        "nested error frame (Azure content filter)",
+        Fault.NESTED_ERROR,
+        MessageStatus.FAILED,
+        ("content filter",),
+        partial=True,
+        options={"code": "content_filter"},
+    ),
+    Case(
+        "response.incomplete at max_output_tokens",
+        Fault.INCOMPLETE,
+        MessageStatus.INCOMPLETE,
+        ("max output tokens",),
+        partial=True,
+    ),
     Case("400 content_filter", Fault.CONTENT_FILTER, MessageStatus.FAILED, ("hate",)),
-    Case("401 with an API key", Fault.UNAUTHORIZED, MessageStatus.FAILED,
-         ("Not authorized (401)", f"${KEY_VARIABLE}")),
+    Case(
+        "401 with an API key",
+        Fault.UNAUTHORIZED,
+        MessageStatus.FAILED,
+        ("Not authorized (401)", f"${KEY_VARIABLE}"),
+    ),
     Case("403", Fault.FORBIDDEN, MessageStatus.FAILED, ("Access denied (403)",)),
 ]
 
@@ -138,9 +181,7 @@ async def test_incomplete_reply_can_be_continued(tmp_path: Path, server: Respons
         assert cut.message.status == MessageStatus.INCOMPLETE
         await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: len(replies(app)) == 2, what="continued")
-        await wait_until(
-            pilot, lambda: replies(app)[-1].message.status == MessageStatus.COMPLETED
-        )
+        await wait_until(pilot, lambda: replies(app)[-1].message.status == MessageStatus.COMPLETED)
     body = server.created()[-1]
     assert body["previous_response_id"] == cut.message.response_id
     assert body["input"][-1]["content"].startswith("Continue")
@@ -172,9 +213,7 @@ async def test_reasoning_model_resend_without_sampling_settings(
         failed = await send(pilot, app, PROMPT)
         assert "temperature" in str(failed.query_one(".message-footer").render())
         await pilot.press("ctrl+r")
-        await wait_until(
-            pilot, lambda: replies(app)[-1].message.status == MessageStatus.COMPLETED
-        )
+        await wait_until(pilot, lambda: replies(app)[-1].message.status == MessageStatus.COMPLETED)
         assert screen.query_one("#temperature-input").value == ""
     body = server.created()[-1]
     assert "temperature" not in body and "top_p" not in body
@@ -200,7 +239,7 @@ async def connection_case(
         assert screen.query_one("#prompt").text == PROMPT  # nothing arrived: prompt kept
     with Store.open(config.db_path) as store:
         [summary] = store.list_conversations()
-        assert [m.text for m in store.transcript(summary.id)][0] == PROMPT
+        assert store.transcript(summary.id)[0].text == PROMPT
 
 
 async def test_connection_refused(tmp_path: Path, server: ResponsesServer) -> None:
