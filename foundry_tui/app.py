@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config, write_profile
@@ -76,6 +77,19 @@ class FoundryApp(App[None]):
         self.backend: AppBackend | None = None
         self.workspace: Workspace | None = None
         self.sidebar_preference = config.sidebar
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is plain text: many carry what a server or model said, and
+        markup in them (``[@click=app.quit]``) must never be acted on."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     async def on_mount(self) -> None:
         if self.config.keymap:

@@ -342,9 +342,12 @@ class Fault(StrEnum):
     #: extra: some deltas, then nothing for ``seconds`` (default: until the client goes away
     #: or the server stops), then the rest of the stream.
     STALL = "stall"
+    #: extra: a 500 whose body is not valid UTF-8 (a broken proxy), not schema-shaped.
+    GARBLED_ERROR = "garbled_error"
 
 
 _HTTP_FAULTS = {
+    Fault.GARBLED_ERROR,
     Fault.RATE_LIMIT,
     Fault.RATE_LIMIT_NO_RETRY_AFTER,
     Fault.SERVER_ERROR,
@@ -444,11 +447,13 @@ class ResponsesServer:
         host: str = "127.0.0.1",
         port: int = 0,
         first_delta_delay: float = 0.0,
+        tokens_per_delta: int = 1,
         input_items_history: bool = True,
     ) -> None:
         self.tokens_per_second = tokens_per_second
         #: seconds between response.content_part.added and the first delta (time to first token)
         self.first_delta_delay = first_delta_delay
+        self.tokens_per_delta = tokens_per_delta
         # True: input_items of a chained response start with the earlier turns, as on
         # OpenAI and agentserver; False: only that request's own input (older servers).
         self.input_items_history = input_items_history
@@ -767,6 +772,12 @@ class ResponsesServer:
                 code=options.get("code", "rate_limit_exceeded"),
                 headers=headers,
             )
+        if fault is Fault.GARBLED_ERROR:
+            return web.Response(
+                status=500,
+                body=b'{"error": {"message": "proxy \xff\xfe\xc3( broke \x1b]0;pwned\x07"}}',
+                content_type="application/json",
+            )
         if fault is Fault.SERVER_ERROR:
             return self._error(
                 request,
@@ -1063,6 +1074,9 @@ class ResponsesServer:
             queued = self._replies.popleft() if self._replies else None
         text = queued if queued is not None else self.reply(body)
         tokens = split_tokens(text)
+        if self.tokens_per_delta > 1:  # bigger deltas: a fast server, or a huge reply
+            step = self.tokens_per_delta
+            tokens = ["".join(tokens[i : i + step]) for i in range(0, len(tokens), step)]
         truncated = max_out is not None and len(tokens) > max_out
         if truncated:
             tokens = tokens[:max_out]

@@ -51,7 +51,7 @@ async def test_send_and_stream_reply(tmp_path: Path, server: ResponsesServer) ->
         )
         reply = replies(app)[-1]
         assert reply.message.text.endswith("Done.")
-        assert "print('hi')" in reply.markdown.source
+        assert "print('hi')" in reply.body.source
         assert app.screen.query_one(PromptInput).text == ""
     body = server.created()[0]
     assert body["instructions"] == "Answer briefly."
@@ -113,7 +113,7 @@ async def test_escape_cancels_stream_and_keeps_partial_reply(
         await pilot.press("enter")
         await wait_until(
             pilot,
-            lambda: bool(replies(app)) and "word5" in replies(app)[-1].markdown.source,
+            lambda: bool(replies(app)) and "word5" in replies(app)[-1].body.source,
             what="some streamed text",
         )
         await pilot.press("escape")
@@ -495,7 +495,7 @@ async def test_model_output_that_looks_like_markup_is_shown_as_text(
     async with app.run_test(size=(160, 40)) as pilot:
         await start_chat(app, pilot)
         reply = await send(pilot, app, "be hostile")
-        rendered = reply.markdown.source
+        rendered = reply.body.source
         assert "[bold red]not bold[/]" in rendered
         assert "[@click=app.quit]click[/]" in rendered
         assert "\x1b" not in rendered and "\u202e" not in rendered and "\x07" not in rendered

@@ -15,8 +15,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Markdown, Static
+from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from foundry_tui.models import (
@@ -48,8 +49,6 @@ from foundry_tui.widgets.status import StatusLine
 from foundry_tui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
-    from textual.widgets._markdown import MarkdownStream
-
     from foundry_tui.workspace import Workspace
 
 # Wide terminals show both panels from the start; narrow ones keep the transcript roomy.
@@ -240,14 +239,13 @@ class ChatScreen(Screen[None]):
         transcript = self.query_one(Transcript)
         status = self.query_one(StatusLine)
         view: MessageView | None = None
-        stream: MarkdownStream | None = None
         status.notice = ""
         self._last_error = None
         try:
             async for event in events:
                 if isinstance(event, ReplyDelta):
-                    if stream is not None:
-                        await stream.write(sanitize(event.text))
+                    if view is not None:
+                        view.body.write(event.text)
                         transcript.follow()
                 elif isinstance(event, TurnStarted):
                     if replacing is not None and (old := transcript.view_for(replacing.id)):
@@ -255,7 +253,6 @@ class ChatScreen(Screen[None]):
                     if transcript.view_for(event.user.id) is None:
                         await transcript.add(event.user)
                     view = await transcript.add(event.reply)
-                    stream = Markdown.get_stream(view.markdown)
                     transcript.jump_to_end()
                     status.mode = _MODE_TEXT[event.mode]
                     status.last_status = MessageStatus.PENDING
@@ -267,10 +264,8 @@ class ChatScreen(Screen[None]):
                     status.mode = _MODE_TEXT[event.mode]
                     self.notify(event.reason)
                 elif isinstance(event, TurnEnded):
-                    if stream is not None:
-                        await stream.stop()
-                        stream = None
                     if view is not None:
+                        await view.body.finish()
                         view.update_message(event.reply)
                     self._turn_ended(event, prompt)
         except StorageError as error:
@@ -279,14 +274,13 @@ class ChatScreen(Screen[None]):
                 self._restore_prompt(prompt)
         except BaseException:
             if view is not None and view.message.status == MessageStatus.PENDING:
+                view.body.stop_now()
                 cancelled = replace(view.message, status=MessageStatus.CANCELLED)
                 view.update_message(cancelled)
                 self._last_reply = cancelled
                 status.last_status = MessageStatus.CANCELLED
             raise
         finally:
-            if stream is not None:
-                await stream.stop()
             self.refresh_bindings()
             self.refresh_history()
 
@@ -569,7 +563,7 @@ class ChatScreen(Screen[None]):
     def _show_title(self) -> None:
         title = self.session.conversation.title if self.session else ""
         self.query_one("#conversation-title", Static).update(
-            sanitize(title) if title else "New conversation"
+            Content(sanitize(title) if title else "New conversation")
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

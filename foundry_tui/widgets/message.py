@@ -5,10 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from foundry_tui.models import Message, MessageRole, MessageStatus
 from foundry_tui.text import sanitize
+from foundry_tui.widgets.reply import ReplyBody
 
 _STATUS_NOTES = {
     MessageStatus.CANCELLED: "cancelled",
@@ -24,23 +25,20 @@ class MessageView(Vertical):
     def __init__(self, message: Message) -> None:
         super().__init__(classes=f"message {message.role.value}")
         self.message = message
-        self._body: Markdown | Static | None = None
+        self._body: ReplyBody | Static | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self._header_content(), classes="message-header")
         if self.message.role == MessageRole.USER:
             self._body = Static(Content(sanitize(self.message.text)), classes="message-body")
         else:
-            # Links are shown, never opened: model output must not act on the system.
-            self._body = Markdown(
-                sanitize(self.message.text), classes="message-body", open_links=False
-            )
+            self._body = ReplyBody(self.message.text)
         yield self._body
         yield Static(self._footer_content(), classes="message-footer")
 
     @property
-    def markdown(self) -> Markdown:
-        assert isinstance(self._body, Markdown), "only replies have a Markdown body"
+    def body(self) -> ReplyBody:
+        assert isinstance(self._body, ReplyBody), "only replies have a Markdown body"
         return self._body
 
     def update_message(self, message: Message) -> None:

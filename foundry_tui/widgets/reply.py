@@ -1,0 +1,99 @@
+"""A reply's rendered Markdown, kept as segments so streaming stays cheap at any length."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Markdown
+
+from foundry_tui.markdown_split import last_cut, split_segments
+from foundry_tui.text import sanitize
+
+
+def _segment(text: str) -> Markdown:
+    # Links are shown, never opened: model output must not act on the system.
+    return Markdown(text, open_links=False, classes="reply-segment")
+
+
+class ReplyBody(Vertical):
+    """Markdown split at safe block boundaries (see markdown_split).
+
+    Streaming: `write()` queues text without waiting; one task appends everything queued
+    so far in a single Markdown append, so however fast deltas arrive, each frame parses
+    only what is new, and only the last segment is ever re-parsed or re-laid out.
+    """
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(classes="message-body")
+        clean = sanitize(text)
+        self._initial_segments = split_segments(clean)
+        self._segment_text = self._initial_segments[-1]
+        self._queued: list[str] = []
+        self._stream_wake = asyncio.Event()
+        self._stream_task: asyncio.Task[None] | None = None
+        self._tail_view: Markdown | None = None
+
+    def compose(self) -> ComposeResult:
+        views = [_segment(text) for text in self._initial_segments]
+        self._tail_view = views[-1]
+        yield from views
+
+    @property
+    def source(self) -> str:
+        """The Markdown shown so far (all segments)."""
+        return "".join(view.source for view in self.query(Markdown))
+
+    # -- streaming -----------------------------------------------------------------
+
+    def write(self, fragment: str) -> None:
+        """Queues ``fragment`` for display; never blocks the caller."""
+        if not fragment:
+            return
+        self._queued.append(sanitize(fragment))
+        self._stream_wake.set()
+        if self._stream_task is None:
+            self._stream_task = asyncio.create_task(self._pump())
+
+    async def finish(self) -> None:
+        """Waits until everything written is on screen, then stops the pump."""
+        if self._stream_task is None:
+            return
+        task, self._stream_task = self._stream_task, None
+        self._queued.append("")  # the pump stops once it has shown this
+        self._stream_wake.set()
+        await task
+
+    def stop_now(self) -> None:
+        """Stops streaming at once (cancel): what was queued is dropped from the screen
+        only; the session has saved the whole text."""
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+            self._stream_task = None
+
+    async def _pump(self) -> None:
+        while True:
+            await self._stream_wake.wait()
+            self._stream_wake.clear()
+            pending, self._queued = self._queued, []
+            text = "".join(pending)
+            if text:
+                await self._append(text)
+            if pending and pending[-1] == "" and not self._queued:
+                return
+
+    async def _append(self, text: str) -> None:
+        assert self._tail_view is not None
+        written = len(self._segment_text)
+        self._segment_text += text
+        cut = last_cut(self._segment_text, not_before=written)
+        if cut is None:
+            await self._tail_view.append(text)
+            return
+        head, tail = self._segment_text[written:cut], self._segment_text[cut:]
+        if head:
+            await self._tail_view.append(head)
+        self._tail_view = _segment(tail)
+        self._segment_text = tail
+        await self.mount(self._tail_view)
