@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -90,6 +91,20 @@ class FoundryApp(App[None]):
         """Every notification is plain text: many carry what a server or model said, and
         markup in them (``[@click=app.quit]``) must never be acted on."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette offers every action of the current screen that applies right now."""
+        yield from super().get_system_commands(screen)
+        for binding in screen.BINDINGS:
+            if not isinstance(binding, Binding) or binding.action.startswith("app."):
+                continue
+            if screen.check_action(binding.action, ()) is not True:
+                continue
+            yield SystemCommand(
+                binding.description,
+                binding.tooltip,
+                partial(screen.run_action, binding.action),
+            )
 
     async def on_mount(self) -> None:
         if self.config.keymap:

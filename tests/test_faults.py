@@ -375,3 +375,26 @@ async def test_429_is_retried_by_the_client_before_the_user_sees_it(
         reply = await send(pilot, app, PROMPT)
         assert reply.message.status == MessageStatus.COMPLETED
     assert len(server.created()) == 2
+
+
+async def test_retry_from_the_command_palette(tmp_path: Path, server: ResponsesServer) -> None:
+    from textual.command import CommandPalette
+
+    app = make_app(write_config(tmp_path, server.base_url), backend_factory=quick_backend)
+    async with app.run_test(size=(150, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        server.inject(Fault.SERVER_ERROR)
+        failed = await send(pilot, app, PROMPT)
+        assert failed.message.status == MessageStatus.FAILED
+        screen.query_one("#prompt").text = ""
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
+        await pilot.press(*"Retry")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: replies(app)[-1].message.status == MessageStatus.COMPLETED,
+            what="retried from the palette",
+        )
+        assert replies(app)[-1].message.text == REPLY

@@ -90,6 +90,7 @@ class HistoryPanel(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.titles: dict[str, str] = {}
+        self._shown: list[tuple[str, str, str, str]] = []
 
     def compose(self) -> ComposeResult:
         yield Static("Conversations", classes="panel-title")
@@ -98,12 +99,16 @@ class HistoryPanel(Vertical):
 
     def show(self, conversations: list[ConversationSummary], current_id: str | None) -> None:
         option_list = self.query_one(ConversationList)
-        self.titles = {c.id: c.title for c in conversations}
-        option_list.clear_options()
         now = datetime.now(UTC)
-        option_list.add_options([_option(c, now) for c in conversations])
-        if not conversations:
-            option_list.add_option(Option("No saved conversations", disabled=True))
+        shown = [(c.id, c.title, c.model, when(c.updated_at, now)) for c in conversations]
+        if shown != self._shown or not option_list.option_count:
+            # Rebuilt only when something visible changed: a rebuild costs a full layout.
+            self._shown = shown
+            self.titles = {c.id: c.title for c in conversations}
+            option_list.clear_options()
+            option_list.add_options([_option(c, now) for c in conversations])
+            if not conversations:
+                option_list.add_option(Option("No saved conversations", disabled=True))
         if current_id is not None and current_id in self.titles:
             option_list.highlighted = option_list.get_option_index(current_id)
 
