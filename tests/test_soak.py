@@ -139,13 +139,15 @@ async def test_soak(tmp_path: Path, server: ResponsesServer) -> None:
                     assert message.text == sent
                     completed += 1
     assert sorted(saved_prompts) == sorted(prompts)
-    growth = memory[-1] - memory[1]
+    # The first pass warms Textual's caches; over the second 100 turns memory must level off.
+    growth = memory[-1] - memory[4]
     print(
         f"\nsoak: {TURNS} turns in {len(conversation_ids)} conversations; "
         f"{completed} completed replies identical to the server's; "
-        f"{len(saved_prompts)} prompts saved; RSS {memory[1]:.0f} -> {memory[-1]:.0f} MB"
+        f"{len(saved_prompts)} prompts saved; RSS every 20 turns (MB): "
+        + ", ".join(f"{m:.0f}" for m in memory)
     )
     for outcome, number in sorted(counts.items()):
         print(f"  {outcome}: {number}")
     assert len(conversation_ids) == CONVERSATIONS
-    assert growth < 80, memory
+    assert growth < 40, memory
