@@ -567,3 +567,49 @@ async def test_view_follows_stream_until_user_scrolls_up(
         await wait_until(pilot, lambda: transcript.max_scroll_y > grown_from + 5, what="growth")
         assert transcript.scroll_y < 5  # left where the user put it
         await wait_until(pilot, lambda: last_reply_done(app), timeout=20, what="end")
+
+
+async def test_long_conversation_opens_with_newest_and_loads_older_on_scroll(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    from foundry_tui.models import GenerationSettings
+    from foundry_tui.widgets.transcript import SHOWN_AT_OPEN, Transcript
+
+    config = write_config(tmp_path, server.base_url)
+    with Store.open(config.db_path) as store:
+        conversation = store.create_conversation(
+            profile="local", settings=GenerationSettings(model="gpt-4o")
+        )
+        for turn in range(100):
+            store.add_message(
+                conversation_id=conversation.id,
+                role=MessageRole.USER,
+                text=f"question {turn}",
+                status=MessageStatus.COMPLETED,
+            )
+            store.add_message(
+                conversation_id=conversation.id,
+                role=MessageRole.ASSISTANT,
+                text=f"answer {turn}\n\n" + "words " * 80,
+                status=MessageStatus.COMPLETED,
+                response_id=f"resp_{turn}",
+            )
+    app = make_app(config, resume=conversation.id)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        await wait_until(pilot, lambda: bool(screen.query(MessageView)), what="transcript")
+        transcript = screen.query_one(Transcript)
+        views = list(screen.query(MessageView))
+        assert len(views) == SHOWN_AT_OPEN
+        assert views[-1].message.text.startswith("answer 99")
+        assert "170 earlier messages" in str(screen.query_one(".transcript-earlier").render())
+        for _ in range(20):
+            if not transcript.unloaded:
+                break
+            transcript.scroll_to(y=0, animate=False)
+            await pilot.pause(0.1)
+        assert transcript.unloaded == 0
+        texts = [v.message.text for v in screen.query(MessageView)]
+        assert len(texts) == 200
+        assert texts[0] == "question 0" and texts[-1].startswith("answer 99")
+        assert not screen.query(".transcript-earlier")

@@ -32,7 +32,9 @@ class MessageView(Vertical):
         if self.message.role == MessageRole.USER:
             self._body = Static(Content(sanitize(self.message.text)), classes="message-body")
         else:
-            self._body = ReplyBody(self.message.text)
+            self._body = ReplyBody(
+                self.message.text, streaming=self.message.status == MessageStatus.PENDING
+            )
         yield self._body
         yield Static(self._footer_content(), classes="message-footer")
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.markdown import Markdown as RichMarkdown
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Markdown
+from textual.widgets import Markdown, Static
 
 from foundry_tui.markdown_split import last_cut, split_segments
 from foundry_tui.text import sanitize
@@ -17,6 +18,16 @@ def _segment(text: str) -> Markdown:
     return Markdown(text, open_links=False, classes="reply-segment")
 
 
+def _saved_segment(text: str) -> Static:
+    # A finished reply is one widget per segment, not a tree of block widgets: a long
+    # conversation mounts in milliseconds. Rich's Markdown takes the text literally (no
+    # markup) and, with hyperlinks off, shows links without making them clickable.
+    return Static(
+        RichMarkdown(text, code_theme="monokai", hyperlinks=False),
+        classes="reply-segment reply-saved",
+    )
+
+
 class ReplyBody(Vertical):
     """Markdown split at safe block boundaries (see markdown_split).
 
@@ -25,9 +36,11 @@ class ReplyBody(Vertical):
     only what is new, and only the last segment is ever re-parsed or re-laid out.
     """
 
-    def __init__(self, text: str = "") -> None:
+    def __init__(self, text: str = "", *, streaming: bool = False) -> None:
         super().__init__(classes="message-body")
         clean = sanitize(text)
+        self._streaming = streaming
+        self._saved_text = clean
         self._initial_segments = split_segments(clean)
         self._segment_text = self._initial_segments[-1]
         self._queued: list[str] = []
@@ -36,6 +49,9 @@ class ReplyBody(Vertical):
         self._tail_view: Markdown | None = None
 
     def compose(self) -> ComposeResult:
+        if not self._streaming:
+            yield from (_saved_segment(text) for text in self._initial_segments)
+            return
         views = [_segment(text) for text in self._initial_segments]
         self._tail_view = views[-1]
         yield from views
@@ -43,6 +59,8 @@ class ReplyBody(Vertical):
     @property
     def source(self) -> str:
         """The Markdown shown so far (all segments)."""
+        if not self._streaming:
+            return self._saved_text
         return "".join(view.source for view in self.query(Markdown))
 
     # -- streaming -----------------------------------------------------------------
@@ -51,6 +69,7 @@ class ReplyBody(Vertical):
         """Queues ``fragment`` for display; never blocks the caller."""
         if not fragment:
             return
+        assert self._streaming, "only a streaming reply takes writes"
         self._queued.append(sanitize(fragment))
         self._stream_wake.set()
         if self._stream_task is None:

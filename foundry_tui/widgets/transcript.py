@@ -8,6 +8,11 @@ from textual.widgets import Static
 from foundry_tui.models import Message
 from foundry_tui.widgets.message import MessageView
 
+# A long conversation opens with its newest messages; older ones are mounted a chunk at a
+# time as the user scrolls up, so opening costs the same at 10 turns or 10,000.
+SHOWN_AT_OPEN = 30
+EARLIER_CHUNK = 20
+
 
 class Transcript(VerticalScroll, can_focus=True):
     """Holds MessageViews; `anchor()` keeps the newest text in view while it streams.
@@ -16,11 +21,23 @@ class Transcript(VerticalScroll, can_focus=True):
     once it overflows: it then reads from the top like a document.
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._earlier: list[Message] = []
+        self._loading_earlier = False
+
+    def on_mount(self) -> None:
+        self.watch(self, "scroll_y", self._scrolled, init=False)
+
     async def show(self, messages: list[Message]) -> None:
         """Replaces what is shown with ``messages`` and scrolls to the newest."""
         await self.remove_children()
-        if messages:
-            await self.mount_all([MessageView(message) for message in messages])
+        self._earlier = messages[:-SHOWN_AT_OPEN] if len(messages) > SHOWN_AT_OPEN else []
+        recent = messages[len(self._earlier) :]
+        if recent:
+            if self._earlier:
+                await self.mount(Static(self._earlier_text(), classes="transcript-earlier"))
+            await self.mount_all([MessageView(message) for message in recent])
         else:
             await self.mount(
                 Static(
@@ -36,6 +53,42 @@ class Transcript(VerticalScroll, can_focus=True):
         view = MessageView(message)
         await self.mount(view)
         return view
+
+    @property
+    def unloaded(self) -> int:
+        """How many older messages are not mounted yet."""
+        return len(self._earlier)
+
+    def _earlier_text(self) -> str:
+        count = len(self._earlier)
+        return f"↑ {count} earlier message{'s' if count != 1 else ''}: scroll up to see them"
+
+    def _scrolled(self, scroll_y: float) -> None:
+        if scroll_y < 3 and self._earlier and not self._loading_earlier:
+            self._loading_earlier = True
+            self.call_later(self.load_earlier)
+
+    async def load_earlier(self) -> None:
+        """Mounts the previous chunk above what is shown, keeping the view where it was."""
+        try:
+            chunk = self._earlier[-EARLIER_CHUNK:]
+            if not chunk:
+                return
+            marker = self.query_one(".transcript-earlier", Static)
+            height_before = self.virtual_size.height
+            await self.mount_all([MessageView(m) for m in chunk], after=marker)
+            self._earlier = self._earlier[: -len(chunk)]
+            if self._earlier:
+                marker.update(self._earlier_text())
+            else:
+                await marker.remove()
+            self.call_after_refresh(self._keep_position, height_before, self.scroll_y)
+        finally:
+            self._loading_earlier = False
+
+    def _keep_position(self, height_before: int, scroll_y: float) -> None:
+        grown = self.virtual_size.height - height_before
+        self.scroll_to(y=scroll_y + grown, animate=False, immediate=True)
 
     def view_for(self, message_id: str) -> MessageView | None:
         for view in self.query(MessageView):
