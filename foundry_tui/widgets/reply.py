@@ -13,6 +13,10 @@ from foundry_tui.markdown_split import last_cut, split_segments
 from foundry_tui.text import sanitize
 
 
+# How often a streaming reply is re-laid out; deltas in between are shown together.
+FRAMES_PER_SECOND = 12
+
+
 def _segment(text: str) -> Markdown:
     # Links are shown, never opened: model output must not act on the system.
     return Markdown(text, open_links=False, classes="reply-segment")
@@ -92,15 +96,20 @@ class ReplyBody(Vertical):
             self._stream_task = None
 
     async def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._stream_wake.wait()
             self._stream_wake.clear()
             pending, self._queued = self._queued, []
             text = "".join(pending)
+            started = loop.time()
             if text:
                 await self._append(text)
             if pending and pending[-1] == "" and not self._queued:
                 return
+            # The first text shows at once; after that, at most FRAMES_PER_SECOND appends:
+            # each costs a layout of the screen, however little text it carries.
+            await asyncio.sleep(max(0.0, 1 / FRAMES_PER_SECOND - (loop.time() - started)))
 
     async def _append(self, text: str) -> None:
         assert self._tail_view is not None
