@@ -31,9 +31,12 @@ from foundry_tui import migrations
 from foundry_tui.models import GenerationSettings, MessageRole, MessageStatus
 from foundry_tui.store import Store, title_from_prompt
 
-GENERATOR_VERSION = 4
+#: bump when what a generator writes changes (invalidates that kind of cached db)
+CONVERSATION_VERSION = 6
+HISTORY_VERSION = 7
 CACHE_DIR = Path(tempfile.gettempdir()) / "foundry-tui-bench-cache"
 
+#: in the first prompt's second line: in the transcript, not in the title (first line)
 FIRST_TURN_MARK = "FIRSTTURNMARK"
 LATEST_TURN_MARK = "LATESTTURNMARK"
 #: The search benchmark types this word letter by letter (no generated word starts with z).
@@ -45,9 +48,9 @@ def _schema_key() -> str:
     return hashlib.sha256(f"{migrations.SCHEMA_VERSION}:{names}".encode()).hexdigest()[:10]
 
 
-def _cache_path(kind: str, *sizes: int) -> Path:
+def _cache_path(kind: str, version: int, *sizes: int) -> Path:
     size = "x".join(str(s) for s in sizes)
-    return CACHE_DIR / f"{kind}-{size}-g{GENERATOR_VERSION}-s{_schema_key()}.db"
+    return CACHE_DIR / f"{kind}-{size}-g{version}-s{_schema_key()}.db"
 
 
 def _finish(tmp: Path, final: Path) -> None:
@@ -66,6 +69,12 @@ def _finish(tmp: Path, final: Path) -> None:
 
 def _scratch(final: Path) -> Path:
     CACHE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Older generator/schema versions of the same kind and size are of no further use.
+    prefix = final.name.split("-g", 1)[0] + "-g"
+    for old in CACHE_DIR.glob(prefix + "*"):
+        if old.stem != final.stem and ".building-" not in old.name:
+            with contextlib.suppress(OSError):
+                old.unlink()
     tmp = final.with_name(f"{final.stem}.building-{os.getpid()}.db")
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
@@ -86,11 +95,11 @@ class LongConversation:
 
 
 def long_conversation_db(turns: int) -> LongConversation:
-    final = _cache_path("conversation", turns)
+    final = _cache_path("conversation", CONVERSATION_VERSION, turns)
     meta = final.with_suffix(".meta")
     if final.exists() and meta.exists():
-        cid, words = meta.read_text().split()
-        return LongConversation(final, cid, turns, int(words), 0.0)
+        cid, n_words = meta.read_text().split()
+        return LongConversation(final, cid, turns, int(n_words), 0.0)
     start = time.monotonic()
     tmp = _scratch(final)
     rng = random.Random(turns)
@@ -104,7 +113,7 @@ def long_conversation_db(turns: int) -> LongConversation:
             n_prompt = rng.choice((20, 60, 150, 300, 450, 600, 550))
             prompt = prose(n_prompt, seed=turn * 2)
             if turn == 0:
-                prompt = f"{FIRST_TURN_MARK} {prompt}"
+                prompt = f"The first question\n{FIRST_TURN_MARK} {prose(40, seed=0)}"
             n_reply = rng.randint(220, 380)
             reply = markdown_text(n_reply, seed=turn * 2 + 1)
             if turn == turns - 1:
@@ -158,28 +167,33 @@ def _search_plan(n_conversations: int) -> tuple[dict[int, str], list[str]]:
 
     Prefix j of SEARCH_WORD matches the decoys diverging at position >= j and the word
     itself. The decoy diverging at j is planted in a newer conversation than the one
-    diverging at j+1, so every keystroke changes the first entry of the list.
+    diverging at j+1, so every keystroke changes the first entry of the list. Older
+    conversations get the decoys and the word too (round robin), so the short prefixes
+    match a full list (1,000 rows) and the long ones a few hundred, as real searches do.
     """
     length = len(SEARCH_WORD)
+
+    def word_for(j: int) -> str:
+        if j < length:
+            other = "a" if SEARCH_WORD[j] != "a" else "e"
+            return SEARCH_WORD[:j] + other + "lk"
+        return SEARCH_WORD
+
     step = max(1, n_conversations // (length + 3))
     planted: dict[int, str] = {}
     tops: list[str] = []
     for j in range(1, length + 1):
-        if j < length:
-            other = "a" if SEARCH_WORD[j] != "a" else "e"
-            word = SEARCH_WORD[:j] + other + "lk"
-        else:
-            word = SEARCH_WORD
         index = n_conversations - 1 - j * step
-        planted[index] = word
-        # a couple of older conversations with the same word, so lists hold several rows
-        planted[index - step // 3 - 1] = planted.get(index - step // 3 - 1, word)
+        planted[index] = word_for(j)
         tops.append(_tag(index))
+    oldest_top = n_conversations - 1 - length * step
+    for index in range(oldest_top - 1):
+        planted[index] = word_for(index % length + 1)
     return planted, tops
 
 
 def big_history_db(n_conversations: int, n_messages: int) -> BigHistory:
-    final = _cache_path("history", n_conversations, n_messages)
+    final = _cache_path("history", HISTORY_VERSION, n_conversations, n_messages)
     meta = final.with_suffix(".meta")
     planted, tops = _search_plan(n_conversations)
     if final.exists() and meta.exists():

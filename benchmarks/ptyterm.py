@@ -67,7 +67,7 @@ class _Watcher:
     cpu: float | None = None
 
 
-class _Screen(pyte.Screen):  # type: ignore[misc]
+class _Screen(pyte.Screen):
     """pyte's screen, minus the private-mode/DA noise Textual sends that pyte would echo."""
 
     def report_device_attributes(self, *args: object, **kwargs: object) -> None:
@@ -105,6 +105,8 @@ class PtyApp:
         self.max_feed_lag = 0.0
         #: when True the reader also samples the app's CPU seconds with every chunk
         self.sample_cpu = False
+        #: called by the feeder after every chunk: (read time, app CPU or None, screen)
+        self.observers: list[Callable[[float, float | None, ScreenText], None]] = []
         self._closed = False
 
         master, slave = os.openpty()
@@ -127,7 +129,7 @@ class PtyApp:
                 env=env,
                 cwd=cwd,
                 close_fds=True,
-                preexec_fn=make_controlling_tty,  # noqa: PLW1509 - needed for a real tty
+                preexec_fn=make_controlling_tty,  # the pty becomes its controlling tty
             )
         except BaseException:
             os.close(master)
@@ -194,8 +196,10 @@ class PtyApp:
                 self.update_times.append(t)
                 self.bytes_read += len(data)
                 self.fed_chunks += 1
-                if self._watchers:
+                if self._watchers or self.observers:
                     snapshot = ScreenText(list(self._lines))
+                    for observer in self.observers:
+                        observer(t, cpu, snapshot)
                     for watcher in self._watchers:
                         if watcher.time is None and watcher.predicate(snapshot):
                             watcher.time = t
@@ -240,17 +244,40 @@ class PtyApp:
     def wait_text(self, text: str, timeout: float) -> float:
         return self.wait_for(lambda s: s.contains(text), timeout, repr(text))
 
-    def wait_idle(self, quiet: float, timeout: float) -> float:
-        """Waits until no output arrived for ``quiet`` seconds; returns the last read time."""
+    def wait_idle(
+        self, quiet: float, timeout: float, *, cpu_share: float = 0.15, strict: bool = True
+    ) -> float:
+        """Waits until the app printed nothing for ``quiet`` s *and* used at most
+        ``cpu_share`` of a core meanwhile (a busy app prints nothing either: silence alone
+        is not idleness). Returns the read time of the last output. On timeout: raises
+        TimeoutError when ``strict``, else returns ``-1.0``."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        samples: list[tuple[float, float]] = []  # (time, app CPU seconds)
+        tick = 1.0 / _CLK_TCK
+        while True:
+            now = time.monotonic()
+            try:
+                cpu = self.cpu_seconds()
+            except (OSError, ValueError):  # the process is gone: nothing more will come
+                cpu = samples[-1][1] if samples else 0.0
+            samples.append((now, cpu))
             with self._lock:
                 last = self.update_times[-1] if self.update_times else self.spawned_at
                 pending = not self._chunks.empty()
-            if not pending and time.monotonic() - last >= quiet:
-                return last
-            time.sleep(min(quiet / 4, 0.02))
-        raise TimeoutError(f"the screen never went quiet for {quiet:g} s in {timeout:g} s")
+            if not pending and now - last >= quiet:
+                window = [c for t, c in samples if t >= now - quiet]
+                if samples[0][0] <= now - quiet and window:
+                    used = cpu - min(window)
+                    if used <= cpu_share * quiet + 2 * tick:
+                        return last
+            if now >= deadline:
+                if strict:
+                    raise TimeoutError(
+                        f"the app never went quiet (no output, little CPU) for {quiet:g} s "
+                        f"in {timeout:g} s"
+                    )
+                return -1.0
+            time.sleep(0.02)
 
     def send(self, data: bytes | str) -> float:
         """Writes keys to the terminal; returns the time just before the write."""

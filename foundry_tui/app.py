@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from textual import on, work
@@ -17,7 +18,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config, write_profile
-from foundry_tui.models import Profile
+from foundry_tui.models import Profile, StorageError
 from foundry_tui.screens.problem import ProblemScreen
 from foundry_tui.screens.setup import SetupScreen
 
@@ -33,6 +34,12 @@ class PreparedBackend(Protocol):
     """A backend that must start something first (the local model server)."""
 
     async def prepare(self, progress: Callable[[str], None]) -> None: ...
+
+
+def _open_store(path: Path) -> Store:
+    from foundry_tui.store import Store
+
+    return Store.open(path)
 
 
 def _default_backend(profile: Profile) -> AppBackend:
@@ -116,12 +123,30 @@ class FoundryApp(App[None]):
         await self._start_chat(profile)
 
     async def _start_chat(self, profile: Profile) -> None:
-        from foundry_tui.store import CorruptDatabaseError, Store, StoreError
-
         path = self.config.db_path
         try:
-            self.store = await asyncio.to_thread(Store.open, path)
-        except CorruptDatabaseError as error:
+            # sqlite-utils is imported in the thread too: start-up never waits on it.
+            self.store = await asyncio.to_thread(_open_store, path)
+        except StorageError as error:
+            await self._storage_problem(error, profile)
+            return
+        await asyncio.to_thread(self.store.mark_interrupted)
+        from foundry_tui.screens.chat import ChatScreen
+        from foundry_tui.workspace import Workspace
+
+        self.backend = self.backend_factory(profile)
+        self.workspace = Workspace(self.store, self.backend, profile)
+        chat = ChatScreen(self.workspace, resume=self.resume)
+        await self.push_screen(chat)
+        self.call_after_refresh(self._warm_up)
+        if isinstance(self.backend, PreparedBackend):
+            self.prepare_backend(self.backend, chat)
+
+    async def _storage_problem(self, error: StorageError, profile: Profile) -> None:
+        from foundry_tui.store import CorruptDatabaseError, Store
+
+        path = self.config.db_path
+        if isinstance(error, CorruptDatabaseError):
 
             async def start_fresh(accepted: bool | None) -> None:
                 if not accepted:
@@ -144,30 +169,21 @@ class FoundryApp(App[None]):
                 start_fresh,
             )
             return
-        except StoreError as error:
-            await self.push_screen(ProblemScreen("The history database cannot be used", str(error)))
-            return
-        await asyncio.to_thread(self.store.mark_interrupted)
-        from foundry_tui.screens.chat import ChatScreen
-        from foundry_tui.workspace import Workspace
-
-        self.backend = self.backend_factory(profile)
-        self.workspace = Workspace(self.store, self.backend, profile)
-        chat = ChatScreen(self.workspace, resume=self.resume)
-        await self.push_screen(chat)
-        self.call_after_refresh(self._warm_up)
-        if isinstance(self.backend, PreparedBackend):
-            self.prepare_backend(self.backend, chat)
-        else:
-            self.load_endpoint_models()
+        await self.push_screen(ProblemScreen("The history database cannot be used", str(error)))
 
     def _warm_up(self) -> None:
         self.import_client_library()
 
     @work(thread=True, exit_on_error=False, group="warm-up")
     def import_client_library(self) -> None:
-        """`import openai` costs ~0.5 s: done after the first frame, off the UI loop."""
+        """`import openai` costs ~0.5 s, Markdown rendering ~0.1 s: both are imported after
+        the first frame, off the UI loop; only then is the endpoint asked for its models."""
         import openai  # noqa: F401
+
+        import foundry_tui.widgets.reply  # noqa: F401
+
+        if not isinstance(self.backend, PreparedBackend):
+            self.call_from_thread(self.load_endpoint_models)
 
     @work(exclusive=True, group="prepare", exit_on_error=False)
     async def prepare_backend(self, backend: PreparedBackend, chat: Screen[None]) -> None:

@@ -41,11 +41,59 @@ def test_contract_catches_a_widget_doing_http(tmp_path: Path) -> None:
 
 def test_starting_the_app_leaves_slow_imports_for_later() -> None:
     code = (
-        "import sys, foundry_tui.cli, foundry_tui.app; "
-        "print(sorted(m for m in ('openai', 'azure.identity', 'sqlite_utils', 'httpx2') "
-        "if m in sys.modules))"
+        "import sys, foundry_tui.cli, foundry_tui.app, foundry_tui.screens.chat; "
+        "print(sorted(m for m in ('openai', 'azure.identity', 'sqlite_utils', 'httpx2', "
+        "'markdown_it', 'pygments') if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+FIRST_FRAME_PROBE = """
+import asyncio, sys
+from pathlib import Path
+from foundry_tui.app import FoundryApp, make_app
+from foundry_tui.config import Overrides, load_config
+
+seen = {}
+original = FoundryApp._warm_up
+
+def probe(self):
+    # Runs right after the chat screen's first frame, before the deferred imports.
+    seen.update({m: m in sys.modules for m in ("openai", "azure.identity", "markdown_it")})
+    original(self)
+
+FoundryApp._warm_up = probe
+
+async def main():
+    config_path = Path(sys.argv[1]) / "config.toml"
+    config_path.write_text(
+        '[profiles.p]\\nkind = "compatible"\\nendpoint = "http://127.0.0.1:9/v1"\\n'
+        'auth = "none"\\ndeployments = ["m"]\\n'
+    )
+    config = load_config(config_path, overrides=Overrides(db=Path(sys.argv[1]) / "h.db"))
+    app = make_app(config)
+    async with app.run_test() as pilot:
+        for _ in range(200):
+            if seen:
+                break
+            await pilot.pause(0.01)
+    print(sorted(name for name, loaded in seen.items() if loaded), bool(seen))
+
+asyncio.run(main())
+"""
+
+
+def test_first_frame_comes_before_the_slow_imports(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_FRAME_PROBE, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[] True"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
@@ -9,7 +11,9 @@ from textual.widgets import Static
 
 from foundry_tui.models import Message, MessageRole, MessageStatus
 from foundry_tui.text import sanitize
-from foundry_tui.widgets.reply import ReplyBody
+
+if TYPE_CHECKING:
+    from foundry_tui.widgets.reply import ReplyBody
 
 _STATUS_NOTES = {
     MessageStatus.CANCELLED: "cancelled",
@@ -32,6 +36,10 @@ class MessageView(Vertical):
         if self.message.role == MessageRole.USER:
             self._body = Static(Content(sanitize(self.message.text)), classes="message-body")
         else:
+            # Imported on first use (and warmed up after the first frame): Markdown
+            # rendering pulls in markdown-it and Pygments, which start-up does not need.
+            from foundry_tui.widgets.reply import ReplyBody
+
             self._body = ReplyBody(
                 self.message.text, streaming=self.message.status == MessageStatus.PENDING
             )
@@ -40,6 +48,8 @@ class MessageView(Vertical):
 
     @property
     def body(self) -> ReplyBody:
+        from foundry_tui.widgets.reply import ReplyBody
+
         assert isinstance(self._body, ReplyBody), "only replies have a Markdown body"
         return self._body
 
