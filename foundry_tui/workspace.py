@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from foundry_tui.store import Store
 
 
+# Rows in the history list: enough for weeks of work, few enough to lay out in a frame.
+HISTORY_ROWS = 300
+
+
 class AppBackend(ResponsesBackend, Protocol):
     """Everything the app uses of a backend (backend.Backend, local.LocalBackend)."""
 
@@ -43,8 +47,11 @@ class Workspace:
         )
 
     async def conversations(self, search: str | None = None) -> list[ConversationSummary]:
+        """The newest conversations (the list shows HISTORY_ROWS; the filter finds older)."""
         return await asyncio.to_thread(
-            self.store.list_conversations, search=search.strip() if search else None
+            self.store.list_conversations,
+            limit=HISTORY_ROWS,
+            search=search.strip() if search else None,
         )
 
     async def new_session(self, settings: GenerationSettings) -> ChatSession:

@@ -130,8 +130,8 @@ class HistoryPanel(Vertical):
 
 
 def _option(summary: ConversationSummary, now: datetime) -> Option:
-    title = one_line(summary.title or "Untitled", 40)
-    meta = f"{one_line(summary.model, 24)} · {when(summary.updated_at, now)}"
+    title = one_line(summary.title or "Untitled", 30)  # one line in the panel: no re-wrap
+    meta = f"{one_line(summary.model, 18)} · {when(summary.updated_at, now)}"
     return Option(
         Content.assemble(Content.styled(title, "bold"), "\n", Content.styled(meta, "dim")),
         id=summary.id,
