@@ -39,6 +39,16 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
         yield running
 
 
+async def no_blink(pilot: Any) -> None:
+    """A steady cursor: a blinking one makes the picture depend on timing."""
+    from textual.widgets import Input, TextArea
+
+    for widget in pilot.app.screen.query("Input, TextArea"):
+        if isinstance(widget, (Input, TextArea)):
+            widget.cursor_blink = False
+    await pilot.pause(0.1)
+
+
 def chat_app(tmp_path: Path, server: ResponsesServer, *, sidebar: bool = True) -> Any:
     return make_app(write_config(tmp_path, server.base_url, sidebar=sidebar))
 
@@ -57,6 +67,7 @@ async def _streamed_reply(pilot: Any) -> None:
         what="streamed reply",
     )
     await pilot.pause(0.2)
+    await no_blink(pilot)
 
 
 def test_chat_screen_with_streamed_reply(
@@ -77,6 +88,7 @@ async def _invalid_temperature(pilot: Any) -> None:
     field.focus()
     await pilot.press(*"2.5")
     await pilot.pause(0.2)
+    await no_blink(pilot)
 
 
 def test_sidebar_with_a_refused_value(
@@ -107,6 +119,7 @@ async def _history(pilot: Any) -> None:
     history = app.screen.query_one("#history-list")
     await wait_until(pilot, lambda: history.option_count == 3, what="history")
     await pilot.pause(0.2)
+    await no_blink(pilot)
 
 
 def test_history_list(snap_compare: Any, tmp_path: Path, server: ResponsesServer) -> None:
@@ -117,4 +130,4 @@ def test_history_list(snap_compare: Any, tmp_path: Path, server: ResponsesServer
 
 def test_setup_screen(snap_compare: Any) -> None:
     app = make_app(load_config(Path("/home/user/.config/foundry-tui/config.toml")))
-    assert snap_compare(app, terminal_size=(100, 44))
+    assert snap_compare(app, terminal_size=(100, 44), run_before=no_blink)
