@@ -603,7 +603,7 @@ async def test_long_conversation_opens_with_newest_and_loads_older_on_scroll(
         assert len(views) == SHOWN_AT_OPEN
         assert views[-1].message.text.startswith("answer 99")
         assert "170 earlier messages" in str(screen.query_one(".transcript-earlier").render())
-        for _ in range(20):
+        for _ in range(80):
             if not transcript.unloaded:
                 break
             transcript.scroll_to(y=0, animate=False)

@@ -11,7 +11,7 @@ from foundry_tui.widgets.message import MessageView
 # A long conversation opens with its newest messages; older ones are mounted a chunk at a
 # time as the user scrolls up, so opening costs the same at 10 turns or 10,000.
 SHOWN_AT_OPEN = 30
-EARLIER_CHUNK = 20
+EARLIER_CHUNK = 6
 
 
 class Transcript(VerticalScroll, can_focus=True):
