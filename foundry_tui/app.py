@@ -178,9 +178,10 @@ class FoundryApp(App[None]):
     def import_client_library(self) -> None:
         """`import openai` costs ~0.5 s, Markdown rendering ~0.1 s: both are imported after
         the first frame, off the UI loop; only then is the endpoint asked for its models."""
-        import openai  # noqa: F401
-
         import foundry_tui.widgets.reply  # noqa: F401
+        from foundry_tui.backend import warm_up_client_library
+
+        warm_up_client_library()
 
         if not isinstance(self.backend, PreparedBackend):
             self.call_from_thread(self.load_endpoint_models)

@@ -408,3 +408,22 @@ class Backend:
         except Exception as exc:
             raise self._explain(exc, "list_models") from exc
         return list(dict.fromkeys(names))
+
+
+def warm_up_client_library() -> None:
+    """Imports openai and builds its stream-event validators here, in a thread: on the UI
+    loop they cost about 0.5 s and 0.6 s, the first time a reply streams. Best effort."""
+    try:
+        import openai.resources.responses.responses  # noqa: F401
+        from openai._models import construct_type
+        from openai.types.responses import ResponseStreamEvent
+
+        response = {"id": "resp_0", "object": "response", "created_at": 0, "output": []}
+        for event in (
+            {"type": "response.created", "response": response},
+            {"type": "response.output_text.delta", "delta": ""},
+            {"type": "response.completed", "response": response},
+        ):
+            construct_type(type_=ResponseStreamEvent, value={**event, "sequence_number": 0})
+    except Exception:  # a private helper of the SDK: a warm-up must never fail the app
+        return

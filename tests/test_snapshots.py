@@ -128,6 +128,26 @@ def test_history_list(snap_compare: Any, tmp_path: Path, server: ResponsesServer
     )
 
 
-def test_setup_screen(snap_compare: Any) -> None:
+def fixed_local_status(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, installed: bool) -> None:
+    """The setup screen shows what this machine has; the pictures must not depend on it."""
+    from foundry_tui.local import discovery
+
+    model = tmp_path / discovery.BUNDLED_MODEL_FILE
+    with model.open("wb") as handle:
+        handle.truncate(98_000_000)  # sparse: the size is what the screen shows
+    status = discovery.LocalStatus(
+        runtime=installed,
+        runtime_version="2026.10.11549" if installed else None,
+        model=model if installed else None,
+        avx2=True,
+    )
+    monkeypatch.setattr(discovery, "local_status", lambda: status)
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["local-model", "no-local-model"])
+def test_setup_screen(
+    snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, installed: bool
+) -> None:
+    fixed_local_status(monkeypatch, tmp_path, installed=installed)
     app = make_app(load_config(Path("/home/user/.config/foundry-tui/config.toml")))
     assert snap_compare(app, terminal_size=(100, 44), run_before=no_blink)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_HISTORY_BUDGET",
+    "DEFAULT_MAX_OUTPUT_TOKENS",
     "DEFAULT_N_CTX",
     "LocalBackend",
     "bound_history",
@@ -60,11 +62,28 @@ DEFAULT_N_CTX = 4096
 # tokens/s on two cores: a turn whose history the prompt cache does not hold (the first
 # after a restart, or after older turns were dropped) reads all of it before the first token.
 DEFAULT_HISTORY_BUDGET = 1024
+# A reply's length when the settings leave it to the server: llama.cpp's own default is
+# "until the context is full", which a small model can spend repeating itself for a minute.
+DEFAULT_MAX_OUTPUT_TOKENS = 1024
 _MESSAGE_OVERHEAD = 4  # <|im_start|>role\n ... <|im_end|>\n
 _KEY_VARIABLE = "FOUNDRY_TUI_LOCAL_KEY"
 _CONTEXT_FULL = re.compile(
     r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)"
 )
+
+
+def default_threads() -> tuple[int | None, int | None]:
+    """(threads for generating, threads for reading prompts); None: llama.cpp's choice.
+
+    With two cores or fewer, one thread generates: its threads wait for each other at every
+    token, so when the app (drawing the reply) or anything else takes a core, two threads
+    fall to a fraction of their speed (measured: 8-55 tokens/s under load against a steady
+    55 for one). Reading a prompt is one big batch and keeps every core.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if cores is not None and cores <= 2:
+        return 1, cores
+    return None, None
 
 
 def estimate_tokens(text: str) -> int:
@@ -132,14 +151,19 @@ class LocalBackend:
         *,
         n_ctx: int = DEFAULT_N_CTX,
         history_budget: int = DEFAULT_HISTORY_BUDGET,
+        max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
         threads: int | None = None,
+        threads_batch: int | None = None,
         startup_timeout: float = 180.0,
         request_timeout: float = 120.0,
     ) -> None:
         self.profile = profile
         self.n_ctx = n_ctx
         self.history_budget = history_budget
-        self.threads = threads
+        self.max_output_tokens = max_output_tokens
+        auto_threads, auto_batch = default_threads()
+        self.threads = threads if threads is not None else auto_threads
+        self.threads_batch = threads_batch if threads_batch is not None else auto_batch
         self.startup_timeout = startup_timeout
         self.request_timeout = request_timeout
         self.alias = (
@@ -189,6 +213,7 @@ class LocalBackend:
                 alias=self.alias,
                 n_ctx=self.n_ctx,
                 threads=self.threads,
+                threads_batch=self.threads_batch,
                 startup_timeout=self.startup_timeout,
             )
         )
@@ -221,10 +246,26 @@ class LocalBackend:
                 deployments=(self.alias,),
             ),
             env={_KEY_VARIABLE: server.api_key},
-            max_retries=0,
+            max_retries=2,  # llama.cpp drops idle keep-alive connections after 5 s
             timeout=self.request_timeout,
         )
+        await self._warm_up(self._client)
         self._progress(f"Local model {model.label} ready")
+
+    async def _warm_up(self, client: Backend) -> None:
+        """One token for a one-word prompt: the connection opens, llama.cpp runs its first
+        decode and caches the chat template's system prefix, so the first real turn starts
+        fast. Best effort: a real problem shows on the first real turn."""
+        settings = GenerationSettings(model=self.alias, max_output_tokens=1, temperature=0)
+        with contextlib.suppress(BackendError, TimeoutError):
+            async with asyncio.timeout(30):
+                async for _event in client.stream_reply(
+                    settings=settings,
+                    input=[InputMessage(MessageRole.USER, "Hi")],
+                    previous_response_id=None,
+                    store=False,
+                ):
+                    pass
 
     def _check_machine(self) -> _ModelFile:
         """Everything that can be known before starting llama.cpp (runs in a thread)."""
@@ -248,7 +289,9 @@ class LocalBackend:
         problem = discovery.gguf_problem(path)
         if problem is not None:
             raise BackendError(ErrorKind.CONFIG, "The local model file cannot be used", problem)
-        _warm_up_client_library()
+        from foundry_tui.backend import warm_up_client_library
+
+        warm_up_client_library()
         return _ModelFile(
             path=path,
             label=discovery.model_label(path),
@@ -305,6 +348,8 @@ class LocalBackend:
         """
         del previous_response_id, store
         client = await self._ready_client()
+        if settings.max_output_tokens is None:
+            settings = replace(settings, max_output_tokens=self.max_output_tokens)
         budget = self.history_budget - (
             estimate_tokens(settings.instructions) if settings.instructions else 0
         )
@@ -322,10 +367,10 @@ class LocalBackend:
             needed, size = full
             if len(kept) <= 1:
                 raise _too_long(needed, size, prompt_only=True) from None
-        # The estimate was too low for this text: scale the budget by what llama.cpp counted,
-        # leave out more, and try once more.
+        # The estimate was far too low for this text (code, other scripts): scale it by what
+        # llama.cpp counted, keep what fits three quarters of the context, and try once more.
         estimated = sum(_cost(message) for message in kept) or 1
-        tighter = max(1, int(budget * estimated / needed * 0.8))
+        tighter = max(1, int(estimated * (size * 0.75) / needed))
         retry, more = bound_history(input, tighter)
         if more <= dropped:
             retry, more = input[-1:], len(input) - 1
@@ -413,28 +458,6 @@ async def _in_thread(function: Callable[[], _T]) -> _T:
     result = await future
     thread.join(timeout=1.0)  # it has only to return: this takes microseconds
     return result
-
-
-def _warm_up_client_library() -> None:
-    """Imports openai and builds its stream-event validators here, in a thread: on the UI
-    loop they cost about 0.5 s and 0.6 s, the first time a reply streams. Best effort."""
-    import openai  # noqa: F401
-
-    try:
-        from openai._models import construct_type
-        from openai.types.responses import ResponseStreamEvent
-
-        import openai.resources.responses.responses  # noqa: F401
-
-        response = {"id": "resp_0", "object": "response", "created_at": 0, "output": []}
-        for event in (
-            {"type": "response.created", "response": response},
-            {"type": "response.output_text.delta", "delta": ""},
-            {"type": "response.completed", "response": response},
-        ):
-            construct_type(type_=ResponseStreamEvent, value={**event, "sequence_number": 0})
-    except Exception:  # a private helper of the SDK: never let it stop the model
-        return
 
 
 def _trimmed(count: int) -> ContextTrimmed:

@@ -8,7 +8,8 @@ to be sure that no llama.cpp thread or socket outlives the app.
 Protocol (JSON, one object per line):
 
 - stdin, first line: ``{"model": PATH, "alias": NAME, "api_key": KEY, "n_ctx": N,
-  "cache_ram_mib": N, "threads": N | null}``. The key travels on stdin, never in argv.
+  "cache_ram_mib": N, "threads": N | null, "threads_batch": N | null}`` (threads: for
+  generating, threads_batch: for reading the prompt; null: llama.cpp's choice). The key travels on stdin, never in argv.
 - stdout: ``{"event": "ready", "address": "http://127.0.0.1:PORT", "pid": PID}`` once the
   model is loaded, or ``{"event": "error", "kind": "import" | "load" | "config",
   "detail": TEXT}`` and exit status 1.
@@ -51,8 +52,9 @@ def main() -> int:
         alias = str(config["alias"])
         api_key = str(config["api_key"])
         n_ctx = int(config["n_ctx"])
-        cache_ram_mib = int(config.get("cache_ram_mib", 256))
+        cache_ram_mib = int(config.get("cache_ram_mib", 128))
         threads = config.get("threads")
+        threads_batch = config.get("threads_batch")
     except (ValueError, KeyError, TypeError) as error:
         _emit(channel, event="error", kind="config", detail=f"bad start-up message: {error}")
         return 1
@@ -79,6 +81,9 @@ def main() -> int:
     params.endpoint_metrics = False
     if isinstance(threads, int) and threads > 0:
         params.cpuparams.n_threads = threads
+    if isinstance(threads_batch, int) and threads_batch > 0:
+        params.cpuparams_batch.n_threads = threads_batch
+    elif isinstance(threads, int) and threads > 0:
         params.cpuparams_batch.n_threads = threads
     try:
         server = xllamacpp.Server(params)

@@ -101,7 +101,7 @@ class SetupScreen(Screen[None]):
 
         with Vertical(id="setup-local-box"):
             if local.ready and local.model is not None:
-                size = f", {local.model_megabytes} MB" if local.model_megabytes else ""
+                size = f" ({local.model_megabytes} MB)" if local.model_megabytes else ""
                 yield Static(
                     f"No account needed: the local model {model_label(local.model)}{size} "
                     "runs on this computer, offline. Replies are short and simple; the "

@@ -12,7 +12,6 @@ from textual.widgets import Markdown, Static
 from foundry_tui.markdown_split import last_cut, split_segments
 from foundry_tui.text import sanitize
 
-
 # How often a streaming reply is re-laid out; deltas in between are shown together.
 FRAMES_PER_SECOND = 12
 
