@@ -117,6 +117,7 @@ def _row(
         "runs": len(values),
         "passed": None if check is None or median is None else check(median),
         "notes": notes,
+        "samples": [round(v, 4) for v in values],
     }
 
 

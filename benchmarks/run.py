@@ -62,6 +62,7 @@ GROUPS = (
     "typing",
     "long_conversation",
     "big_history",
+    "local",
 )
 KEY_SHIFT_TAB = "\x1b[Z"
 KEY_PAGE_UP = "\x1b[5~"
@@ -979,6 +980,34 @@ def g_big_history(bench: Bench) -> list[Figure]:
     return [shown, search, rss]
 
 
+# The local model's figures (benchmarks/local_model.py) with their numeric targets.
+LOCAL_TARGETS = {
+    "local: app overhead on the decode rate": ("local.app_overhead", 5.0, "%"),
+    "local: first token, short prompt": ("local.first_token", 0.4, "s"),
+    "local: first token, follow-up after ~500-token history": ("local.follow_up", 0.3, "s"),
+}
+
+
+def g_local(bench: Bench) -> list[Figure]:
+    """The bundled local model through the app's own backend (needs the `local` extra)."""
+    import local_model  # benchmarks/ is this script's directory, first on sys.path
+
+    figures = []
+    info = {}
+    for row in local_model.run(bench.plan.quick):
+        target = LOCAL_TARGETS.get(row["figure"])
+        if target is None:
+            info[row["figure"]] = {"median": row["median"], "unit": row["unit"]}
+            continue
+        key, limit, unit = target
+        figure = Figure(key=key, title=row["figure"], target=limit, unit=unit, notes=row["notes"])
+        figure.samples = list(row["samples"])
+        figures.append(figure)
+    if figures:
+        figures[0].extra["also_measured"] = info
+    return figures
+
+
 GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "cold_start": g_cold_start,
     "first_token": g_first_token,
@@ -986,6 +1015,7 @@ GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "typing": g_typing,
     "long_conversation": g_long_conversation,
     "big_history": g_big_history,
+    "local": g_local,
 }
 
 # The figures each group reports, so a failed group still lists them (with its error).
@@ -1009,6 +1039,11 @@ GROUP_FIGURES: dict[str, list[tuple[str, str, float, str, str]]] = {
         ("long_conversation.latest_visible", "Long conversation: latest turn", 0.3, "s", "median"),
         ("long_conversation.scroll_stall", "Long conversation: scroll stall", 100.0, "ms", "max"),
         ("long_conversation.rss_increase", "Long conversation: RSS increase", 150.0, "MB", "max"),
+    ],
+    "local": [
+        ("local.app_overhead", "local: app overhead on the decode rate", 5.0, "%", "median"),
+        ("local.first_token", "local: first token, short prompt", 0.4, "s", "median"),
+        ("local.follow_up", "local: first token, follow-up after 500 tokens", 0.3, "s", "median"),
     ],
     "big_history": [
         ("big_history.list_visible", "Big history: list on screen", 0.2, "s", "median"),
@@ -1035,6 +1070,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value:.1f}%"
     if unit == "MB":
         return f"{value:.1f} MB"
+    if unit == "%":
+        return f"{value:.1f} %"
     return f"{value:g}"
 
 
