@@ -31,7 +31,12 @@ FIGURES = {
     "big_history.list_visible",
     "big_history.search_keystroke",
     "big_history.rss",
+    "local.app_overhead",
+    "local.first_token",
+    "local.follow_up",
 }
+# Figures that can rightly be below zero (the app's run was faster than the reference).
+SIGNED = {"local.app_overhead"}
 
 
 def test_quick_benchmark_measures_every_figure(tmp_path: Path) -> None:
@@ -61,7 +66,8 @@ def test_quick_benchmark_measures_every_figure(tmp_path: Path) -> None:
         for stat in ("median", "max", "target"):
             value = figure[stat]
             assert isinstance(value, int | float) and math.isfinite(value), (key, stat, value)
-        assert figure["max"] >= figure["median"] >= 0, (key, figure)
+        assert figure["max"] >= figure["median"], (key, figure)
+        assert key in SIGNED or figure["median"] >= 0, (key, figure)
         assert figure["runs"] >= 1 and len(figure["samples"]) == figure["runs"], key
         assert isinstance(figure["pass"], bool), (key, figure["pass"])
     # The table is printed too, one row per figure.
