@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,29 @@ def isolated_home(
     ):
         monkeypatch.delenv(variable, raising=False)
     return home
+
+
+@pytest.fixture
+def server_process() -> Iterator[Callable[..., str]]:
+    """Starts `python -m tests.responses_server` as its own process (for tests that drive
+    the real app in a terminal); returns its base URL; stops it after the test."""
+    root = Path(__file__).resolve().parents[1]
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*options: str) -> str:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.responses_server", "--port", "0", *options],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        processes.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("READY "), line
+        return line.split(" ", 1)[1]
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)

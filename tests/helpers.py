@@ -99,3 +99,15 @@ async def set_field(pilot: object, app: object, selector: str, value: str) -> No
     field.value = ""
     await pilot.press(*value) if value else None  # type: ignore[attr-defined]
     await pilot.pause()  # type: ignore[attr-defined]
+
+
+def terminal_env(directory: Path, base_url: str) -> dict[str, str]:
+    """Environment for the real `foundry-tui` in a terminal: its own HOME and a config with
+    one keyless profile pointed at ``base_url``."""
+    config = directory / "config.toml"
+    config.write_text(
+        f'[profiles.local]\nkind = "compatible"\nendpoint = "{base_url}"\nauth = "none"\n'
+        'deployments = ["gpt-4o"]\n',
+        encoding="utf-8",
+    )
+    return {"HOME": str(directory), "FOUNDRY_TUI_CONFIG": str(config), "TERM": "xterm-256color"}

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,29 +21,8 @@ KEY = "sk-e2e-not-a-real-key"
 
 
 @pytest.fixture
-def server_url() -> Iterator[str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.responses_server",
-            "--port",
-            "0",
-            "--api-key",
-            KEY,
-            "--tps",
-            "300",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    assert line.startswith("READY "), line
-    yield line.split(" ", 1)[1]
-    process.terminate()
-    process.wait(timeout=10)
+def server_url(server_process: Callable[..., str]) -> str:
+    return server_process("--api-key", KEY, "--tps", "300")
 
 
 class Terminal:

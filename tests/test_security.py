@@ -4,11 +4,10 @@ replies kept without a crash or a freeze."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,12 @@ from tests.helpers import (
     replies,
     send,
     start_chat,
+    terminal_env,
     wait_until,
     write_config,
 )
 from tests.responses_server import Fault, ResponsesServer
-from tests.test_e2e_tmux import ROOT, Terminal
+from tests.test_e2e_tmux import Terminal
 
 SECRET = "sk-proj-SECRET0123456789abcdefSECRET"
 
@@ -136,18 +136,13 @@ async def test_one_megabyte_reply_and_a_50k_character_line(
         assert store.transcript(summary.id)[-1].text == big
 
 
-def test_nothing_hostile_reaches_the_real_terminal(tmp_path: Path) -> None:
+def test_nothing_hostile_reaches_the_real_terminal(
+    tmp_path: Path, server_process: Callable[..., str]
+) -> None:
     """What the app writes to a real terminal (tmux pipe-pane) carries no sequence from the
     model: no OSC 52 clipboard write, no title change, no bidi override."""
     executable = Path(sys.executable).parent / "foundry-tui"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.responses_server", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    url = server.stdout.readline().split(" ", 1)[1].strip()
+    url = server_process()
     control = url.rsplit("/v1", 1)[0] + "/_control/reply"
     request = urllib.request.Request(
         control,
@@ -156,14 +151,8 @@ def test_nothing_hostile_reaches_the_real_terminal(tmp_path: Path) -> None:
         method="POST",
     )
     urllib.request.urlopen(request, timeout=5).close()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[profiles.local]\nkind = "compatible"\nendpoint = "{url}"\nauth = "none"\n'
-        'deployments = ["gpt-4o"]\n',
-        encoding="utf-8",
-    )
     raw = tmp_path / "terminal.bytes"
-    env = {"HOME": str(tmp_path), "FOUNDRY_TUI_CONFIG": str(config), "TERM": "xterm-256color"}
+    env = terminal_env(tmp_path, url)
     terminal = Terminal(tmp_path)
     try:
         terminal.launch(f"{executable} --db {tmp_path / 'history.db'}", env)
@@ -179,8 +168,6 @@ def test_nothing_hostile_reaches_the_real_terminal(tmp_path: Path) -> None:
         terminal.wait_for("EXITED-0")
     finally:
         terminal.close()
-        server.terminate()
-        server.wait(timeout=10)
     written = raw.read_bytes()
     assert b"be hostile" in written or b"hostile" in written  # the capture saw the app
     assert b"\x1b]52;" not in written

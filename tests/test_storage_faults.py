@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,15 @@ from foundry_tui.app import make_app
 from foundry_tui.models import MessageRole, MessageStatus
 from foundry_tui.screens.problem import ProblemScreen
 from foundry_tui.store import Store
-from tests.helpers import KEY_VARIABLE, TEST_KEY, send, start_chat, wait_until, write_config
+from tests.helpers import (
+    KEY_VARIABLE,
+    TEST_KEY,
+    send,
+    start_chat,
+    terminal_env,
+    wait_until,
+    write_config,
+)
 from tests.responses_server import ResponsesServer
 from tests.test_e2e_tmux import ROOT, Terminal
 
@@ -160,34 +168,13 @@ def test_two_processes_chat_on_one_database_at_once(tmp_path: Path) -> None:
             assert prompts == [f"{name} turn {i}" for i in range(turns)]
 
 
-def test_kill_9_mid_stream_keeps_prompt_and_partial_reply(tmp_path: Path) -> None:
+def test_kill_9_mid_stream_keeps_prompt_and_partial_reply(
+    tmp_path: Path, server_process: Callable[..., str]
+) -> None:
     executable = Path(sys.executable).parent / "foundry-tui"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.responses_server",
-            "--port",
-            "0",
-            "--tps",
-            "25",
-            "--reply-tokens",
-            "150",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    url = server.stdout.readline().split(" ", 1)[1].strip()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[profiles.local]\nkind = "compatible"\nendpoint = "{url}"\nauth = "none"\n'
-        'deployments = ["gpt-4o"]\n',
-        encoding="utf-8",
-    )
+    url = server_process("--tps", "25", "--reply-tokens", "150")
     db = tmp_path / "history.db"
-    env = {"HOME": str(tmp_path), "FOUNDRY_TUI_CONFIG": str(config), "TERM": "xterm-256color"}
+    env = terminal_env(tmp_path, url)
     terminal = Terminal(tmp_path)
     try:
         terminal.launch(f"{executable} --db {db}", env)
@@ -228,8 +215,6 @@ def test_kill_9_mid_stream_keeps_prompt_and_partial_reply(tmp_path: Path) -> Non
         terminal.keys("C-q")
     finally:
         terminal.close()
-        server.terminate()
-        server.wait(timeout=10)
     with Store.open(db) as store:
         [summary] = store.list_conversations()
         prompt, partial, second, answer = store.transcript(summary.id)
