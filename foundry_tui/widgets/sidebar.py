@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
-from textual.validation import Integer, Number, ValidationResult
+from textual.validation import Integer, Number, ValidationResult, Validator
 from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -20,6 +20,38 @@ ENDPOINT_MARK = " (endpoint)"
 
 def _number_text(value: float | int | None) -> str:
     return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class _NumberField:
+    """One optional numeric setting: its widgets' id, label, rule and refusal message."""
+
+    name: str  # "#{name}-input" and "#{name}-error"
+    label: str
+    validator: Validator
+    refusal: str
+
+
+_NUMBER_FIELDS = (
+    _NumberField(
+        "temperature",
+        "Temperature (0.0-2.0)",
+        Number(minimum=0.0, maximum=2.0),
+        "Temperature must be a number from 0.0 to 2.0, or empty.",
+    ),
+    _NumberField(
+        "top-p",
+        "top_p (0.0-1.0)",
+        Number(minimum=0.0, maximum=1.0),
+        "top_p must be a number from 0.0 to 1.0, or empty.",
+    ),
+    _NumberField(
+        "max-tokens",
+        "Max output tokens",
+        Integer(minimum=1, maximum=10_000_000),
+        "Max output tokens must be a whole number of 1 or more, or empty.",
+    ),
+)
 
 
 class SettingsSidebar(VerticalScroll):
@@ -39,33 +71,16 @@ class SettingsSidebar(VerticalScroll):
         yield Label("Model / deployment")
         yield Input(placeholder="deployment name", id="model-input", compact=True)
         yield OptionList(id="model-list", compact=True, markup=False)
-        yield Label("Temperature (0.0-2.0)")
-        yield Input(
-            placeholder="server default",
-            id="temperature-input",
-            validators=[Number(minimum=0.0, maximum=2.0)],
-            valid_empty=True,
-            compact=True,
-        )
-        yield Static("", id="temperature-error", classes="field-error")
-        yield Label("top_p (0.0-1.0)")
-        yield Input(
-            placeholder="server default",
-            id="top-p-input",
-            validators=[Number(minimum=0.0, maximum=1.0)],
-            valid_empty=True,
-            compact=True,
-        )
-        yield Static("", id="top-p-error", classes="field-error")
-        yield Label("Max output tokens")
-        yield Input(
-            placeholder="server default",
-            id="max-tokens-input",
-            validators=[Integer(minimum=1, maximum=10_000_000)],
-            valid_empty=True,
-            compact=True,
-        )
-        yield Static("", id="max-tokens-error", classes="field-error")
+        for field in _NUMBER_FIELDS:
+            yield Label(field.label)
+            yield Input(
+                placeholder="server default",
+                id=f"{field.name}-input",
+                validators=[field.validator],
+                valid_empty=True,
+                compact=True,
+            )
+            yield Static("", id=f"{field.name}-error", classes="field-error")
         yield Label("Instructions")
         yield TextArea(id="instructions-input", soft_wrap=True, compact=True)
         yield Static("Applies from the next turn.", classes="hint")
@@ -81,8 +96,8 @@ class SettingsSidebar(VerticalScroll):
                 settings.max_output_tokens
             )
             self.query_one("#instructions-input", TextArea).text = settings.instructions or ""
-        for field in ("temperature", "top-p", "max-tokens"):
-            self.query_one(f"#{field}-error", Static).update("")
+        for field in _NUMBER_FIELDS:
+            self.query_one(f"#{field.name}-error", Static).update("")
         self._highlight_model(settings.model)
 
     def show_models(self, deployments: tuple[str, ...], endpoint_models: tuple[str, ...]) -> None:
@@ -135,15 +150,11 @@ class SettingsSidebar(VerticalScroll):
     def read_settings(self) -> GenerationSettings | None:
         """The settings in the fields, or None (with messages shown) where one is invalid."""
         valid = True
-        for field, message in (
-            ("temperature", "Temperature must be a number from 0.0 to 2.0, or empty."),
-            ("top-p", "top_p must be a number from 0.0 to 1.0, or empty."),
-            ("max-tokens", "Max output tokens must be a whole number of 1 or more, or empty."),
-        ):
-            field_input = self.query_one(f"#{field}-input", Input)
+        for field in _NUMBER_FIELDS:
+            field_input = self.query_one(f"#{field.name}-input", Input)
             result: ValidationResult | None = field_input.validate(field_input.value)
             ok = result is None or result.is_valid
-            self.query_one(f"#{field}-error", Static).update("" if ok else message)
+            self.query_one(f"#{field.name}-error", Static).update("" if ok else field.refusal)
             valid = valid and ok
         model = self.query_one("#model-input", Input).value.strip()
         if not model:
