@@ -178,7 +178,9 @@ class FoundryApp(App[None]):
     def import_client_library(self) -> None:
         """`import openai` costs ~0.5 s, Markdown rendering ~0.1 s: both are imported after
         the first frame, off the UI loop; only then is the endpoint asked for its models."""
-        import foundry_tui.widgets.reply  # noqa: F401
+        import rich.markdown
+        import rich.syntax  # noqa: F401  (Pygments)
+
         from foundry_tui.backend import warm_up_client_library
 
         warm_up_client_library()

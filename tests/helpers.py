@@ -12,7 +12,8 @@ from textual.pilot import Pilot
 from foundry_tui.config import AppConfig, Overrides, load_config
 from foundry_tui.models import MessageRole, MessageStatus
 from foundry_tui.screens.chat import ChatScreen
-from foundry_tui.widgets.message import MessageView
+from foundry_tui.widgets.message_block import MessageBlock
+from foundry_tui.widgets.transcript import Transcript
 
 TEST_KEY = "sk-test-0123456789abcdef"
 KEY_VARIABLE = "FOUNDRY_TEST_KEY"
@@ -64,9 +65,20 @@ sidebar = {"true" if sidebar else "false"}
     return load_config(path, overrides=Overrides(db=db or directory / "history.db"))
 
 
-def replies(app: object) -> list[MessageView]:
-    screen = app.screen  # type: ignore[attr-defined]
-    return [v for v in screen.query(MessageView) if v.message.role == MessageRole.ASSISTANT]
+def shown(app: object) -> list[MessageBlock]:
+    """The messages the chat screen's transcript shows (none on another screen)."""
+    transcripts = app.screen.query(Transcript)  # type: ignore[attr-defined]
+    return transcripts.first().blocks if transcripts else []
+
+
+def visible_text(transcript: Transcript) -> str:
+    """The transcript's lines as they are on screen now."""
+    height = transcript.scrollable_content_region.height
+    return "\n".join(transcript.render_line(y).text for y in range(height))
+
+
+def replies(app: object) -> list[MessageBlock]:
+    return [block for block in shown(app) if block.message.role == MessageRole.ASSISTANT]
 
 
 async def start_chat(app: object, pilot: object) -> ChatScreen:
@@ -79,7 +91,7 @@ def last_reply_done(app: object) -> bool:
     return bool(views) and views[-1].message.status != MessageStatus.PENDING
 
 
-async def send(pilot: object, app: object, text: str) -> MessageView:
+async def send(pilot: object, app: object, text: str) -> MessageBlock:
     before = len(replies(app))
     await pilot.press(*text)  # type: ignore[attr-defined]
     await pilot.press("enter")  # type: ignore[attr-defined]

@@ -11,7 +11,6 @@ from foundry_tui.app import make_app
 from foundry_tui.models import MessageRole, MessageStatus
 from foundry_tui.screens.chat import ChatScreen
 from foundry_tui.store import Store
-from foundry_tui.widgets.message import MessageView
 from foundry_tui.widgets.prompt import PromptInput
 from tests.helpers import (
     KEY_VARIABLE,
@@ -20,7 +19,9 @@ from tests.helpers import (
     replies,
     send,
     set_field,
+    shown,
     start_chat,
+    visible_text,
     wait_until,
     write_config,
 )
@@ -51,7 +52,7 @@ async def test_send_and_stream_reply(tmp_path: Path, server: ResponsesServer) ->
         )
         reply = replies(app)[-1]
         assert reply.message.text.endswith("Done.")
-        assert "print('hi')" in reply.body.source
+        assert "print('hi')" in reply.source
         assert app.screen.query_one(PromptInput).text == ""
     body = server.created()[0]
     assert body["instructions"] == "Answer briefly."
@@ -91,7 +92,7 @@ async def test_failed_send_keeps_prompt_and_saves_turn(
         reply = await send(pilot, app, "keep me")
         assert reply.message.status == MessageStatus.FAILED
         assert screen.query_one(PromptInput).text == "keep me"
-        footer = str(reply.query_one(".message-footer").render())
+        footer = reply.footer
         assert "failed" in footer
     with Store.open(config.db_path) as store:
         [summary] = store.list_conversations()
@@ -113,14 +114,14 @@ async def test_escape_cancels_stream_and_keeps_partial_reply(
         await pilot.press("enter")
         await wait_until(
             pilot,
-            lambda: bool(replies(app)) and "word5" in replies(app)[-1].body.source,
+            lambda: bool(replies(app)) and "word5" in replies(app)[-1].source,
             what="some streamed text",
         )
         await pilot.press("escape")
         await wait_until(pilot, lambda: last_reply_done(app), what="cancelled reply")
         view = replies(app)[-1]
         assert view.message.status == MessageStatus.CANCELLED
-        assert "cancelled" in str(view.query_one(".message-footer").render())
+        assert "cancelled" in view.footer
     with Store.open(config.db_path) as store:
         [summary] = store.list_conversations()
         user, reply = store.transcript(summary.id)
@@ -152,8 +153,8 @@ async def test_sidebar_switches_model_and_temperature_mid_conversation(
         second = await send(pilot, app, "two")
         assert first.message.model == "gpt-4o"
         assert second.message.model == "gpt-4o-mini"
-        assert "gpt-4o-mini" in str(second.query_one(".message-header").render())
-        assert "gpt-4o" in str(first.query_one(".message-header").render())
+        assert "gpt-4o-mini" in second.header
+        assert "gpt-4o" in first.header
     one, two = server.created()
     assert one["model"] == "gpt-4o" and "temperature" not in one
     assert two["model"] == "gpt-4o-mini"
@@ -257,7 +258,7 @@ async def test_reopen_from_history_checks_server_and_chains(
     app = make_app(config)
     async with app.run_test(size=(160, 40)) as pilot:
         screen = await open_first_history_entry(pilot, app)
-        assert [v.message.text for v in screen.query(MessageView)] == [
+        assert [block.message.text for block in shown(app)] == [
             "alpha",
             "You said: alpha",
             "beta",
@@ -338,9 +339,9 @@ async def test_resume_rebuilds_conversation_from_response_id(
     config = write_config(tmp_path, server.base_url)
     app = make_app(config, resume=second.id)
     async with app.run_test(size=(160, 40)) as pilot:
-        screen = await start_chat(app, pilot)
+        await start_chat(app, pilot)
         await wait_until(pilot, lambda: len(replies(app)) == 2, what="rebuilt transcript")
-        assert [v.message.text for v in screen.query(MessageView)] == [
+        assert [block.message.text for block in shown(app)] == [
             "remote one",
             "You said: remote one",
             "remote two",
@@ -398,7 +399,7 @@ async def test_new_conversation_key_and_rename(tmp_path: Path, server: Responses
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.screen is screen)
         await pilot.press("ctrl+n")
-        await wait_until(pilot, lambda: not screen.query(MessageView), what="empty transcript")
+        await wait_until(pilot, lambda: not shown(app), what="empty transcript")
         await send(pilot, app, "second topic")
     with Store.open(config.db_path) as store:
         titles = sorted(c.title for c in store.list_conversations())
@@ -495,7 +496,7 @@ async def test_model_output_that_looks_like_markup_is_shown_as_text(
     async with app.run_test(size=(160, 40)) as pilot:
         await start_chat(app, pilot)
         reply = await send(pilot, app, "be hostile")
-        rendered = reply.body.source
+        rendered = reply.source
         assert "[bold red]not bold[/]" in rendered
         assert "[@click=app.quit]click[/]" in rendered
         assert "\x1b" not in rendered and "\u202e" not in rendered and "\x07" not in rendered
@@ -569,11 +570,11 @@ async def test_view_follows_stream_until_user_scrolls_up(
         await wait_until(pilot, lambda: last_reply_done(app), timeout=20, what="end")
 
 
-async def test_long_conversation_opens_with_newest_and_loads_older_on_scroll(
+async def test_long_conversation_opens_at_the_newest_and_scrolls_to_the_first(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
     from foundry_tui.models import GenerationSettings
-    from foundry_tui.widgets.transcript import SHOWN_AT_OPEN, Transcript
+    from foundry_tui.widgets.transcript import Transcript
 
     config = write_config(tmp_path, server.base_url)
     with Store.open(config.db_path) as store:
@@ -597,19 +598,16 @@ async def test_long_conversation_opens_with_newest_and_loads_older_on_scroll(
     app = make_app(config, resume=conversation.id)
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await start_chat(app, pilot)
-        await wait_until(pilot, lambda: bool(screen.query(MessageView)), what="transcript")
+        await wait_until(pilot, lambda: len(shown(app)) == 200, what="transcript")
         transcript = screen.query_one(Transcript)
-        views = list(screen.query(MessageView))
-        assert len(views) == SHOWN_AT_OPEN
-        assert views[-1].message.text.startswith("answer 99")
-        assert "170 earlier messages" in str(screen.query_one(".transcript-earlier").render())
-        for _ in range(80):
-            if not transcript.unloaded:
-                break
-            transcript.scroll_to(y=0, animate=False)
-            await pilot.pause(0.1)
-        assert transcript.unloaded == 0
-        texts = [v.message.text for v in screen.query(MessageView)]
-        assert len(texts) == 200
-        assert texts[0] == "question 0" and texts[-1].startswith("answer 99")
-        assert not screen.query(".transcript-earlier")
+        await wait_until(pilot, lambda: "answer 99" in visible_text(transcript), what="newest")
+        assert "question 0" not in visible_text(transcript)
+        # Only what is in view has been rendered; the rest waits until it is scrolled to.
+        rendered = [block for block in shown(app) if block.rendered_at(transcript.size.width)]
+        assert len(rendered) < 20
+        transcript.focus()
+        await pilot.press("home")
+        await wait_until(pilot, lambda: "question 0" in visible_text(transcript), what="oldest")
+        assert transcript.scroll_y == 0
+        await pilot.press("end")
+        await wait_until(pilot, lambda: "answer 99" in visible_text(transcript), what="back")

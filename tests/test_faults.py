@@ -138,7 +138,7 @@ async def run_fault(config: AppConfig, server: ResponsesServer, case: Case) -> N
             server.inject(case.fault, **case.options)
         failed = await send(pilot, app, PROMPT)
         assert failed.message.status == case.expected_status, failed.message
-        shown = str(failed.query_one(".message-footer").render())
+        shown = failed.footer
         for fragment in case.message:
             assert fragment.lower() in shown.lower(), (fragment, shown)
         if case.partial:
@@ -196,7 +196,7 @@ async def test_unknown_deployment_names_it_and_the_endpoint(
         await set_field(pilot, app, "#model-input", "gpt-5-typo")
         screen.query_one("#prompt").focus()
         failed = await send(pilot, app, PROMPT)
-        shown = str(failed.query_one(".message-footer").render())
+        shown = failed.footer
         assert "gpt-5-typo" in shown and server.base_url in shown
         assert "not found" in shown
 
@@ -211,7 +211,7 @@ async def test_reasoning_model_resend_without_sampling_settings(
         await set_field(pilot, app, "#top-p-input", "0.5")
         screen.query_one("#prompt").focus()
         failed = await send(pilot, app, PROMPT)
-        assert "temperature" in str(failed.query_one(".message-footer").render())
+        assert "temperature" in failed.footer
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: replies(app)[-1].message.status == MessageStatus.COMPLETED)
         assert screen.query_one("#temperature-input").value == ""
@@ -233,7 +233,7 @@ async def connection_case(
     async with app.run_test(size=(150, 40)) as pilot:
         screen = await start_chat(app, pilot)
         failed = await send(pilot, app, PROMPT)
-        shown = str(failed.query_one(".message-footer").render())
+        shown = failed.footer
         for fragment in fragments:
             assert fragment in shown, shown
         assert screen.query_one("#prompt").text == PROMPT  # nothing arrived: prompt kept
@@ -334,7 +334,7 @@ async def test_entra_credential_that_cannot_get_a_token(
     async with app.run_test(size=(150, 40)) as pilot:
         await start_chat(app, pilot)
         failed = await send(pilot, app, PROMPT)
-        shown = str(failed.query_one(".message-footer").render())
+        shown = failed.footer
     assert "Could not get an Entra ID token" in shown
     assert "EnvironmentCredential" in shown and "AzureCliCredential" in shown
     assert server.created() == []
@@ -357,7 +357,7 @@ async def test_entra_token_refused_names_scope_and_role(
     async with app.run_test(size=(150, 40)) as pilot:
         await start_chat(app, pilot)
         failed = await send(pilot, app, PROMPT)
-        shown = str(failed.query_one(".message-footer").render())
+        shown = failed.footer
     assert "Not authorized (401)" in shown
     assert "Cognitive Services OpenAI User" in shown
     assert "scope" in shown

@@ -25,9 +25,9 @@ from foundry_tui.models import (
 )
 from foundry_tui.screens.chat import ChatScreen
 from foundry_tui.store import Store
-from foundry_tui.widgets.message import MessageView
+from foundry_tui.widgets.message_block import MessageBlock
 from foundry_tui.widgets.status import StatusLine
-from tests.helpers import KEY_VARIABLE, TEST_KEY, wait_until
+from tests.helpers import KEY_VARIABLE, TEST_KEY, shown, wait_until
 
 pytestmark = pytest.mark.skipif(
     discovery.cpu_has_avx2() is False,
@@ -61,10 +61,8 @@ temperature = 0.0
     return path
 
 
-def replies(app: Any) -> list[MessageView]:
-    return [
-        view for view in app.screen.query(MessageView) if view.message.role == MessageRole.ASSISTANT
-    ]
+def replies(app: Any) -> list[MessageBlock]:
+    return [block for block in shown(app) if block.message.role == MessageRole.ASSISTANT]
 
 
 def reply_done(app: Any, count: int) -> bool:
@@ -72,7 +70,7 @@ def reply_done(app: Any, count: int) -> bool:
     return len(views) >= count and views[-1].message.status != MessageStatus.PENDING
 
 
-async def send(pilot: Any, app: Any, text: str) -> MessageView:
+async def send(pilot: Any, app: Any, text: str) -> MessageBlock:
     count = len(replies(app)) + 1
     await pilot.press(*text)
     await pilot.press("enter")
@@ -104,7 +102,7 @@ async def test_local_chat_streams_saves_and_reopens_after_a_restart(tmp_path: Pa
         first = await send(pilot, app, "What is the capital of France?")
         assert first.message.status in (MessageStatus.COMPLETED, MessageStatus.INCOMPLETE)
         assert first.message.text.strip()
-        assert first.body.source.strip()
+        assert first.source.strip()
         second = await send(pilot, app, "And of Italy?")
         assert second.message.text.strip()
         assert "local model: sends the transcript each turn" in status_text(app)

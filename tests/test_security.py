@@ -15,6 +15,7 @@ import pytest
 from foundry_tui.app import make_app
 from foundry_tui.models import MessageStatus
 from foundry_tui.store import Store
+from foundry_tui.widgets.transcript import Transcript
 from tests.helpers import (
     KEY_VARIABLE,
     replies,
@@ -60,7 +61,7 @@ async def test_no_secret_reaches_any_file_or_message(
         failed = await send(pilot, app, "second")
         assert failed.message.status == MessageStatus.FAILED
         shown = [str(n.message) + str(n.title) for n in app._notifications]
-        shown.append(str(failed.query_one(".message-footer").render()))
+        shown.append(failed.footer)
         assert all(SECRET not in text for text in shown)
         assert all(SECRET[8:24] not in text for text in shown)
     written = files_under(tmp_path, isolated_home)
@@ -82,11 +83,11 @@ async def test_markup_and_escapes_in_a_reply_are_inert(
     async with app.run_test(size=(150, 40)) as pilot:
         await start_chat(app, pilot)
         reply = await send(pilot, app, "be hostile")
-        source = reply.body.source
+        source = reply.source
         assert "[bold red]not bold[/]" in source and "[@click=app.quit]click me[/]" in source
         for dangerous in ("\x1b", "\x07", "\x00", "\u202e", "\u2066", "\x9b"):
             assert dangerous not in source
-        await pilot.click(reply.body)  # clicking the would-be link does nothing
+        await pilot.click(Transcript)  # clicking the would-be link does nothing
         assert app.is_running
     assert reply.message.text == HOSTILE  # saved exactly as received
 
@@ -102,7 +103,7 @@ async def test_error_body_that_is_not_utf8(tmp_path: Path, server: ResponsesServ
         await start_chat(app, pilot)
         server.inject(Fault.GARBLED_ERROR)
         failed = await send(pilot, app, "garbled")
-        shown = str(failed.query_one(".message-footer").render())
+        shown = failed.footer
         assert "Server error (500)" in shown
         assert "\x1b" not in shown and "\x07" not in shown
 

@@ -13,7 +13,7 @@ from foundry_tui.app import make_app
 from foundry_tui.config import load_config
 from foundry_tui.models import MessageStatus
 from foundry_tui.screens.chat import ChatScreen
-from tests.helpers import KEY_VARIABLE, TEST_KEY, wait_until, write_config
+from tests.helpers import KEY_VARIABLE, TEST_KEY, shown, wait_until, write_config
 from tests.responses_server import ResponsesServer
 
 REPLY = """## Plan
@@ -60,10 +60,7 @@ async def _streamed_reply(pilot: Any) -> None:
     await pilot.press("enter")
     await wait_until(
         pilot,
-        lambda: any(
-            view.message.status == MessageStatus.COMPLETED
-            for view in app.screen.query("MessageView")
-        ),
+        lambda: any(block.message.status == MessageStatus.COMPLETED for block in shown(app)),
         what="streamed reply",
     )
     await pilot.pause(0.2)
@@ -109,12 +106,12 @@ async def _history(pilot: Any) -> None:
             pilot,
             lambda p=prompt: any(
                 v.message.status == MessageStatus.COMPLETED and v.message.text == f"You said: {p}"
-                for v in app.screen.query("MessageView")
+                for v in shown(app)
             ),
             what=prompt,
         )
         await pilot.press("ctrl+n")
-        await wait_until(pilot, lambda: not app.screen.query("MessageView"), what="new")
+        await wait_until(pilot, lambda: not shown(app), what="new")
     await pilot.press("ctrl+o")
     history = app.screen.query_one("#history-list")
     await wait_until(pilot, lambda: history.option_count == 3, what="history")

@@ -42,7 +42,7 @@ from foundry_tui.session import (
 )
 from foundry_tui.text import sanitize
 from foundry_tui.widgets.history import ConversationList, HistoryPanel
-from foundry_tui.widgets.message import MessageView
+from foundry_tui.widgets.message_block import MessageBlock
 from foundry_tui.widgets.prompt import PromptInput
 from foundry_tui.widgets.sidebar import SettingsSidebar
 from foundry_tui.widgets.status import StatusLine
@@ -238,18 +238,17 @@ class ChatScreen(Screen[None]):
         """Shows one turn's events as they come: the messages, the stream, the outcome."""
         transcript = self.query_one(Transcript)
         status = self.query_one(StatusLine)
-        view: MessageView | None = None
+        view: MessageBlock | None = None
         status.notice = ""
         self._last_error = None
         try:
             async for event in events:
                 if isinstance(event, ReplyDelta):
                     if view is not None:
-                        view.body.write(event.text)
-                        transcript.follow()
+                        transcript.write(view, event.text)
                 elif isinstance(event, TurnStarted):
                     if replacing is not None and (old := transcript.view_for(replacing.id)):
-                        await old.remove()
+                        await transcript.remove_block(old)
                     if transcript.view_for(event.user.id) is None:
                         await transcript.add(event.user)
                     view = await transcript.add(event.reply)
@@ -265,8 +264,8 @@ class ChatScreen(Screen[None]):
                     self.notify(event.reason)
                 elif isinstance(event, TurnEnded):
                     if view is not None:
-                        await view.body.finish()
-                        view.update_message(event.reply)
+                        await transcript.finish(view)
+                        transcript.update(view, event.reply)
                     self._turn_ended(event, prompt)
         except StorageError as error:
             self.notify(str(error), title="Could not save", severity="error", timeout=15)
@@ -274,9 +273,9 @@ class ChatScreen(Screen[None]):
                 self._restore_prompt(prompt)
         except BaseException:
             if view is not None and view.message.status == MessageStatus.PENDING:
-                view.body.stop_now()
+                transcript.stop(view)
                 cancelled = replace(view.message, status=MessageStatus.CANCELLED)
-                view.update_message(cancelled)
+                transcript.update(view, cancelled)
                 self._last_reply = cancelled
                 status.last_status = MessageStatus.CANCELLED
             raise
@@ -583,4 +582,4 @@ class ChatScreen(Screen[None]):
 
     def current_messages(self) -> list[Message]:
         """What the transcript shows, for tests and exports."""
-        return [view.message for view in self.query(MessageView)]
+        return [block.message for block in self.query_one(Transcript).blocks]

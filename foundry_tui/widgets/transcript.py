@@ -1,114 +1,367 @@
-"""The scrolling list of messages, which follows a streaming reply unless scrolled up."""
+"""The scrolling transcript: every message of a conversation, drawn line by line.
+
+One widget draws all messages (Textual's line API) instead of mounting widgets per
+message or per Markdown block. A streamed delta re-renders only the reply's open segment
+and repaints the visible lines, with no layout of the screen; a conversation of any
+length opens at once, because a message is rendered only when it comes into view (until
+then its height is estimated from its text).
+"""
 
 from __future__ import annotations
 
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+import asyncio
+from bisect import bisect_right
+from itertools import accumulate
+
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.selection import Selection
+from textual.strip import Strip
 
 from foundry_tui.models import Message
-from foundry_tui.widgets.message import MessageView
+from foundry_tui.widgets.message_block import (
+    FRAME_COLUMNS,
+    LineRenderer,
+    MessageBlock,
+    Palette,
+    framed,
+)
 
-# A long conversation opens with its newest messages; older ones are mounted a chunk at a
-# time as the user scrolls up, so opening costs the same at 10 turns or 10,000.
-SHOWN_AT_OPEN = 30
-EARLIER_CHUNK = 6
+# How often a streaming reply is repainted; deltas in between are shown together.
+FRAMES_PER_SECOND = 12
+EMPTY_HINT = "New conversation. Type below and press Enter to send."
+# Columns before a line's text (the bar and a space): selections are counted from there.
+_TEXT_INDENT = FRAME_COLUMNS - 1
 
 
-class Transcript(VerticalScroll, can_focus=True):
-    """Holds MessageViews; `anchor()` keeps the newest text in view while it streams.
+class _Stream:
+    """Text written into one streaming reply and not yet on screen."""
 
-    Textual bottom-aligns an anchored container, so a short transcript is anchored only
-    once it overflows: it then reads from the top like a document.
-    """
+    def __init__(self) -> None:
+        self.queued: list[str] = []
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+
+class Transcript(ScrollView, can_focus=True):
+    """All messages of the conversation shown; follows a streaming reply to the end
+    until the user scrolls up, and again once they scroll back to the bottom."""
+
+    COMPONENT_CLASSES = {
+        "transcript--header",
+        "transcript--footer",
+        "transcript--hint",
+        "transcript--user",
+        "transcript--assistant",
+        "transcript--flagged",
+        "transcript--failed",
+    }
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._earlier: list[Message] = []
-        self._loading_earlier = False
+        self._blocks: list[MessageBlock] = []
+        self._tops: list[int] = [0]  # _tops[i]: first line of block i; last: total lines
+        self._empty = True
+        self._renderer: LineRenderer | None = None
+        self._following = True
+        self._adjusting = False
+        self._streams: dict[int, _Stream] = {}
 
-    def on_mount(self) -> None:
-        self.watch(self, "scroll_y", self._scrolled, init=False)
+    # -- what is shown -------------------------------------------------------------
+
+    @property
+    def blocks(self) -> list[MessageBlock]:
+        """The messages shown, oldest first."""
+        return list(self._blocks)
 
     async def show(self, messages: list[Message]) -> None:
         """Replaces what is shown with ``messages`` and scrolls to the newest."""
-        await self.remove_children()
-        self._earlier = messages[:-SHOWN_AT_OPEN] if len(messages) > SHOWN_AT_OPEN else []
-        recent = messages[len(self._earlier) :]
-        if recent:
-            if self._earlier:
-                await self.mount(Static(self._earlier_text(), classes="transcript-earlier"))
-            await self.mount_all([MessageView(message) for message in recent])
-        else:
-            await self.mount(
-                Static(
-                    "New conversation. Type below and press Enter to send.",
-                    classes="transcript-empty",
-                )
-            )
-        self.jump_to_end()
+        for block in list(self._streams):
+            self._stop(block)
+        self._blocks = [MessageBlock(message) for message in messages]
+        self._empty = not messages
+        self._following = True
+        self._relayout()
 
-    async def add(self, message: Message) -> MessageView:
-        for placeholder in self.query(".transcript-empty"):
-            await placeholder.remove()
-        view = MessageView(message)
-        await self.mount(view)
-        return view
+    async def add(self, message: Message) -> MessageBlock:
+        """Shows ``message`` after the others; returns its block, to stream into."""
+        block = MessageBlock(message)
+        self._blocks.append(block)
+        self._empty = False
+        self._relayout()
+        return block
 
-    @property
-    def unloaded(self) -> int:
-        """How many older messages are not mounted yet."""
-        return len(self._earlier)
+    async def remove_block(self, block: MessageBlock) -> None:
+        self._stop(id(block))
+        self._blocks.remove(block)
+        self._relayout()
 
-    def _earlier_text(self) -> str:
-        count = len(self._earlier)
-        return f"↑ {count} earlier message{'s' if count != 1 else ''}: scroll up to see them"
+    def update(self, block: MessageBlock, message: Message) -> None:
+        """Shows a block's new status, model or error."""
+        block.set_message(message)
+        self._block_changed(block)
 
-    def _scrolled(self, scroll_y: float) -> None:
-        if scroll_y < 3 and self._earlier and not self._loading_earlier:
-            self._loading_earlier = True
-            self.call_later(self.load_earlier)
-
-    async def load_earlier(self) -> None:
-        """Mounts the previous chunk above what is shown, keeping the view where it was."""
-        try:
-            chunk = self._earlier[-EARLIER_CHUNK:]
-            if not chunk:
-                return
-            marker = self.query_one(".transcript-earlier", Static)
-            height_before = self.virtual_size.height
-            await self.mount_all([MessageView(m) for m in chunk], after=marker)
-            self._earlier = self._earlier[: -len(chunk)]
-            if self._earlier:
-                marker.update(self._earlier_text())
-            else:
-                await marker.remove()
-            self.call_after_refresh(self._keep_position, height_before, self.scroll_y)
-        finally:
-            self._loading_earlier = False
-
-    def _keep_position(self, height_before: int, scroll_y: float) -> None:
-        grown = self.virtual_size.height - height_before
-        self.scroll_to(y=scroll_y + grown, animate=False, immediate=True)
-
-    def view_for(self, message_id: str) -> MessageView | None:
-        for view in self.query(MessageView):
-            if view.message.id == message_id:
-                return view
+    def view_for(self, message_id: str) -> MessageBlock | None:
+        for block in self._blocks:
+            if block.message.id == message_id:
+                return block
         return None
 
     def jump_to_end(self) -> None:
-        """Shows the newest message (after the next layout) and follows from there."""
-        self.call_after_refresh(self._jump_to_end)
+        """Shows the newest message and follows from there."""
+        self._following = True
+        self._scroll_to_end()
 
-    def _jump_to_end(self) -> None:
-        if self.max_scroll_y > 0:
-            self.anchor()  # also takes back an anchor the user released by scrolling up
+    # -- streaming -----------------------------------------------------------------
 
-    def follow(self) -> None:
-        """Called as text arrives: starts following once the transcript overflows.
+    def write(self, block: MessageBlock, fragment: str) -> None:
+        """Queues ``fragment`` for ``block``; never blocks the caller.
 
-        Once anchored, Textual itself keeps the view at the bottom until the user scrolls
-        up, and picks it up again when they scroll back down.
+        One task per streaming block shows everything queued so far, at most
+        FRAMES_PER_SECOND times a second, however fast deltas arrive.
         """
-        if not self.is_anchored and self.max_scroll_y > 0:
-            self.anchor()
+        if not fragment:
+            return
+        stream = self._streams.setdefault(id(block), _Stream())
+        stream.queued.append(fragment)
+        stream.wake.set()
+        if stream.task is None:
+            stream.task = asyncio.create_task(self._pump(block, stream))
+
+    async def finish(self, block: MessageBlock) -> None:
+        """Waits until everything written to ``block`` is on screen."""
+        stream = self._streams.pop(id(block), None)
+        if stream is None or stream.task is None:
+            return
+        stream.queued.append("")  # the pump stops once it has shown this
+        stream.wake.set()
+        await stream.task
+
+    def stop(self, block: MessageBlock) -> None:
+        """Stops streaming into ``block`` at once (cancel): text still queued is dropped
+        from the screen only; the session has saved all of it."""
+        self._stop(id(block))
+
+    def _stop(self, key: int) -> None:
+        stream = self._streams.pop(key, None)
+        if stream is not None and stream.task is not None:
+            stream.task.cancel()
+
+    async def _pump(self, block: MessageBlock, stream: _Stream) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await stream.wake.wait()
+            stream.wake.clear()
+            pending, stream.queued = stream.queued, []
+            started = loop.time()
+            text = "".join(pending)
+            if text and block in self._blocks:
+                block.append(text)
+                self._block_changed(block)
+            if pending and pending[-1] == "" and not stream.queued:
+                return
+            # The first text shows at once; after that at most FRAMES_PER_SECOND repaints.
+            await asyncio.sleep(max(0.0, 1 / FRAMES_PER_SECOND - (loop.time() - started)))
+
+    # -- layout --------------------------------------------------------------------
+
+    def _text_width(self) -> int:
+        return self.scrollable_content_region.width
+
+    def _block_changed(self, block: MessageBlock) -> None:
+        width = self._text_width()
+        if width > 0 and self._renderer is not None:
+            block.render(width, self._renderer)
+        self._relayout()
+
+    def _relayout(self) -> None:
+        """Recomputes where each block starts and the scrollable height, then repaints."""
+        width = self._text_width()
+        if self._empty:
+            self._tops = [0]
+            total = 2
+        else:
+            self._tops = [0, *accumulate(block.height(width) for block in self._blocks)]
+            total = self._tops[-1]
+        self._set_virtual_size(Size(width, total))
+        if self._following:
+            self._scroll_to_end()
+        self._render_visible()
+        self.refresh()
+
+    def _set_virtual_size(self, size: Size) -> None:
+        if self.virtual_size == size:
+            return
+        # Assigning virtual_size asks for a layout of the whole screen (tens of ms with the
+        # sidebar open), on every delta that adds a line. Only this widget's scrollable
+        # height changed, so set it quietly and update the scrollbars, as Textual itself
+        # does when a layout hands a ScrollView its size.
+        self.set_reactive(Transcript.virtual_size, size)
+        self._scroll_update(size)
+
+    def _scroll_to_end(self) -> None:
+        if not self.is_mounted:
+            return
+        end = max(0, self._tops[-1] - self.scrollable_content_region.height)
+        self._set_scroll_y(end)
+
+    def _set_scroll_y(self, y: int) -> None:
+        self._adjusting = True
+        try:
+            self.scroll_to(y=y, animate=False, immediate=True, force=True)
+        finally:
+            self._adjusting = False
+        self._render_visible()
+
+    def _render_visible(self) -> None:
+        """Renders every block in view, keeping the first line in view where it is.
+
+        A block enters the view with an estimated height; once rendered, the blocks after
+        it move. When the first block in view starts above the view, the view moves with
+        it, so what the user reads does not jump.
+        """
+        width, height = self._text_width(), self.scrollable_content_region.height
+        if width <= 0 or height <= 0 or not self._blocks:
+            return
+        renderer = self._line_renderer()
+        for _attempt in range(100):
+            top = round(self.scroll_y)
+            first = max(0, bisect_right(self._tops, top) - 1)
+            shift = 0
+            changed = False
+            index = first
+            while index < len(self._blocks) and self._tops[index] < top + height:
+                block = self._blocks[index]
+                if not block.rendered_at(width):
+                    estimate = block.height(width)
+                    exact = block.render(width, renderer)
+                    if exact != estimate:
+                        changed = True
+                        if index == first and self._tops[index] < top:
+                            shift += exact - estimate
+                index += 1
+            if not changed:
+                return
+            self._tops = [0, *accumulate(block.height(width) for block in self._blocks)]
+            self._set_virtual_size(Size(width, self._tops[-1]))
+            self.refresh()
+            if self._following:
+                end = max(0, self._tops[-1] - height)
+                self._adjusting = True
+                try:
+                    self.scroll_to(y=end, animate=False, immediate=True, force=True)
+                finally:
+                    self._adjusting = False
+            elif shift:
+                self._adjusting = True
+                try:
+                    self.scroll_to(y=top + shift, animate=False, immediate=True, force=True)
+                finally:
+                    self._adjusting = False
+
+    def _line_renderer(self) -> LineRenderer:
+        if self._renderer is None:
+            base = self.rich_style
+
+            def style(name: str) -> Style:
+                return self.get_component_rich_style(name)
+
+            palette = Palette(
+                base=base,
+                header=style("transcript--header"),
+                footer=style("transcript--footer"),
+                hint=style("transcript--hint"),
+                user_bar=style("transcript--user"),
+                assistant_bar=style("transcript--assistant"),
+                flagged_bar=style("transcript--flagged"),
+                failed_bar=style("transcript--failed"),
+                code_theme="monokai" if self.app.current_theme.dark else "default",
+            )
+            self._renderer = LineRenderer(self.app.console, palette)
+        return self._renderer
+
+    def notify_style_update(self) -> None:
+        # Colours are baked into rendered lines: a theme change renders them again.
+        super().notify_style_update()
+        self._renderer = None
+        for block in self._blocks:
+            block.forget_rendering()
+        if self.is_mounted:
+            self._relayout()
+
+    def on_resize(self) -> None:
+        self._relayout()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._adjusting:
+            return
+        # The user moved the view: follow the stream again only from the bottom.
+        self._following = round(new_value) >= self.max_scroll_y
+        self._render_visible()
+
+    # -- drawing -------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self._text_width()
+        renderer = self._line_renderer()
+        palette = renderer.palette
+        line = round(self.scroll_y) + y
+        if self._empty:
+            if line != 1:
+                return Strip.blank(width, palette.base)
+            hint = Text(EMPTY_HINT, no_wrap=True, overflow="ellipsis")
+            return renderer.lines(hint, width, palette.hint)[0]
+        index = bisect_right(self._tops, line) - 1
+        if not 0 <= index < len(self._blocks):
+            return Strip.blank(width, palette.base)
+        block = self._blocks[index]
+        if not block.rendered_at(width):
+            block.render(width, renderer)
+            self.call_later(self._relayout)
+        blank = Strip.blank(width - FRAME_COLUMNS, palette.base)
+        content, _kind = block.line(line - self._tops[index], lambda: blank)
+        if content is None:
+            strip = Strip.blank(width, palette.base)
+        else:
+            strip = framed(content, block.bar_style(palette), palette.base, width)
+        strip = strip.apply_offsets(0, line)
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(line)) is not None:
+            start, end = span
+            end = width if end == -1 else end
+            if start < end:
+                before, chosen, after = strip.divide([start, end, width])
+                highlight = self.screen.get_component_rich_style("screen--selection")
+                strip = Strip.join([before, chosen.apply_style(highlight), after])
+        return strip
+
+    # -- selection -----------------------------------------------------------------
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        if selection.start is None and selection.end is None:
+            return "\n\n".join(block.source for block in self._blocks), "\n"
+        first = selection.start.y if selection.start is not None else 0
+        last = selection.end.y if selection.end is not None else self._tops[-1] - 1
+        lines = [self._plain_line(y) for y in range(first, last + 1)]
+        shifted = Selection(
+            None if selection.start is None else selection.start - (0, first),
+            None if selection.end is None else selection.end - (0, first),
+        )
+        return shifted.extract("\n".join(lines)), "\n"
+
+    def _plain_line(self, y: int) -> str:
+        index = bisect_right(self._tops, y) - 1
+        if not 0 <= index < len(self._blocks):
+            return ""
+        block = self._blocks[index]
+        width = self._text_width()
+        if not block.rendered_at(width):
+            block.render(width, self._line_renderer())
+        content, _kind = block.line(y - self._tops[index], lambda: Strip([]))
+        return "" if content is None else " " * _TEXT_INDENT + content.text.rstrip()

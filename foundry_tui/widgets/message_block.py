@@ -1,0 +1,277 @@
+"""One message of the transcript as lines of text: rendered once per width, then reused.
+
+The transcript draws messages itself (see transcript.py) instead of mounting a tree of
+widgets per message: a screen update then costs the lines that changed, not a layout of
+every widget on the screen. A reply's Markdown is kept as segments cut at safe block
+boundaries (markdown_split), so a streaming reply re-renders only its last segment.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.strip import Strip
+
+from foundry_tui.markdown_split import last_cut, split_segments
+from foundry_tui.models import Message, MessageRole, MessageStatus
+from foundry_tui.text import sanitize
+
+# While a reply streams, its last segment is closed sooner than a saved reply's: each
+# frame re-renders the open segment, so its size bounds the cost of a frame.
+STREAMING_SEGMENT_CHARS = 800
+
+_STATUS_NOTES = {
+    MessageStatus.CANCELLED: "cancelled",
+    MessageStatus.FAILED: "failed",
+    MessageStatus.INCOMPLETE: "incomplete",
+    MessageStatus.INTERRUPTED: "interrupted (the app closed mid-reply)",
+}
+
+# Columns a message's frame takes: the left bar and one space each side of the text.
+FRAME_COLUMNS = 3
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The styles a message is drawn with, read from the transcript's component classes."""
+
+    base: Style
+    header: Style
+    footer: Style
+    hint: Style
+    user_bar: Style
+    assistant_bar: Style
+    flagged_bar: Style
+    failed_bar: Style
+    code_theme: str
+
+
+class LineRenderer:
+    """Renders Rich renderables to lines of a given width with one console."""
+
+    def __init__(self, console: Console, palette: Palette) -> None:
+        self.console = console
+        self.palette = palette
+        self._options: dict[int, ConsoleOptions] = {}
+
+    def lines(
+        self, renderable: RenderableType, width: int, style: Style | None = None
+    ) -> list[Strip]:
+        options = self._options.get(width)
+        if options is None:
+            options = self.console.options.update_width(width).reset_height()
+            options.max_height = 10_000_000
+            self._options[width] = options
+        rendered = self.console.render_lines(
+            renderable, options, style=style or self.palette.base, pad=True
+        )
+        return [Strip(line, width) for line in rendered]
+
+    def markdown(self, text: str, width: int) -> list[Strip]:
+        from rich.markdown import Markdown  # markdown-it and Pygments: not needed to start
+
+        # Links are shown, never made clickable or opened: model output must not act.
+        return self.lines(
+            Markdown(text, code_theme=self.palette.code_theme, hyperlinks=False), width
+        )
+
+
+def _estimate_lines(text: str, width: int) -> int:
+    width = max(1, width)
+    return sum(max(1, math.ceil(len(line) / width)) for line in text.split("\n"))
+
+
+class MessageBlock:
+    """A message and its rendered lines (margin, header, body, footer) at one width.
+
+    Lines are content only; the transcript adds the coloured bar on the left when it
+    draws them, so a status change does not re-render the body.
+    """
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        self._markdown = message.role == MessageRole.ASSISTANT
+        clean = sanitize(message.text)
+        self._segments = split_segments(clean) if self._markdown and clean else [clean]
+        self._segment_lines: list[list[Strip] | None] = [None] * len(self._segments)
+        self._width = 0
+        self._chrome_width = -1
+        self._header: list[Strip] = []
+        self._footer: list[Strip] = []
+        self._height: int | None = None
+        self._estimate: tuple[int, int] | None = None
+
+    # -- content -------------------------------------------------------------------
+
+    @property
+    def source(self) -> str:
+        """The text shown: the message's text, or what has streamed in so far."""
+        return "".join(self._segments)
+
+    def append(self, text: str) -> None:
+        """Adds streamed text; only the open (last) segment is rendered again."""
+        written = len(self._segments[-1])
+        open_segment = self._segments[-1] + sanitize(text)
+        cut = last_cut(open_segment, not_before=written, min_length=STREAMING_SEGMENT_CHARS)
+        if cut is None:
+            self._segments[-1] = open_segment
+            self._segment_lines[-1] = None
+        else:
+            self._segments[-1:] = [open_segment[:cut], open_segment[cut:]]
+            self._segment_lines[-1:] = [None, None]
+        self._height = None
+
+    def set_message(self, message: Message) -> None:
+        """Takes a new status, model or error; the body is kept as it is."""
+        self.message = message
+        self._chrome_width = -1
+        self._height = None
+
+    def forget_rendering(self) -> None:
+        """Drops rendered lines (their colours changed); they are rendered again on use."""
+        self._width = 0
+        self._height = None
+        self._segment_lines = [None] * len(self._segments)
+
+    # -- geometry ------------------------------------------------------------------
+
+    def rendered_at(self, width: int) -> bool:
+        return self._height is not None and self._width == width
+
+    def height(self, width: int) -> int:
+        """Exact when rendered at ``width``; otherwise an estimate from the text."""
+        if self._height is not None and self._width == width:
+            return self._height
+        if self._estimate is None or self._estimate[0] != width:
+            body = _estimate_lines(self.source, width - FRAME_COLUMNS)
+            footer = 1 if _STATUS_NOTES.get(self.message.status) else 0
+            self._estimate = (width, 2 + body + footer)
+        return self._estimate[1]
+
+    def render(self, width: int, renderer: LineRenderer) -> int:
+        """Renders whatever is missing at ``width``; returns the exact height."""
+        if width != self._width:
+            self._segment_lines = [None] * len(self._segments)
+            self._width = width
+            self._chrome_width = -1
+        text_width = max(1, width - FRAME_COLUMNS)
+        if self._chrome_width != width:
+            palette = renderer.palette
+            self._header = renderer.lines(self._header_text(), text_width, palette.header)
+            footer = self._footer_text()
+            self._footer = renderer.lines(footer, text_width, palette.footer) if footer else []
+            self._chrome_width = width
+        for index, lines in enumerate(self._segment_lines):
+            if lines is None:
+                self._segment_lines[index] = self._render_segment(
+                    self._segments[index], text_width, renderer
+                )
+        self._height = 1 + len(self._header) + self._body_height() + len(self._footer)
+        return self._height
+
+    def _render_segment(self, text: str, width: int, renderer: LineRenderer) -> list[Strip]:
+        if not self._markdown:
+            return renderer.lines(Text(text, overflow="fold"), width)
+        if not text.strip():
+            return []
+        return renderer.markdown(text, width)
+
+    def _body_height(self) -> int:
+        rendered = [lines for lines in self._segment_lines if lines]
+        # Segments were cut after a blank line: one blank line separates them on screen.
+        return sum(len(lines) for lines in rendered) + max(0, len(rendered) - 1)
+
+    # -- drawing -------------------------------------------------------------------
+
+    def line(self, y: int, blank: Callable[[], Strip]) -> tuple[Strip | None, str]:
+        """Line ``y`` of the rendered block: (content or None for the margin, its kind).
+
+        Kinds: "margin" (no bar), "header", "body", "footer".
+        """
+        if y == 0:
+            return None, "margin"
+        y -= 1
+        if y < len(self._header):
+            return self._header[y], "header"
+        y -= len(self._header)
+        first = True
+        for lines in self._segment_lines:
+            if not lines:
+                continue
+            if not first:
+                if y == 0:
+                    return blank(), "body"
+                y -= 1
+            first = False
+            if y < len(lines):
+                return lines[y], "body"
+            y -= len(lines)
+        if y < len(self._footer):
+            return self._footer[y], "footer"
+        return blank(), "body"
+
+    def plain_lines(self) -> list[str]:
+        """The rendered lines as plain text, for copying a selection."""
+        blank = Strip([])
+        height = self._height or 0
+        return [
+            (line.text if line is not None else "")
+            for line, _ in (self.line(y, lambda: blank) for y in range(height))
+        ]
+
+    def bar_style(self, palette: Palette) -> Style:
+        status = self.message.status
+        if status == MessageStatus.FAILED:
+            return palette.failed_bar
+        if status not in (MessageStatus.COMPLETED, MessageStatus.PENDING):
+            return palette.flagged_bar
+        if self.message.role == MessageRole.USER:
+            return palette.user_bar
+        return palette.assistant_bar
+
+    @property
+    def header(self) -> str:
+        """The header line as shown: who wrote it, with which model."""
+        return self._header_text().plain
+
+    @property
+    def footer(self) -> str:
+        """The status note shown under the message, if any."""
+        return self._footer_text().plain
+
+    def _header_text(self) -> Text:
+        message = self.message
+        if message.role == MessageRole.USER:
+            return Text("You", style="bold")
+        name = message.model or "assistant"
+        if message.response_model and message.response_model != message.model:
+            name = f"{name} ({message.response_model})"
+        header = Text(sanitize(name), style="bold", overflow="ellipsis", no_wrap=True)
+        if message.status == MessageStatus.PENDING:
+            header.append("  streaming…", style="italic")
+        return header
+
+    def _footer_text(self) -> Text:
+        message = self.message
+        note = _STATUS_NOTES.get(message.status)
+        if note is None:
+            return Text("")
+        detail = f": {sanitize(message.error)}" if message.error else ""
+        return Text(f"⚠ {note}{detail}", overflow="fold")
+
+
+def framed(content: Strip, bar: Style, base: Style, width: int) -> Strip:
+    """``content`` with the message's bar on the left and one space each side."""
+    return Strip.join(
+        [
+            Strip([Segment("▌", bar), Segment(" ", base)], 2),
+            content.crop_extend(0, width - FRAME_COLUMNS, base),
+            Strip([Segment(" ", base)], 1),
+        ]
+    )
