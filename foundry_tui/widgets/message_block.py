@@ -9,7 +9,6 @@ boundaries (markdown_split), so a streaming reply re-renders only its last segme
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.console import Console, ConsoleOptions, RenderableType
@@ -106,6 +105,9 @@ class MessageBlock:
         self._footer: list[Strip] = []
         self._height: int | None = None
         self._estimate: tuple[int, int] | None = None
+        self._lines: list[Strip | None] = []  # None: the blank margin line above
+        self._framed: list[Strip | None] = []
+        self.changed_from = 0
 
     # -- content -------------------------------------------------------------------
 
@@ -132,12 +134,14 @@ class MessageBlock:
         self.message = message
         self._chrome_width = -1
         self._height = None
+        self._framed = []  # the bar's colour follows the status
 
     def forget_rendering(self) -> None:
         """Drops rendered lines (their colours changed); they are rendered again on use."""
         self._width = 0
         self._height = None
         self._segment_lines = [None] * len(self._segments)
+        self._framed = []
 
     # -- geometry ------------------------------------------------------------------
 
@@ -155,7 +159,11 @@ class MessageBlock:
         return self._estimate[1]
 
     def render(self, width: int, renderer: LineRenderer) -> int:
-        """Renders whatever is missing at ``width``; returns the exact height."""
+        """Renders whatever is missing at ``width``; returns the exact height.
+
+        Afterwards ``changed_from`` is the first line that differs from the last render
+        (the height when nothing changed), so only lines from there on need repainting.
+        """
         if width != self._width:
             self._segment_lines = [None] * len(self._segments)
             self._width = width
@@ -172,8 +180,30 @@ class MessageBlock:
                 self._segment_lines[index] = self._render_segment(
                     self._segments[index], text_width, renderer
                 )
-        self._height = 1 + len(self._header) + self._body_height() + len(self._footer)
+        self._assemble(Strip.blank(text_width, renderer.palette.base))
+        self._height = len(self._lines)
         return self._height
+
+    def _assemble(self, blank: Strip) -> None:
+        lines: list[Strip | None] = [None, *self._header]  # None: the margin above
+        first = True
+        for segment_lines in self._segment_lines:
+            if not segment_lines:
+                continue
+            if not first:
+                # Segments were cut after a blank line: one blank line separates them.
+                lines.append(blank)
+            first = False
+            lines.extend(segment_lines)
+        lines.extend(self._footer)
+        old = self._lines
+        same = 0
+        limit = min(len(old), len(lines))
+        while same < limit and (old[same] is lines[same] or old[same] == lines[same]):
+            same += 1
+        self.changed_from = same
+        self._lines = lines
+        del self._framed[same:]
 
     def _render_segment(self, text: str, width: int, renderer: LineRenderer) -> list[Strip]:
         if not self._markdown:
@@ -182,48 +212,36 @@ class MessageBlock:
             return []
         return renderer.markdown(text, width)
 
-    def _body_height(self) -> int:
-        rendered = [lines for lines in self._segment_lines if lines]
-        # Segments were cut after a blank line: one blank line separates them on screen.
-        return sum(len(lines) for lines in rendered) + max(0, len(rendered) - 1)
-
     # -- drawing -------------------------------------------------------------------
 
-    def line(self, y: int, blank: Callable[[], Strip]) -> tuple[Strip | None, str]:
-        """Line ``y`` of the rendered block: (content or None for the margin, its kind).
+    def framed_line(self, y: int, palette: Palette) -> Strip:
+        """Line ``y`` of the rendered block, with the message's bar on the left."""
+        framed = self._framed
+        if y < len(framed) and (line := framed[y]) is not None:
+            return line
+        content = self._lines[y]
+        width = self._width
+        if content is None:
+            line = Strip.blank(width, palette.base)
+        else:
+            line = Strip(
+                [
+                    Segment("▌", self.bar_style(palette)),
+                    Segment(" ", palette.base),
+                    *content,
+                    Segment(" ", palette.base),
+                ],
+                width,
+            )
+        if y >= len(framed):
+            framed.extend([None] * (y + 1 - len(framed)))
+        framed[y] = line
+        return line
 
-        Kinds: "margin" (no bar), "header", "body", "footer".
-        """
-        if y == 0:
-            return None, "margin"
-        y -= 1
-        if y < len(self._header):
-            return self._header[y], "header"
-        y -= len(self._header)
-        first = True
-        for lines in self._segment_lines:
-            if not lines:
-                continue
-            if not first:
-                if y == 0:
-                    return blank(), "body"
-                y -= 1
-            first = False
-            if y < len(lines):
-                return lines[y], "body"
-            y -= len(lines)
-        if y < len(self._footer):
-            return self._footer[y], "footer"
-        return blank(), "body"
-
-    def plain_lines(self) -> list[str]:
-        """The rendered lines as plain text, for copying a selection."""
-        blank = Strip([])
-        height = self._height or 0
-        return [
-            (line.text if line is not None else "")
-            for line, _ in (self.line(y, lambda: blank) for y in range(height))
-        ]
+    def plain_line(self, y: int) -> str:
+        """Line ``y``'s text without the frame, for copying a selection."""
+        content = self._lines[y] if 0 <= y < len(self._lines) else None
+        return "" if content is None else content.text.rstrip()
 
     def bar_style(self, palette: Palette) -> Style:
         status = self.message.status
@@ -264,14 +282,3 @@ class MessageBlock:
             return Text("")
         detail = f": {sanitize(message.error)}" if message.error else ""
         return Text(f"⚠ {note}{detail}", overflow="fold")
-
-
-def framed(content: Strip, bar: Style, base: Style, width: int) -> Strip:
-    """``content`` with the message's bar on the left and one space each side."""
-    return Strip.join(
-        [
-            Strip([Segment("▌", bar), Segment(" ", base)], 2),
-            content.crop_extend(0, width - FRAME_COLUMNS, base),
-            Strip([Segment(" ", base)], 1),
-        ]
-    )

@@ -15,7 +15,7 @@ from itertools import accumulate
 
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
@@ -26,7 +26,6 @@ from foundry_tui.widgets.message_block import (
     LineRenderer,
     MessageBlock,
     Palette,
-    framed,
 )
 
 # How often a streaming reply is repainted; deltas in between are shown together.
@@ -172,9 +171,22 @@ class Transcript(ScrollView, can_focus=True):
 
     def _block_changed(self, block: MessageBlock) -> None:
         width = self._text_width()
-        if width > 0 and self._renderer is not None:
-            block.render(width, self._renderer)
-        self._relayout()
+        if width <= 0 or not self.is_mounted:
+            self._relayout()
+            return
+        index = self._blocks.index(block) if block in self._blocks else -1
+        if index < 0:
+            return
+        before = self._tops[index + 1] - self._tops[index]
+        after = block.render(width, self._line_renderer())
+        if after != before:
+            self._relayout()
+            return
+        # Same height: repaint only the lines that changed (usually the last one or two).
+        top = self._tops[index] + block.changed_from - round(self.scroll_y)
+        count = after - block.changed_from
+        if count > 0:
+            self.refresh(Region(0, top, self.size.width, count))
 
     def _relayout(self) -> None:
         """Recomputes where each block starts and the scrollable height, then repaints."""
@@ -321,12 +333,10 @@ class Transcript(ScrollView, can_focus=True):
         if not block.rendered_at(width):
             block.render(width, renderer)
             self.call_later(self._relayout)
-        blank = Strip.blank(width - FRAME_COLUMNS, palette.base)
-        content, _kind = block.line(line - self._tops[index], lambda: blank)
-        if content is None:
-            strip = Strip.blank(width, palette.base)
-        else:
-            strip = framed(content, block.bar_style(palette), palette.base, width)
+        y_in_block = line - self._tops[index]
+        if y_in_block >= block.height(width):
+            return Strip.blank(width, palette.base)
+        strip = block.framed_line(y_in_block, palette)
         strip = strip.apply_offsets(0, line)
         selection = self.text_selection
         if selection is not None and (span := selection.get_span(line)) is not None:
@@ -363,5 +373,4 @@ class Transcript(ScrollView, can_focus=True):
         width = self._text_width()
         if not block.rendered_at(width):
             block.render(width, self._line_renderer())
-        content, _kind = block.line(y - self._tops[index], lambda: Strip([]))
-        return "" if content is None else " " * _TEXT_INDENT + content.text.rstrip()
+        return " " * _TEXT_INDENT + block.plain_line(y - self._tops[index])
