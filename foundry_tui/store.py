@@ -13,6 +13,7 @@ Importing this module does not touch the file system; ``Store.open`` does.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -233,7 +234,38 @@ _MESSAGE_COLUMNS: Final = (
     "response_id, previous_response_id, input_tokens, output_tokens, total_tokens, "
     "error, created_at"
 )
-_SUMMARY_COLUMNS: Final = "id, title, model, updated_at, server_state"
+
+# The history list comes back as ONE row holding a JSON array: the query runs in a worker
+# thread, and Python's sqlite3 releases and retakes the GIL at every row it steps, so
+# fetching hundreds of rows while the UI thread (or an import on another thread) holds
+# the GIL waits up to a switch interval per row; one row waits once.
+_SUMMARY_JSON: Final = (
+    "SELECT json_group_array(json_array(id, title, model, updated_at, server_state, seq)) "
+    "FROM ({rows})"
+)
+_LIST_SQL: Final = _SUMMARY_JSON.format(
+    rows="SELECT id, title, model, updated_at, server_state, seq FROM conversations "
+    "ORDER BY updated_at DESC, seq DESC LIMIT :limit"
+)
+# Matching messages are read newest first (FTS5 walks its doclists by rowid DESC) and the
+# walk stops at `limit` distinct conversations, so a broad term costs about as much as a
+# narrow one. ORDER BY and LIMIT are SQLite's (a top-N sort over the matches).
+_SEARCH_SQL: Final = _SUMMARY_JSON.format(
+    rows="""
+    WITH message_hits (conversation_id) AS (
+        SELECT DISTINCT m.conversation_id
+        FROM messages_fts JOIN messages AS m ON m.seq = messages_fts.rowid
+        WHERE messages_fts MATCH :q
+        ORDER BY messages_fts.rowid DESC
+        LIMIT :limit
+    )
+    SELECT id, title, model, updated_at, server_state, seq FROM conversations
+    WHERE id IN (SELECT conversation_id FROM message_hits)
+       OR seq IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH :q)
+    ORDER BY updated_at DESC, seq DESC
+    LIMIT :limit
+    """
+)
 
 # The chain of message ids from the head (depth 0) up to the root, plus one NULL row
 # past the root that the joins drop. The scalar subquery keeps it one index probe per
@@ -533,35 +565,17 @@ class Store:
             match = _fts_query(search)
             if not match:
                 return []
-            # Matching messages are read newest first (FTS5 walks its doclists by rowid
-            # DESC) and the walk stops at `limit` distinct conversations, so a broad
-            # term costs about as much as a narrow one.
-            sql = f"""
-                WITH message_hits (conversation_id) AS (
-                    SELECT DISTINCT m.conversation_id
-                    FROM messages_fts JOIN messages AS m ON m.seq = messages_fts.rowid
-                    WHERE messages_fts MATCH :q
-                    ORDER BY messages_fts.rowid DESC
-                    LIMIT :limit
-                )
-                SELECT {_SUMMARY_COLUMNS} FROM conversations
-                WHERE id IN (SELECT conversation_id FROM message_hits)
-                   OR seq IN (
-                    SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH :q
-                )
-                ORDER BY updated_at DESC, seq DESC
-                LIMIT :limit
-            """
+            sql = _SEARCH_SQL
             params: dict[str, Any] = {"q": match, "limit": limit}
         else:
-            sql = f"""
-                SELECT {_SUMMARY_COLUMNS} FROM conversations
-                ORDER BY updated_at DESC, seq DESC
-                LIMIT :limit
-            """
+            sql = _LIST_SQL
             params = {"limit": limit}
         with self._read("search") as conn:
-            rows = conn.execute(sql, params).fetchall()
+            packed = conn.execute(sql, params).fetchone()[0]
+        rows: list[list[Any]] = json.loads(packed) if packed else []
+        # The subquery's order is what json_group_array sees; sorting again on the same
+        # key makes the order a guarantee rather than an SQLite habit (cheap: <= limit rows).
+        rows.sort(key=lambda row: (row[3], row[5]), reverse=True)
         return [
             ConversationSummary(
                 id=id_,
@@ -570,7 +584,7 @@ class Store:
                 updated_at=updated_at,
                 server_state=_server_state(state),
             )
-            for id_, title, model, updated_at, state in rows
+            for id_, title, model, updated_at, state, _seq in rows
         ]
 
     def rename_conversation(self, conversation_id: str, title: str) -> None:

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from foundry_tui.store import Store
 
 
-# Rows in the history list: enough for weeks of work, few enough to lay out in a frame.
-HISTORY_ROWS = 300
+# Rows the history list asks for when it does not say: about two screens. The list asks for
+# more, a page at a time, as its cursor or scroll nears the end of what it has.
+HISTORY_ROWS = 50
 
 
 class AppBackend(ResponsesBackend, Protocol):
@@ -46,11 +47,13 @@ class Workspace:
             max_output_tokens=defaults.max_output_tokens,
         )
 
-    async def conversations(self, search: str | None = None) -> list[ConversationSummary]:
-        """The newest conversations (the list shows HISTORY_ROWS; the filter finds older)."""
+    async def conversations(
+        self, search: str | None = None, *, limit: int = HISTORY_ROWS
+    ) -> list[ConversationSummary]:
+        """The newest ``limit`` conversations, or those matching ``search`` (full text)."""
         return await asyncio.to_thread(
             self.store.list_conversations,
-            limit=HISTORY_ROWS,
+            limit=max(1, limit),
             search=search.strip() if search else None,
         )
 

@@ -560,13 +560,18 @@ async def test_view_follows_stream_until_user_scrolls_up(
         transcript = screen.query_one(Transcript)
         await pilot.press(*"long", "enter")
         await wait_until(pilot, lambda: transcript.max_scroll_y > 10, what="overflow")
-        await pilot.pause(0.2)
-        assert transcript.scroll_y >= transcript.max_scroll_y - 1  # following
+        for _ in range(10):  # the newest line stays in view as the reply grows
+            await pilot.pause(0.1)
+            assert transcript.following and transcript.newest_line_in_view
         transcript.scroll_to(y=0, animate=False)  # the user scrolls up to read
         await pilot.pause(0.3)
+        assert not transcript.following
         grown_from = transcript.max_scroll_y
         await wait_until(pilot, lambda: transcript.max_scroll_y > grown_from + 5, what="growth")
-        assert transcript.scroll_y < 5  # left where the user put it
+        assert transcript.scroll_y < 5 and not transcript.newest_line_in_view  # left there
+        transcript.scroll_end(animate=False)  # back at the bottom: follows again
+        await pilot.pause(0.3)
+        assert transcript.following and transcript.newest_line_in_view
         await wait_until(pilot, lambda: last_reply_done(app), timeout=20, what="end")
 
 

@@ -385,13 +385,20 @@ class ChatScreen(Screen[None]):
 
     @work(exclusive=True, group="history", exit_on_error=False)
     async def refresh_history(self) -> None:
-        conversations = await self.workspace.conversations(self._history_search or None)
+        panel = self.query_one(HistoryPanel)
+        conversations = await self.workspace.conversations(
+            self._history_search or None, limit=panel.rows_wanted
+        )
         current = self.session.conversation.id if self.session else None
-        self.query_one(HistoryPanel).show(conversations, current)
+        panel.show(conversations, current)
 
     @on(HistoryPanel.FilterChanged)
     def _filter_changed(self, event: HistoryPanel.FilterChanged) -> None:
         self._history_search = event.text
+        self.refresh_history()
+
+    @on(HistoryPanel.MoreWanted)
+    def _more_history_wanted(self, event: HistoryPanel.MoreWanted) -> None:
         self.refresh_history()
 
     @on(HistoryPanel.Opened)

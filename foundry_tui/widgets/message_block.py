@@ -8,8 +8,11 @@ boundaries (markdown_split), so a streaming reply re-renders only its last segme
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from dataclasses import dataclass
+from typing import Any, cast
 
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
@@ -23,7 +26,7 @@ from foundry_tui.text import sanitize
 
 # While a reply streams, its last segment is closed sooner than a saved reply's: each
 # frame re-renders the open segment, so its size bounds the cost of a frame.
-STREAMING_SEGMENT_CHARS = 800
+STREAMING_SEGMENT_CHARS = 300
 
 _STATUS_NOTES = {
     MessageStatus.CANCELLED: "cancelled",
@@ -73,12 +76,32 @@ class LineRenderer:
         return [Strip(line, width) for line in rendered]
 
     def markdown(self, text: str, width: int) -> list[Strip]:
-        from rich.markdown import Markdown  # markdown-it and Pygments: not needed to start
+        return self.lines(_markdown(text, self.palette.code_theme), width)
 
-        # Links are shown, never made clickable or opened: model output must not act.
-        return self.lines(
-            Markdown(text, code_theme=self.palette.code_theme, hyperlinks=False), width
-        )
+
+def _markdown(text: str, code_theme: str) -> RenderableType:
+    """Rich's Markdown for ``text``, parsed with one shared parser.
+
+    Rich builds a new markdown-it parser for every Markdown object, which costs more than
+    parsing a streaming reply's open segment, re-rendered on every frame. So each one is
+    a copy of a prototype with the text parsed by the prototype's kind of parser.
+    """
+    prototype, parser = _markdown_prototype(code_theme)
+    markdown = copy.copy(prototype)
+    markdown.markup = text
+    markdown.parsed = parser.parse(text)
+    return cast("RenderableType", markdown)
+
+
+@functools.cache
+def _markdown_prototype(code_theme: str) -> tuple[Any, Any]:
+    # Imported on first use: markdown-it and Pygments are not needed to start.
+    from markdown_it import MarkdownIt
+    from rich.markdown import Markdown
+
+    # Links are shown, never made clickable or opened: model output must not act.
+    prototype = Markdown("", code_theme=code_theme, hyperlinks=False)
+    return prototype, MarkdownIt().enable("strikethrough").enable("table")
 
 
 def _estimate_lines(text: str, width: int) -> int:

@@ -10,6 +10,7 @@ then its height is estimated from its text).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from bisect import bisect_right
 from itertools import accumulate
 
@@ -29,7 +30,9 @@ from foundry_tui.widgets.message_block import (
 )
 
 # How often a streaming reply is repainted; deltas in between are shown together.
-FRAMES_PER_SECOND = 12
+FRAMES_PER_SECOND = 8
+# At most this many empty lines are kept below a streaming reply (see _follow_target).
+FOLLOW_STEP = 8
 EMPTY_HINT = "New conversation. Type below and press Enter to send."
 # Columns before a line's text (the bar and a space): selections are counted from there.
 _TEXT_INDENT = FRAME_COLUMNS - 1
@@ -41,6 +44,7 @@ class _Stream:
     def __init__(self) -> None:
         self.queued: list[str] = []
         self.wake = asyncio.Event()
+        self.finishing = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
 
@@ -67,6 +71,7 @@ class Transcript(ScrollView, can_focus=True):
         self._following = True
         self._adjusting = False
         self._streams: dict[int, _Stream] = {}
+        self._reserve = 0  # empty lines kept below a streaming reply (see _follow_target)
 
     # -- what is shown -------------------------------------------------------------
 
@@ -102,6 +107,16 @@ class Transcript(ScrollView, can_focus=True):
         block.set_message(message)
         self._block_changed(block)
 
+    @property
+    def following(self) -> bool:
+        """Whether the view moves with new text (until the user scrolls up)."""
+        return self._following
+
+    @property
+    def newest_line_in_view(self) -> bool:
+        top = round(self.scroll_y)
+        return top < self._content_end() <= top + self.scrollable_content_region.height
+
     def view_for(self, message_id: str) -> MessageBlock | None:
         for block in self._blocks:
             if block.message.id == message_id:
@@ -123,7 +138,10 @@ class Transcript(ScrollView, can_focus=True):
         """
         if not fragment:
             return
-        stream = self._streams.setdefault(id(block), _Stream())
+        stream = self._streams.get(id(block))
+        if stream is None:
+            stream = self._streams[id(block)] = _Stream()
+            self._reserve = max(1, min(FOLLOW_STEP, self.scrollable_content_region.height // 4))
         stream.queued.append(fragment)
         stream.wake.set()
         if stream.task is None:
@@ -136,7 +154,17 @@ class Transcript(ScrollView, can_focus=True):
             return
         stream.queued.append("")  # the pump stops once it has shown this
         stream.wake.set()
-        await stream.task
+        stream.finishing.set()  # the end of a reply is shown at once, not at the next frame
+        try:
+            await stream.task
+        finally:
+            self._stream_ended()
+
+    def _stream_ended(self) -> None:
+        if not self._streams and self._reserve:
+            self._reserve = 0
+            if self.is_mounted:
+                self._relayout()
 
     def stop(self, block: MessageBlock) -> None:
         """Stops streaming into ``block`` at once (cancel): text still queued is dropped
@@ -147,6 +175,7 @@ class Transcript(ScrollView, can_focus=True):
         stream = self._streams.pop(key, None)
         if stream is not None and stream.task is not None:
             stream.task.cancel()
+        self._stream_ended()
 
     async def _pump(self, block: MessageBlock, stream: _Stream) -> None:
         loop = asyncio.get_running_loop()
@@ -162,7 +191,10 @@ class Transcript(ScrollView, can_focus=True):
             if pending and pending[-1] == "" and not stream.queued:
                 return
             # The first text shows at once; after that at most FRAMES_PER_SECOND repaints.
-            await asyncio.sleep(max(0.0, 1 / FRAMES_PER_SECOND - (loop.time() - started)))
+            pause = 1 / FRAMES_PER_SECOND - (loop.time() - started)
+            if pause > 0 and not stream.finishing.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stream.finishing.wait(), pause)
 
     # -- layout --------------------------------------------------------------------
 
@@ -179,29 +211,54 @@ class Transcript(ScrollView, can_focus=True):
             return
         before = self._tops[index + 1] - self._tops[index]
         after = block.render(width, self._line_renderer())
+        changed_from = self._tops[index] + block.changed_from
         if after != before:
-            self._relayout()
-            return
-        # Same height: repaint only the lines that changed (usually the last one or two).
-        top = self._tops[index] + block.changed_from - round(self.scroll_y)
-        count = after - block.changed_from
-        if count > 0:
-            self.refresh(Region(0, top, self.size.width, count))
+            self._relayout(changed_from)
+        else:
+            # Same height: repaint only the lines that changed (usually the last one).
+            self._repaint_from(changed_from, self._tops[index] + after)
 
-    def _relayout(self) -> None:
-        """Recomputes where each block starts and the scrollable height, then repaints."""
+    def _repaint_from(self, line: int, end: int | None = None) -> None:
+        top = round(self.scroll_y)
+        height = self.scrollable_content_region.height
+        first, last = max(line, top), min(top + height, end if end is not None else top + height)
+        if last > first:
+            self.refresh(Region(0, first - top, self.size.width, last - first))
+
+    def _relayout(self, changed_from: int | None = None) -> None:
+        """Recomputes where each block starts and the scrollable height, then repaints:
+        from ``changed_from`` on when the view did not move, else everything in view."""
         width = self._text_width()
         if self._empty:
             self._tops = [0]
-            total = 2
         else:
             self._tops = [0, *accumulate(block.height(width) for block in self._blocks)]
-            total = self._tops[-1]
-        self._set_virtual_size(Size(width, total))
-        if self._following:
-            self._scroll_to_end()
-        self._render_visible()
-        self.refresh()
+        self._set_virtual_size(Size(width, self._content_end() + self._reserve))
+        scrolled = False
+        if self._following and self.is_mounted:
+            scrolled = self._scroll_quietly(self._follow_target())
+        scrolled = self._render_visible() or scrolled
+        if changed_from is None or scrolled:
+            self.refresh()
+        else:
+            self._repaint_from(changed_from)
+
+    def _content_end(self) -> int:
+        return 2 if self._empty else self._tops[-1]
+
+    def _follow_target(self) -> int:
+        """Where the view goes to follow the newest text.
+
+        While a reply streams, the view keeps ``_reserve`` empty lines below the text and
+        moves only when the text reaches the bottom: every move repaints the whole view,
+        and moving a few lines at a time instead of one costs a fraction of the CPU.
+        """
+        height = self.scrollable_content_region.height
+        end = self._content_end()
+        current = round(self.scroll_y)
+        if self._reserve and current <= end - height + self._reserve and end <= current + height:
+            return current
+        return max(0, end - height + self._reserve)
 
     def _set_virtual_size(self, size: Size) -> None:
         if self.virtual_size == size:
@@ -214,21 +271,24 @@ class Transcript(ScrollView, can_focus=True):
         self._scroll_update(size)
 
     def _scroll_to_end(self) -> None:
-        if not self.is_mounted:
-            return
-        end = max(0, self._tops[-1] - self.scrollable_content_region.height)
-        self._set_scroll_y(end)
+        if self.is_mounted:
+            self._scroll_quietly(self._follow_target())
+            self._render_visible()
+            self.refresh()
 
-    def _set_scroll_y(self, y: int) -> None:
+    def _scroll_quietly(self, y: int) -> bool:
+        """Moves the view without counting it as the user's scroll; True if it moved."""
+        before = round(self.scroll_y)
         self._adjusting = True
         try:
             self.scroll_to(y=y, animate=False, immediate=True, force=True)
         finally:
             self._adjusting = False
-        self._render_visible()
+        return round(self.scroll_y) != before
 
-    def _render_visible(self) -> None:
-        """Renders every block in view, keeping the first line in view where it is.
+    def _render_visible(self) -> bool:
+        """Renders every block in view, keeping the first line in view where it is;
+        True if the view moved.
 
         A block enters the view with an estimated height; once rendered, the blocks after
         it move. When the first block in view starts above the view, the view moves with
@@ -236,8 +296,9 @@ class Transcript(ScrollView, can_focus=True):
         """
         width, height = self._text_width(), self.scrollable_content_region.height
         if width <= 0 or height <= 0 or not self._blocks:
-            return
+            return False
         renderer = self._line_renderer()
+        moved = False
         for _attempt in range(100):
             top = round(self.scroll_y)
             first = max(0, bisect_right(self._tops, top) - 1)
@@ -255,23 +316,15 @@ class Transcript(ScrollView, can_focus=True):
                             shift += exact - estimate
                 index += 1
             if not changed:
-                return
+                return moved
             self._tops = [0, *accumulate(block.height(width) for block in self._blocks)]
-            self._set_virtual_size(Size(width, self._tops[-1]))
+            self._set_virtual_size(Size(width, self._content_end() + self._reserve))
             self.refresh()
             if self._following:
-                end = max(0, self._tops[-1] - height)
-                self._adjusting = True
-                try:
-                    self.scroll_to(y=end, animate=False, immediate=True, force=True)
-                finally:
-                    self._adjusting = False
+                moved = self._scroll_quietly(self._follow_target()) or moved
             elif shift:
-                self._adjusting = True
-                try:
-                    self.scroll_to(y=top + shift, animate=False, immediate=True, force=True)
-                finally:
-                    self._adjusting = False
+                moved = self._scroll_quietly(top + shift) or moved
+        return moved
 
     def _line_renderer(self) -> LineRenderer:
         if self._renderer is None:

@@ -1,0 +1,349 @@
+"""The history list: newest first, a page at a time, the full-text filter, one frame a key.
+
+Speed itself is measured by ``benchmarks/run.py`` (group big_history), never here; these
+tests pin the behaviour the fast paths must keep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from rich.cells import cell_len
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from foundry_tui.app import make_app
+from foundry_tui.config import AppConfig, Overrides, load_config
+from foundry_tui.models import (
+    ConversationSummary,
+    EndpointKind,
+    GenerationSettings,
+    MessageRole,
+    MessageStatus,
+    Profile,
+)
+from foundry_tui.screens.chat import ChatScreen
+from foundry_tui.store import Store
+from foundry_tui.widgets.history import (
+    PAGE_ROWS,
+    ConversationList,
+    HistoryPanel,
+)
+from foundry_tui.workspace import Workspace
+
+SETTINGS = GenerationSettings(model="gpt-4o")
+
+
+async def wait_until(
+    pilot: Pilot[None], predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = ""
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await pilot.pause(0.01)
+
+
+def fill(store: Store, count: int, *, planted: dict[int, str] | None = None) -> list[str]:
+    """``count`` conversations, oldest first, each a prompt "cNNN ..." and a reply; the
+    reply of conversation i ends with ``planted[i]`` when given. Returns their ids."""
+    ids = []
+    for i in range(count):
+        conversation = store.create_conversation(profile="local", settings=SETTINGS)
+        store.add_message(
+            conversation_id=conversation.id,
+            role=MessageRole.USER,
+            text=f"c{i:03d} question number {i}",
+            status=MessageStatus.COMPLETED,
+        )
+        store.add_message(
+            conversation_id=conversation.id,
+            role=MessageRole.ASSISTANT,
+            text=f"an answer {(planted or {}).get(i, '')}",
+            status=MessageStatus.COMPLETED,
+        )
+        ids.append(conversation.id)
+    return ids
+
+
+def summaries(count: int, *, prefix: str = "c") -> list[ConversationSummary]:
+    """Newest first, like the store returns them."""
+    return [
+        ConversationSummary(
+            id=f"{prefix}{i:03d}",
+            title=f"{prefix}{i:03d} title",
+            model="gpt-4o",
+            updated_at=f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}+00:00",
+        )
+        for i in reversed(range(count))
+    ]
+
+
+# ---------------------------------------------------------------------------
+# The store's list query
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "history.db") as opened:
+        yield opened
+
+
+def test_list_is_newest_first_and_limited_in_sql(store: Store) -> None:
+    ids = fill(store, 12)
+    assert [c.id for c in store.list_conversations(limit=5)] == ids[::-1][:5]
+    assert [c.id for c in store.list_conversations()] == ids[::-1]
+    first = store.list_conversations(limit=1)[0]
+    assert first.title == "c011 question number 11" and first.model == "gpt-4o"
+
+
+def test_equal_times_keep_the_newer_row_first(store: Store, tmp_path: Path) -> None:
+    ids = fill(store, 4)
+    conn = sqlite3.connect(tmp_path / "history.db")
+    try:
+        conn.execute("UPDATE conversations SET updated_at = '2026-01-01T00:00:00+00:00'")
+        conn.commit()
+    finally:
+        conn.close()
+    assert [c.id for c in store.list_conversations()] == ids[::-1]
+    assert [c.id for c in store.list_conversations(search="answer")] == ids[::-1]
+
+
+def test_search_finds_message_text_newest_first_within_the_limit(store: Store) -> None:
+    ids = fill(store, 30, planted={3: "zymurgy", 17: "zymurgist", 25: "zebra"})
+    assert [c.id for c in store.list_conversations(search="zym")] == [ids[17], ids[3]]
+    assert [c.id for c in store.list_conversations(search="zym", limit=1)] == [ids[17]]
+    assert [c.id for c in store.list_conversations(search="z")] == [ids[25], ids[17], ids[3]]
+    assert [c.id for c in store.list_conversations(search="c004")] == [ids[4]]  # title
+    assert store.list_conversations(search="zymurgists") == []
+
+
+def test_titles_and_models_with_any_text_survive_the_trip(store: Store) -> None:
+    odd = 'quotes " and \\ backslash, 日本語, emoji 🙂, [markup]'
+    conversation = store.create_conversation(
+        profile="p", settings=GenerationSettings(model='m"odel'), title=odd
+    )
+    listed = store.list_conversations()
+    assert [(c.id, c.title, c.model) for c in listed] == [(conversation.id, odd, 'm"odel')]
+
+
+async def test_workspace_passes_the_limit(store: Store) -> None:
+    ids = fill(store, 8)
+    profile = Profile(name="p", kind=EndpointKind.COMPATIBLE, endpoint="http://127.0.0.1:9/v1")
+    workspace = Workspace(store, NoBackend(), profile)  # type: ignore[arg-type]
+    assert [c.id for c in await workspace.conversations(limit=3)] == ids[::-1][:3]
+    assert [c.id for c in await workspace.conversations("  c002  ")] == [ids[2]]
+
+
+# ---------------------------------------------------------------------------
+# The panel on its own
+
+
+class PanelApp(App[None]):
+    """The panel alone; answers MoreWanted from ``rows`` like the chat screen would."""
+
+    CSS = "#history-list { height: 1fr; }"  # as in the chat screen
+
+    def __init__(self, rows: list[ConversationSummary]) -> None:
+        super().__init__()
+        self.rows = rows
+        self.asked: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        yield HistoryPanel(id="history")
+
+    def serve(self) -> None:
+        panel = self.query_one(HistoryPanel)
+        self.asked.append(panel.rows_wanted)
+        panel.show(self.rows[: panel.rows_wanted], None)
+
+    def on_history_panel_more_wanted(self, event: HistoryPanel.MoreWanted) -> None:
+        self.serve()
+
+
+async def test_entries_are_two_lines_title_over_model_and_time() -> None:
+    app = PanelApp(summaries(3))
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.serve()
+        await pilot.pause()
+        listed = app.query_one(ConversationList)
+        assert [listed.get_option_at_index(i).id for i in range(3)] == ["c002", "c001", "c000"]
+        lines = [listed.render_line(y).text.rstrip() for y in range(6)]
+        assert lines[0] == "c002 title"
+        assert lines[1].startswith("gpt-4o · ")
+        assert lines[2] == "c001 title"
+        assert app.query_one(HistoryPanel).titles["c001"] == "c001 title"
+
+
+async def test_long_and_wide_titles_are_cut_never_wrapped() -> None:
+    row = ConversationSummary(
+        id="w", title="日本語のタイトル" * 5, model="a-very-long-deployment-name", updated_at=""
+    )
+    plain = ConversationSummary(id="p", title="x" * 80, model="gpt-4o", updated_at="")
+    app = PanelApp([row, plain])
+    async with app.run_test(size=(24, 12)) as pilot:
+        app.serve()
+        await pilot.pause()
+        listed = app.query_one(ConversationList)
+        width = listed.scrollable_content_region.width
+        lines = [listed.render_line(y).text for y in range(4)]
+        assert all(cell_len(line) == width for line in lines)  # padded, never longer
+        assert lines[0].rstrip().endswith("…") and lines[0].startswith("日本語")
+        assert lines[1].startswith("a-very-long-deplo…")
+        assert lines[2].rstrip().endswith("…") and lines[2].startswith("xxxx")
+        assert lines[3].startswith("gpt-4o · ")  # each entry is two lines, whatever its text
+
+
+async def test_no_conversations_says_so() -> None:
+    app = PanelApp([])
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.serve()
+        await pilot.pause()
+        listed = app.query_one(ConversationList)
+        assert listed.option_count == 1
+        assert listed.get_option_at_index(0).id is None
+        assert "No saved conversations" in listed.render_line(0).text
+
+
+async def test_the_same_rows_are_not_rebuilt_and_the_current_one_is_highlighted() -> None:
+    app = PanelApp(summaries(5))
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.serve()
+        await pilot.pause()
+        panel = app.query_one(HistoryPanel)
+        listed = app.query_one(ConversationList)
+        first = listed.get_option_at_index(0)
+        panel.show(summaries(5), "c001")
+        assert listed.get_option_at_index(0) is first
+        assert listed.highlighted == 3
+        panel.show(summaries(6), None)  # a new conversation on top: rebuilt
+        assert listed.get_option_at_index(0).id == "c005"
+
+
+async def test_a_page_more_is_appended_as_the_cursor_nears_the_end() -> None:
+    app = PanelApp(summaries(PAGE_ROWS * 2 + 7))
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.serve()
+        await pilot.pause()
+        listed = app.query_one(ConversationList)
+        assert listed.option_count == PAGE_ROWS  # the first page only
+        first = listed.get_option_at_index(0)
+        listed.focus()
+        listed.highlighted = 5
+        await pilot.pause()
+        assert listed.option_count == PAGE_ROWS  # far from the end: nothing asked
+        await pilot.press("end")
+        await wait_until(pilot, lambda: listed.option_count == 2 * PAGE_ROWS, what="page 2")
+        assert listed.get_option_at_index(0) is first  # appended, not rebuilt
+        assert listed.highlighted == PAGE_ROWS - 1  # the cursor stayed on its entry
+        await pilot.press("end")
+        await wait_until(pilot, lambda: listed.option_count == 2 * PAGE_ROWS + 7, what="rest")
+        await pilot.press("end")
+        await pilot.pause(0.05)
+        assert app.asked == [PAGE_ROWS, 2 * PAGE_ROWS, 3 * PAGE_ROWS]  # then: all there
+
+
+async def test_scrolling_near_the_end_asks_for_more() -> None:
+    app = PanelApp(summaries(PAGE_ROWS + 3))
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.serve()
+        await pilot.pause()
+        listed = app.query_one(ConversationList)
+        listed.scroll_end(animate=False, immediate=True)
+        await wait_until(pilot, lambda: listed.option_count == PAGE_ROWS + 3, what="more")
+
+
+async def test_a_filter_key_holds_the_repaint_only_until_results_or_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hold = 0.5  # longer than the real one, so a slow machine still sees the hold
+    monkeypatch.setattr("foundry_tui.widgets.history.HOLD_SECONDS", hold)
+    app = PanelApp(summaries(3))
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.serve()
+        await pilot.pause()
+        app.query_one("#history-filter", Input).focus()
+        await pilot.press("c")
+        assert app._batch_count == 1  # the letter waits for its results...
+        app.serve()
+        assert app._batch_count == 0  # ...which released it
+        await pilot.press("x")  # no results ever come for this one
+        assert app._batch_count == 1
+        await asyncio.sleep(hold + 0.1)
+        await pilot.pause()
+        assert app._batch_count == 0
+        assert app.query_one("#history-filter", Input).value == "cx"
+
+
+async def test_a_value_set_while_unfocused_holds_nothing() -> None:
+    app = PanelApp(summaries(3))
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.serve()
+        app.query_one(ConversationList).focus()
+        await pilot.pause()
+        app.query_one("#history-filter", Input).value = "c"
+        assert app._batch_count == 0
+
+
+# ---------------------------------------------------------------------------
+# In the app: the chat screen, the workspace and the store together
+
+
+class NoBackend:
+    """The history never talks to a server; the app only lists models at start-up."""
+
+    async def list_models(self) -> list[str]:
+        return []
+
+    async def aclose(self) -> None:
+        return None
+
+
+def config_for(tmp_path: Path) -> AppConfig:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[profiles.local]\nkind = "compatible"\nendpoint = "http://127.0.0.1:9/v1"\n'
+        'auth = "none"\ndeployments = ["gpt-4o"]\n',
+        encoding="utf-8",
+    )
+    return load_config(path, overrides=Overrides(db=tmp_path / "history.db"))
+
+
+async def test_the_app_lists_a_page_filters_all_text_and_pages_on(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    count = PAGE_ROWS + 25
+    with Store.open(config.db_path) as store:
+        ids = fill(store, count, planted={1: "zymurgist", 2: "zymurgy"})
+    app = make_app(config, backend_factory=lambda profile: NoBackend())  # type: ignore[arg-type,return-value]
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat")
+        listed = app.screen.query_one(ConversationList)
+        await wait_until(pilot, lambda: listed.option_count == PAGE_ROWS, what="first page")
+        assert listed.get_option_at_index(0).id == ids[-1]
+        # The filter searches message text, beyond the first page too.
+        await pilot.press("ctrl+o", "ctrl+o", "shift+tab")  # hide, show + focus list, filter
+        assert app.focused is app.screen.query_one("#history-filter", Input)
+        await pilot.press(*"zym")
+        await wait_until(pilot, lambda: listed.option_count == 2, what="two matches")
+        assert [listed.get_option_at_index(i).id for i in range(2)] == [ids[2], ids[1]]
+        assert app._batch_count == 0
+        await pilot.press(*"urgi")
+        await wait_until(pilot, lambda: listed.option_count == 1, what="one match")
+        assert listed.get_option_at_index(0).id == ids[1]
+        await pilot.press("q")
+        await wait_until(pilot, lambda: listed.get_option_at_index(0).id is None, what="no match")
+        for _ in range(len("zymurgiq")):
+            await pilot.press("backspace")
+        await wait_until(pilot, lambda: listed.option_count == PAGE_ROWS, what="unfiltered")
+        # Enter in the filter moves to the list; End there loads the rest.
+        await pilot.press("enter")
+        assert app.focused is listed
+        await pilot.press("end")
+        await wait_until(pilot, lambda: listed.option_count == count, what="all rows")
+        assert listed.get_option_at_index(count - 1).id == ids[0]
