@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -178,12 +179,18 @@ class FoundryApp(App[None]):
     def import_client_library(self) -> None:
         """`import openai` costs ~0.5 s, Markdown rendering ~0.1 s: both are imported after
         the first frame, off the UI loop; only then is the endpoint asked for its models."""
-        import rich.markdown
-        import rich.syntax  # noqa: F401  (Pygments)
-
         from foundry_tui.backend import warm_up_client_library
+        from foundry_tui.widgets.message_block import warm_up_rendering
 
+        warm_up_rendering()
         warm_up_client_library()
+        # Start-up leaves a few hundred thousand long-lived objects (Textual, the SDK,
+        # pydantic's validators). Left in the collector's oldest generation, each full
+        # collection walks them all: a 100-200 ms pause, at random, under a keystroke or
+        # a streaming reply. Collected once now, while nothing is typed, and frozen, later
+        # collections walk only what the app made since.
+        gc.collect()
+        gc.freeze()
 
         if not isinstance(self.backend, PreparedBackend):
             self.call_from_thread(self.load_endpoint_models)

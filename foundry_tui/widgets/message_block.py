@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -104,9 +103,45 @@ def _markdown_prototype(code_theme: str) -> tuple[Any, Any]:
     return prototype, MarkdownIt().enable("strikethrough").enable("table")
 
 
+# Languages models use most in fenced code: their Pygments lexers are imported ahead of
+# the first reply that needs them (each import costs tens of milliseconds).
+_WARM_UP_LANGUAGES = (
+    "python",
+    "bash",
+    "sh",
+    "json",
+    "javascript",
+    "typescript",
+    "yaml",
+    "sql",
+    "go",
+    "rust",
+    "java",
+    "c",
+    "cpp",
+    "csharp",
+    "html",
+    "css",
+    "toml",
+    "diff",
+    "text",
+)
+
+
+def warm_up_rendering() -> None:
+    """Renders a little Markdown with code in common languages, off the UI loop, so the
+    first reply does not pay for importing markdown-it, Pygments and its lexers."""
+    from io import StringIO
+
+    console = Console(file=StringIO(), width=60, color_system="truecolor")
+    fences = "".join(f"```{language}\nx = 1\n```\n\n" for language in _WARM_UP_LANGUAGES)
+    console.print(_markdown(f"# Title\n\n*a* **b** `c`\n\n- item\n\n{fences}", "monokai"))
+
+
 def _estimate_lines(text: str, width: int) -> int:
-    width = max(1, width)
-    return sum(max(1, math.ceil(len(line) / width)) for line in text.split("\n"))
+    # Rough on purpose: it only places messages not yet scrolled to, and must cost
+    # next to nothing for a conversation of thousands of messages.
+    return len(text) // max(1, width) + text.count("\n") + 1
 
 
 class MessageBlock:
@@ -119,9 +154,9 @@ class MessageBlock:
     def __init__(self, message: Message) -> None:
         self.message = message
         self._markdown = message.role == MessageRole.ASSISTANT
-        clean = sanitize(message.text)
-        self._segments = split_segments(clean) if self._markdown and clean else [clean]
-        self._segment_lines: list[list[Strip] | None] = [None] * len(self._segments)
+        # Split on first use: most messages of a long conversation are never scrolled to.
+        self._split: list[str] | None = None
+        self._segment_lines: list[list[Strip] | None] = []
         self._width = 0
         self._chrome_width = -1
         self._header: list[Strip] = []
@@ -133,6 +168,14 @@ class MessageBlock:
         self.changed_from = 0
 
     # -- content -------------------------------------------------------------------
+
+    @property
+    def _segments(self) -> list[str]:
+        if self._split is None:
+            clean = sanitize(self.message.text)
+            self._split = split_segments(clean) if self._markdown and clean else [clean]
+            self._segment_lines = [None] * len(self._split)
+        return self._split
 
     @property
     def source(self) -> str:
@@ -176,7 +219,8 @@ class MessageBlock:
         if self._height is not None and self._width == width:
             return self._height
         if self._estimate is None or self._estimate[0] != width:
-            body = _estimate_lines(self.source, width - FRAME_COLUMNS)
+            text = self.message.text if self._split is None else self.source
+            body = _estimate_lines(text, width - FRAME_COLUMNS)
             footer = 1 if _STATUS_NOTES.get(self.message.status) else 0
             self._estimate = (width, 2 + body + footer)
         return self._estimate[1]
