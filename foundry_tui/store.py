@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -308,7 +308,7 @@ def _conversation(row: sqlite3.Row) -> Conversation:
     )
 
 
-def _message(row: sqlite3.Row) -> Message:
+def _message(row: sqlite3.Row | Mapping[str, Any]) -> Message:
     return Message(
         id=row["id"],
         conversation_id=row["conversation_id"],
@@ -788,15 +788,23 @@ class Store:
 
     def transcript(self, conversation_id: str) -> list[Message]:
         """The messages from the root to the head, oldest first ([] if none)."""
-        columns = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
+        names = [c.strip() for c in _MESSAGE_COLUMNS.split(",")]
+        columns = ", ".join(f"m.{name}" for name in names)
+        # One JSON row instead of a row per message (see _SUMMARY_JSON): a long
+        # conversation is read in one step even while another thread holds the GIL.
         with self._read() as conn:
-            rows = _rows(
-                conn,
-                f"{_CHAIN_CTE} SELECT {columns} FROM chain JOIN messages AS m "
-                "ON m.id = chain.id WHERE m.conversation_id = :cid ORDER BY chain.depth DESC",
+            row = conn.execute(
+                f"{_CHAIN_CTE} SELECT json_group_array(json_array(depth, {', '.join(names)})) "
+                "FROM ("
+                f"SELECT chain.depth AS depth, {columns} FROM chain JOIN messages AS m "
+                "ON m.id = chain.id WHERE m.conversation_id = :cid ORDER BY chain.depth DESC)",
                 {"cid": conversation_id},
-            )
-        return [_message(row) for row in rows]
+            ).fetchone()
+        rows = json.loads(row[0]) if row and row[0] else []
+        # The subquery's order is what json_group_array sees; sorting again makes it a
+        # guarantee rather than an SQLite habit.
+        rows.sort(key=lambda values: values[0], reverse=True)
+        return [_message(dict(zip(names, values[1:], strict=True))) for values in rows]
 
     def mark_interrupted(self) -> int:
         """At start-up: every PENDING assistant message becomes INTERRUPTED."""
