@@ -124,24 +124,44 @@ class FoundryApp(App[None]):
         await self._start_chat(profile)
 
     async def _start_chat(self, profile: Profile) -> None:
-        path = self.config.db_path
-        try:
-            # sqlite-utils is imported in the thread too: start-up never waits on it.
-            self.store = await asyncio.to_thread(_open_store, path)
-        except StorageError as error:
-            await self._storage_problem(error, profile)
-            return
-        await asyncio.to_thread(self.store.mark_interrupted)
         from foundry_tui.screens.chat import ChatScreen
         from foundry_tui.workspace import Workspace
 
+        # The chat screen is drawn while the history database opens in a thread (importing
+        # sqlite-utils, migrations, marking interrupted replies): the prompt takes keys at
+        # once, and whatever needs the history waits for it in its own worker.
+        history = asyncio.ensure_future(self._open_history(self.config.db_path))
+        if self.backend is not None:
+            await self.backend.aclose()
         self.backend = self.backend_factory(profile)
-        self.workspace = Workspace(self.store, self.backend, profile)
+        self.workspace = Workspace(history, self.backend, profile)
         chat = ChatScreen(self.workspace, resume=self.resume)
         await self.push_screen(chat)
         self.call_after_refresh(self._warm_up)
         if isinstance(self.backend, PreparedBackend):
             self.prepare_backend(self.backend, chat)
+        history.add_done_callback(partial(self._history_opened, profile=profile))
+
+    def _history_opened(self, history: asyncio.Future[Store], *, profile: Profile) -> None:
+        if history.cancelled():
+            return
+        error = history.exception()
+        if isinstance(error, StorageError):
+            self.call_later(self._storage_problem, error, profile)
+
+    async def _open_history(self, path: Path) -> Store:
+        # sqlite-utils is imported in the thread too: start-up never waits on it.
+        store = await asyncio.to_thread(_open_store, path)
+        self.store = store
+        await asyncio.to_thread(store.mark_interrupted)
+        return store
+
+    async def _leave_chat(self) -> None:
+        """Closes a chat screen whose history could not be opened, before starting over."""
+        from foundry_tui.screens.chat import ChatScreen
+
+        while isinstance(self.screen, ChatScreen):
+            await self.pop_screen()
 
     async def _storage_problem(self, error: StorageError, profile: Profile) -> None:
         from foundry_tui.store import CorruptDatabaseError, Store
@@ -153,6 +173,7 @@ class FoundryApp(App[None]):
                 if not accepted:
                     return
                 kept = await asyncio.to_thread(Store.set_aside, path)
+                await self._leave_chat()
                 self.notify(
                     f"The damaged file was moved, unchanged, to {kept}.",
                     title="Started a fresh history",

@@ -7,6 +7,7 @@ async and runs SQLite work in a thread, so the UI loop never waits on the disk.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,9 +33,16 @@ class AppBackend(ResponsesBackend, Protocol):
 
 @dataclass
 class Workspace:
-    store: Store
+    """``history`` resolves to the store once the database is open (it opens while the
+    first frame is drawn); every call that needs it waits for it, or raises its
+    StorageError."""
+
+    history: Awaitable[Store]
     backend: AppBackend
     profile: Profile
+
+    async def _store(self) -> Store:
+        return await self.history
 
     def default_settings(self, model: str | None = None) -> GenerationSettings:
         defaults = self.profile.defaults or GenerationSettings(model="")
@@ -51,37 +59,37 @@ class Workspace:
         self, search: str | None = None, *, limit: int = HISTORY_ROWS
     ) -> list[ConversationSummary]:
         """The newest ``limit`` conversations, or those matching ``search`` (full text)."""
+        store = await self._store()
         return await asyncio.to_thread(
-            self.store.list_conversations,
+            store.list_conversations,
             limit=max(1, limit),
             search=search.strip() if search else None,
         )
 
     async def new_session(self, settings: GenerationSettings) -> ChatSession:
         return await ChatSession.start_new(
-            self.store, self.backend, profile=self.profile.name, settings=settings
+            await self._store(), self.backend, profile=self.profile.name, settings=settings
         )
 
     async def open_session(self, conversation_id: str) -> ChatSession:
-        return await ChatSession.open(self.store, self.backend, conversation_id)
+        return await ChatSession.open(await self._store(), self.backend, conversation_id)
 
     async def resume(self, target: str) -> ChatSession:
         """Opens a saved conversation by its id, or by any response id in it, or rebuilds
         one from the server when only the server knows that response id."""
-        found = await asyncio.to_thread(self.store.get_conversation, target)
+        store = await self._store()
+        found = await asyncio.to_thread(store.get_conversation, target)
         if found is None:
-            found = await asyncio.to_thread(self.store.find_conversation_by_response_id, target)
+            found = await asyncio.to_thread(store.find_conversation_by_response_id, target)
         if found is None:
-            found = await import_from_server(
-                self.store, self.backend, target, profile=self.profile.name
-            )
-        return ChatSession(self.store, self.backend, found)
+            found = await import_from_server(store, self.backend, target, profile=self.profile.name)
+        return ChatSession(store, self.backend, found)
 
     async def delete(self, conversation_id: str) -> None:
-        await asyncio.to_thread(self.store.delete_conversation, conversation_id)
+        await asyncio.to_thread((await self._store()).delete_conversation, conversation_id)
 
     async def rename(self, conversation_id: str, title: str) -> None:
-        await asyncio.to_thread(self.store.rename_conversation, conversation_id, title)
+        await asyncio.to_thread((await self._store()).rename_conversation, conversation_id, title)
 
     async def endpoint_models(self) -> list[str]:
         return await self.backend.list_models()

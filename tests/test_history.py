@@ -136,7 +136,9 @@ def test_titles_and_models_with_any_text_survive_the_trip(store: Store) -> None:
 async def test_workspace_passes_the_limit(store: Store) -> None:
     ids = fill(store, 8)
     profile = Profile(name="p", kind=EndpointKind.COMPATIBLE, endpoint="http://127.0.0.1:9/v1")
-    workspace = Workspace(store, NoBackend(), profile)  # type: ignore[arg-type]
+    opened = asyncio.get_running_loop().create_future()
+    opened.set_result(store)
+    workspace = Workspace(opened, NoBackend(), profile)  # type: ignore[arg-type]
     assert [c.id for c in await workspace.conversations(limit=3)] == ids[::-1][:3]
     assert [c.id for c in await workspace.conversations("  c002  ")] == [ids[2]]
 

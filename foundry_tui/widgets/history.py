@@ -178,6 +178,9 @@ class HistoryPanel(Vertical):
             )
         if current_id is not None and current_id in self.titles:
             option_list.highlighted = option_list.get_option_index(current_id)
+        elif option_list.highlighted is None and conversations and option_list.has_focus:
+            # The list was opened before its rows arrived: Enter must open the first.
+            option_list.highlighted = 0
         self._release_repaint()
         self._check_more()
 
