@@ -7,6 +7,7 @@ Everything else that waits (history, opening, server checks) runs in async worke
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -65,6 +66,8 @@ _RETRYABLE = frozenset(
     }
 )
 CONTINUE_PROMPT = "Continue exactly where you stopped."
+# The longest the UI loop handles deltas without letting other work (keys) run.
+DELTA_RUN_SECONDS = 0.005
 
 _MODE_TEXT = {
     SendMode.NEW: "new conversation",
@@ -241,11 +244,18 @@ class ChatScreen(Screen[None]):
         view: MessageBlock | None = None
         status.notice = ""
         self._last_error = None
+        loop = asyncio.get_running_loop()
+        yielded_at = loop.time()
         try:
             async for event in events:
                 if isinstance(event, ReplyDelta):
                     if view is not None:
                         transcript.write(view, event.text)
+                    # A fast stream read in one large chunk is a long run of deltas with
+                    # no wait between them: keys would wait for the whole run.
+                    if loop.time() - yielded_at > DELTA_RUN_SECONDS:
+                        await asyncio.sleep(0)
+                        yielded_at = loop.time()
                 elif isinstance(event, TurnStarted):
                     if replacing is not None and (old := transcript.view_for(replacing.id)):
                         await transcript.remove_block(old)
