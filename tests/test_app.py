@@ -365,7 +365,10 @@ async def test_delete_asks_for_confirmation(tmp_path: Path, server: ResponsesSer
     async with app.run_test(size=(160, 40)) as pilot:
         screen = await start_chat(app, pilot)
         history = screen.query_one(ConversationList)
-        await wait_until(pilot, lambda: history.get_option_at_index(0).id is not None)
+        await wait_until(
+            pilot,
+            lambda: history.option_count > 0 and history.get_option_at_index(0).id is not None,
+        )
         history.focus()
         history.highlighted = 0
         await pilot.press("delete")

@@ -965,3 +965,37 @@ async def test_entra_token_reaches_the_server() -> None:
         assert finished(await collect(backend)).status is MessageStatus.COMPLETED
         assert credential.scopes[0] == ("https://cognitiveservices.azure.com/.default",)
         await backend.aclose()
+
+
+async def test_events_fall_back_to_the_sdk_iteration_without_its_private_members() -> None:
+    """Deltas skip the SDK's typed models through private members of its stream; a
+    stream without them (another SDK version) is iterated the public way."""
+    from foundry_tui.backend import _events
+
+    class PublicOnly:
+        def __init__(self, items: list[object]) -> None:
+            self._items = items
+
+        def __aiter__(self) -> AsyncIterator[object]:
+            return self._gen()
+
+        async def _gen(self) -> AsyncIterator[object]:
+            for item in self._items:
+                yield item
+
+    items: list[object] = ["a", "b"]
+    assert [event async for event in _events(PublicOnly(items))] == items
+
+
+async def test_deltas_skip_the_sdk_typed_models(server: ResponsesServer, backend: Backend) -> None:
+    """With this SDK, text deltas take the fast path; the other events are the SDK's."""
+    from foundry_tui.backend import _events
+
+    stream = await backend._get_client().responses.create(model="gpt-4o", input="hi", stream=True)
+    async with stream:
+        events = [event async for event in _events(stream)]
+    kinds = [type(event).__name__ for event in events]
+    assert "_TextDelta" in kinds
+    assert kinds[0] == "ResponseCreatedEvent" and kinds[-1] == "ResponseCompletedEvent"
+    text = "".join(e.delta for e in events if type(e).__name__ == "_TextDelta")
+    assert text == "You said: hi"

@@ -244,6 +244,8 @@ class ChatScreen(Screen[None]):
         view: MessageBlock | None = None
         status.notice = ""
         self._last_error = None
+        prompt_box = self.query_one(PromptInput)
+        blinks = prompt_box.cursor_blink
         loop = asyncio.get_running_loop()
         yielded_at = loop.time()
         try:
@@ -265,6 +267,8 @@ class ChatScreen(Screen[None]):
                     transcript.jump_to_end()
                     status.mode = _MODE_TEXT[event.mode]
                     status.last_status = MessageStatus.PENDING
+                    # A blinking cursor repaints twice a second: not while a reply streams.
+                    prompt_box.cursor_blink = False
                     self._show_title()
                 elif isinstance(event, ContextTrimmed):
                     status.notice = event.reason
@@ -290,6 +294,7 @@ class ChatScreen(Screen[None]):
                 status.last_status = MessageStatus.CANCELLED
             raise
         finally:
+            prompt_box.cursor_blink = blinks
             self.refresh_bindings()
             self.refresh_history()
 
