@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from foundry_tui.workspace import AppBackend, Workspace
 
 BackendFactory = Callable[[Profile], "AppBackend"]
+# Seconds after the chat screen appears before the first reply's imports start.
+WARM_UP_DELAY = 0.3
 
 
 @runtime_checkable
@@ -137,7 +139,9 @@ class FoundryApp(App[None]):
         self.workspace = Workspace(history, self.backend, profile)
         chat = ChatScreen(self.workspace, resume=self.resume)
         await self.push_screen(chat)
-        self.call_after_refresh(self._warm_up)
+        # Imports for the first reply run in a thread, a moment after the first frame:
+        # started at once, they would compete for the GIL with the first keys typed.
+        self.set_timer(WARM_UP_DELAY, self._warm_up)
         if isinstance(self.backend, PreparedBackend):
             self.prepare_backend(self.backend, chat)
         history.add_done_callback(partial(self._history_opened, profile=profile))
@@ -208,9 +212,8 @@ class FoundryApp(App[None]):
         # Start-up leaves a few hundred thousand long-lived objects (Textual, the SDK,
         # pydantic's validators). Left in the collector's oldest generation, each full
         # collection walks them all: a 100-200 ms pause, at random, under a keystroke or
-        # a streaming reply. Collected once now, while nothing is typed, and frozen, later
-        # collections walk only what the app made since.
-        gc.collect()
+        # a streaming reply. Frozen, later collections walk only what the app made since.
+        # (No collection first: it would hold the GIL for that long itself.)
         gc.freeze()
 
         if not isinstance(self.backend, PreparedBackend):

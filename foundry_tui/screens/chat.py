@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from foundry_tui.models import (
@@ -42,6 +42,7 @@ from foundry_tui.session import (
     TurnStarted,
 )
 from foundry_tui.text import sanitize
+from foundry_tui.widgets.footer import KeyFooter
 from foundry_tui.widgets.history import ConversationList, HistoryPanel
 from foundry_tui.widgets.message_block import MessageBlock
 from foundry_tui.widgets.prompt import PromptInput
@@ -157,7 +158,7 @@ class ChatScreen(Screen[None]):
                 yield StatusLine(id="status")
                 yield PromptInput(id="prompt")
             yield SettingsSidebar(id="sidebar")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         width = self.app.size.width

@@ -7,7 +7,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Static
+
+from foundry_tui.widgets.footer import KeyFooter
 
 
 class ProblemScreen(Screen[bool]):
@@ -33,7 +35,7 @@ class ProblemScreen(Screen[bool]):
                 if self.offer:
                     yield Button(f"{self.offer} (f)", variant="primary", id="problem-accept")
                 yield Button("Quit (q)", id="problem-quit")
-        yield Footer()
+        yield KeyFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return self.offer is not None if action == "accept" else True

@@ -12,9 +12,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Profile
+from foundry_tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from foundry_tui.local.discovery import LocalStatus
@@ -94,7 +95,7 @@ class SetupScreen(Screen[None]):
             yield Static("", id="setup-error")
             with Horizontal(id="setup-buttons"):
                 yield Button("Save and start (Ctrl+S)", variant="primary", id="setup-save")
-        yield Footer()
+        yield KeyFooter()
 
     def _compose_local(self, local: LocalStatus) -> ComposeResult:
         from foundry_tui.local.discovery import INSTALL_COMMAND, model_label
