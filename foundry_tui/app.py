@@ -215,6 +215,11 @@ class FoundryApp(App[None]):
         # a streaming reply. Frozen, later collections walk only what the app made since.
         # (No collection first: it would hold the GIL for that long itself.)
         gc.freeze()
+        # Streaming makes short-lived objects by the thousand; a full collection still
+        # walks every live widget and rendered line, so it is left to run ten times less
+        # often than Python's default (the young generations are collected as usual).
+        gen0, gen1, _gen2 = gc.get_threshold()
+        gc.set_threshold(gen0, gen1, 100)
 
         if not isinstance(self.backend, PreparedBackend):
             self.call_from_thread(self.load_endpoint_models)
