@@ -14,6 +14,7 @@ import contextlib
 from bisect import bisect_right
 from itertools import accumulate
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region, Size
@@ -416,9 +417,14 @@ class Transcript(ScrollView, can_focus=True):
             start, end = span
             end = width if end == -1 else end
             if start < end:
-                before, chosen, after = strip.divide([start, end, width])
                 highlight = self.screen.get_component_rich_style("screen--selection")
-                strip = Strip.join([before, chosen.apply_style(highlight), after])
+                chosen = strip.crop(start, end)
+                # On top of the text's own colours (apply_style would go under them).
+                marked = Strip(
+                    [Segment(text, (style or Style()) + highlight) for text, style, _ in chosen],
+                    chosen.cell_length,
+                )
+                strip = Strip.join([strip.crop(0, start), marked, strip.crop(end, width)])
         return strip
 
     # -- selection -----------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""The transcript widget: selection and copying, markup safety, wide and narrow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.geometry import Offset
+from textual.selection import Selection
+
+from foundry_tui.app import make_app
+from foundry_tui.widgets.transcript import Transcript
+from tests.helpers import (
+    KEY_VARIABLE,
+    TEST_KEY,
+    send,
+    start_chat,
+    visible_text,
+    wait_until,
+    write_config,
+)
+from tests.responses_server import ResponsesServer
+
+REPLY = "First line of the answer.\n\n- an item\n- another item\n\nLast paragraph here."
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
+    monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
+    with ResponsesServer(api_key=TEST_KEY) as running:
+        yield running
+
+
+async def test_selected_lines_copy_as_text_without_the_bar(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply(REPLY)
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await start_chat(app, pilot)
+        await send(pilot, app, "question")
+        transcript = screen.query_one(Transcript)
+        lines = visible_text(transcript).split("\n")
+        top = round(transcript.scroll_y)
+        first = next(i for i, line in enumerate(lines) if "First line" in line) + top
+        last = next(i for i, line in enumerate(lines) if "Last paragraph" in line) + top
+        unselected = [segment.style for segment in transcript.render_line(first - top)]
+        screen.selections = {transcript: Selection(Offset(0, first), Offset(99, last))}
+        await pilot.pause()
+        copied = screen.get_selected_text()
+        assert copied is not None
+        assert copied.splitlines()[0].strip() == "First line of the answer."
+        assert "another item" in copied and copied.rstrip().endswith("Last paragraph here.")
+        assert "▌" not in copied
+        # The selected lines are drawn highlighted.
+        selected = [segment.style for segment in transcript.render_line(first - top)]
+        assert selected != unselected
+
+        screen.selections = {transcript: Selection(None, None)}  # select all
+        everything = screen.get_selected_text()
+        assert everything is not None and "question" in everything and REPLY in everything
+
+
+async def test_resizing_rewraps_every_message(tmp_path: Path, server: ResponsesServer) -> None:
+    long_line = " ".join(f"word{i}" for i in range(60))
+    server.queue_reply(long_line)
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await start_chat(app, pilot)
+        await send(pilot, app, "wrap me")
+        transcript = screen.query_one(Transcript)
+        wide = [line for line in visible_text(transcript).split("\n") if "word" in line]
+        await pilot.resize_terminal(60, 30)
+        await wait_until(
+            pilot,
+            lambda: (
+                len([ln for ln in visible_text(transcript).split("\n") if "word" in ln]) > len(wide)
+            ),
+            what="narrower lines",
+        )
+        narrow = [line for line in visible_text(transcript).split("\n") if "word" in line]
+        assert all(len(line.rstrip()) <= 60 for line in narrow)
+        assert "word59" in " ".join(narrow)
