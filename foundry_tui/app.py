@@ -209,6 +209,8 @@ class FoundryApp(App[None]):
 
         warm_up_rendering()
         warm_up_client_library()
+        if self.backend is not None:
+            self.backend.warm_up()
         # Start-up leaves a few hundred thousand long-lived objects (Textual, the SDK,
         # pydantic's validators). Left in the collector's oldest generation, each full
         # collection walks them all: a 100-200 ms pause, at random, under a keystroke or

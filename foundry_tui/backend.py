@@ -9,7 +9,9 @@ leaves as a `BackendError` whose text a user can act on (see errors.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -124,6 +126,7 @@ class Backend:
         self._credential: Any = credential
         self._owns_credential = credential is None
         self._client: AsyncOpenAI | None = None
+        self._client_lock = threading.Lock()
         self._secrets: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ set-up
@@ -166,17 +169,25 @@ class Backend:
         return key
 
     def _get_client(self) -> AsyncOpenAI:
-        if self._client is None:
-            from openai import AsyncOpenAI
+        with self._client_lock:  # built by the warm-up thread or by the first request
+            if self._client is None:
+                from openai import AsyncOpenAI
 
-            self._client = AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=self._api_key(),
-                max_retries=self._max_retries,
-                timeout=self._timeout,
-                http_client=self._http_client,
-            )
-        return self._client
+                self._client = AsyncOpenAI(
+                    base_url=self.base_url,
+                    api_key=self._api_key(),
+                    max_retries=self._max_retries,
+                    timeout=self._timeout,
+                    http_client=self._http_client,
+                )
+            return self._client
+
+    def warm_up(self) -> None:
+        """Builds the HTTP client (its TLS context takes ~0.1 s) off the UI loop, so the
+        first request does not stall the screen. Best effort: a missing key is reported
+        by the first request, as usual."""
+        with contextlib.suppress(BackendError):
+            self._get_client()
 
     def _explain(
         self,

@@ -30,6 +30,9 @@ class AppBackend(ResponsesBackend, Protocol):
 
     async def aclose(self) -> None: ...
 
+    def warm_up(self) -> None:
+        """Prepares what the first request needs; called in a thread after start-up."""
+
 
 @dataclass
 class Workspace:

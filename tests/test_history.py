@@ -306,6 +306,9 @@ class NoBackend:
     async def aclose(self) -> None:
         return None
 
+    def warm_up(self) -> None:
+        return None
+
 
 def config_for(tmp_path: Path) -> AppConfig:
     path = tmp_path / "config.toml"

@@ -82,3 +82,27 @@ async def test_resizing_rewraps_every_message(tmp_path: Path, server: ResponsesS
         narrow = [line for line in visible_text(transcript).split("\n") if "word" in line]
         assert all(len(line.rstrip()) <= 60 for line in narrow)
         assert "word59" in " ".join(narrow)
+
+
+async def test_theme_change_redraws_the_messages_in_its_colours(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply("Some text and `code`.")
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await start_chat(app, pilot)
+        await send(pilot, app, "colours")
+        transcript = screen.query_one(Transcript)
+        row = (
+            visible_text(transcript)
+            .split("\n")
+            .index(
+                next(line for line in visible_text(transcript).split("\n") if "Some text" in line)
+            )
+        )
+        dark = {segment.style.bgcolor for segment in transcript.render_line(row) if segment.style}
+        app.theme = "textual-light"
+        await pilot.pause(0.2)
+        light = {segment.style.bgcolor for segment in transcript.render_line(row) if segment.style}
+        assert "Some text" in transcript.render_line(row).text
+        assert dark != light

@@ -317,6 +317,9 @@ class LocalBackend:
         assert self._client is not None
         return self._client
 
+    def warm_up(self) -> None:
+        """Nothing to build ahead: the client comes with the server, in prepare()."""
+
     async def aclose(self) -> None:
         """Stops the server process (and so all its threads and its port)."""
         self._closed = True
