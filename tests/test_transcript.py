@@ -106,3 +106,19 @@ async def test_theme_change_redraws_the_messages_in_its_colours(
         light = {segment.style.bgcolor for segment in transcript.render_line(row) if segment.style}
         assert "Some text" in transcript.render_line(row).text
         assert dark != light
+
+
+async def test_scrollbar_shows_only_once_the_messages_overflow(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply("Short.")
+    server.queue_reply("\n\n".join(f"Paragraph {i}." for i in range(60)))
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await start_chat(app, pilot)
+        transcript = screen.query_one(Transcript)
+        await send(pilot, app, "short")
+        assert transcript.has_class("-fits")  # the bar is drawn in the background colour
+        await send(pilot, app, "long")
+        assert not transcript.has_class("-fits")
+        assert transcript.max_scroll_y > 0

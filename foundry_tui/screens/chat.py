@@ -584,8 +584,10 @@ class ChatScreen(Screen[None]):
 
     def _show_title(self) -> None:
         title = self.session.conversation.title if self.session else ""
+        # One line high and as wide as the pane (chat.tcss): a new title needs a repaint,
+        # not a layout of the whole screen.
         self.query_one("#conversation-title", Static).update(
-            Content(sanitize(title) if title else "New conversation")
+            Content(sanitize(title) if title else "New conversation"), layout=False
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

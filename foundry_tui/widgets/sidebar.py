@@ -97,7 +97,7 @@ class SettingsSidebar(VerticalScroll):
             )
             self.query_one("#instructions-input", TextArea).text = settings.instructions or ""
         for field in _NUMBER_FIELDS:
-            self.query_one(f"#{field.name}-error", Static).update("")
+            self._show_refusal(field.name, "")
         self._highlight_model(settings.model)
 
     def show_models(self, deployments: tuple[str, ...], endpoint_models: tuple[str, ...]) -> None:
@@ -147,6 +147,13 @@ class SettingsSidebar(VerticalScroll):
         if settings is not None:
             self.post_message(self.SettingsEdited(settings))
 
+    def _show_refusal(self, name: str, text: str) -> None:
+        # Only a change is shown: each update lays out the whole screen (the line appears
+        # or goes), and settings are read on every send.
+        line = self.query_one(f"#{name}-error", Static)
+        if str(line.content) != text:
+            line.update(text)
+
     def read_settings(self) -> GenerationSettings | None:
         """The settings in the fields, or None (with messages shown) where one is invalid."""
         valid = True
@@ -154,7 +161,7 @@ class SettingsSidebar(VerticalScroll):
             field_input = self.query_one(f"#{field.name}-input", Input)
             result: ValidationResult | None = field_input.validate(field_input.value)
             ok = result is None or result.is_valid
-            self.query_one(f"#{field.name}-error", Static).update("" if ok else field.refusal)
+            self._show_refusal(field.name, "" if ok else field.refusal)
             valid = valid and ok
         model = self.query_one("#model-input", Input).value.strip()
         if not model:

@@ -270,6 +270,7 @@ class Transcript(ScrollView, can_focus=True):
         # does when a layout hands a ScrollView its size.
         self.set_reactive(Transcript.virtual_size, size)
         self._scroll_update(size)
+        self.set_class(size.height <= self.scrollable_content_region.height, "-fits")
 
     def _scroll_to_end(self) -> None:
         if self.is_mounted:
@@ -329,28 +330,31 @@ class Transcript(ScrollView, can_focus=True):
 
     def _line_renderer(self) -> LineRenderer:
         if self._renderer is None:
-            base = self.rich_style
-
-            def style(name: str) -> Style:
-                return self.get_component_rich_style(name)
-
-            palette = Palette(
-                base=base,
-                header=style("transcript--header"),
-                footer=style("transcript--footer"),
-                hint=style("transcript--hint"),
-                user_bar=style("transcript--user"),
-                assistant_bar=style("transcript--assistant"),
-                flagged_bar=style("transcript--flagged"),
-                failed_bar=style("transcript--failed"),
-                code_theme="monokai" if self.app.current_theme.dark else "default",
-            )
-            self._renderer = LineRenderer(self.app.console, palette)
+            self._renderer = LineRenderer(self.app.console, self._palette())
         return self._renderer
 
+    def _palette(self) -> Palette:
+        def style(name: str) -> Style:
+            return self.get_component_rich_style(name)
+
+        return Palette(
+            base=self.rich_style,
+            header=style("transcript--header"),
+            footer=style("transcript--footer"),
+            hint=style("transcript--hint"),
+            user_bar=style("transcript--user"),
+            assistant_bar=style("transcript--assistant"),
+            flagged_bar=style("transcript--flagged"),
+            failed_bar=style("transcript--failed"),
+            code_theme="monokai" if self.app.current_theme.dark else "default",
+        )
+
     def notify_style_update(self) -> None:
-        # Colours are baked into rendered lines: a theme change renders them again.
+        # Colours are baked into rendered lines: a theme change renders them again (a
+        # change that leaves the text's colours alone, such as the scrollbar's, does not).
         super().notify_style_update()
+        if self._renderer is None or self._palette() == self._renderer.palette:
+            return
         self._renderer = None
         for block in self._blocks:
             block.forget_rendering()
