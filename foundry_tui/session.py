@@ -147,8 +147,9 @@ class ChatSession:
             raise LookupError(f"No saved conversation with id {conversation_id}")
         return cls(store, backend, conversation)
 
-    async def transcript(self) -> list[Message]:
-        return await _in_thread(self.store.transcript, self.conversation.id)
+    async def transcript(self, *, newest: int | None = None) -> list[Message]:
+        """The conversation's messages, oldest first; only the latest ``newest`` if given."""
+        return await _in_thread(self.store.transcript, self.conversation.id, newest=newest)
 
     async def usage(self) -> Usage:
         return await _in_thread(self.store.conversation_usage, self.conversation.id)

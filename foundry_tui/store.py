@@ -786,15 +786,19 @@ class Store:
             row = _row(conn, f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", [message_id])
         return _message(row) if row is not None else None
 
-    def transcript(self, conversation_id: str) -> list[Message]:
-        """The messages from the root to the head, oldest first ([] if none)."""
+    def transcript(self, conversation_id: str, *, newest: int | None = None) -> list[Message]:
+        """The messages from the root to the head, oldest first ([] if none); with
+        ``newest``, only that many of the latest."""
         names = [c.strip() for c in _MESSAGE_COLUMNS.split(",")]
         columns = ", ".join(f"m.{name}" for name in names)
+        chain = _CHAIN_CTE
+        if newest is not None:
+            chain = chain.replace("chain.depth < 1000000", f"chain.depth < {max(0, newest - 1)}")
         # One JSON row instead of a row per message (see _SUMMARY_JSON): a long
         # conversation is read in one step even while another thread holds the GIL.
         with self._read() as conn:
             row = conn.execute(
-                f"{_CHAIN_CTE} SELECT json_group_array(json_array(depth, {', '.join(names)})) "
+                f"{chain} SELECT json_group_array(json_array(depth, {', '.join(names)})) "
                 "FROM ("
                 f"SELECT chain.depth AS depth, {columns} FROM chain JOIN messages AS m "
                 "ON m.id = chain.id WHERE m.conversation_id = :cid ORDER BY chain.depth DESC)",

@@ -223,6 +223,23 @@ def test_add_update_and_transcript(store: Store) -> None:
     assert store.transcript("missing") == []
 
 
+def test_transcript_newest_reads_only_the_latest_messages(store: Store) -> None:
+    c = store.create_conversation(profile="p", settings=SETTINGS)
+    ids = [
+        store.add_message(
+            conversation_id=c.id,
+            role=USER if i % 2 == 0 else ASSISTANT,
+            text=f"m{i}",
+            status=COMPLETED,
+        ).id
+        for i in range(7)
+    ]
+    assert [m.id for m in store.transcript(c.id, newest=3)] == ids[-3:]
+    assert [m.id for m in store.transcript(c.id, newest=1)] == ids[-1:]
+    assert [m.id for m in store.transcript(c.id, newest=50)] == ids
+    assert store.transcript("missing", newest=3) == []
+
+
 def test_transcript_follows_head_through_branches(store: Store) -> None:
     c = store.create_conversation(profile="p", settings=SETTINGS)
     u1 = store.add_message(conversation_id=c.id, role=USER, text="one", status=COMPLETED)

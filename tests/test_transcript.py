@@ -122,3 +122,38 @@ async def test_scrollbar_shows_only_once_the_messages_overflow(
         await send(pilot, app, "long")
         assert not transcript.has_class("-fits")
         assert transcript.max_scroll_y > 0
+
+
+async def test_older_messages_put_above_keep_what_the_user_reads_in_place(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    from foundry_tui.models import Message, MessageRole, MessageStatus
+
+    def message(i: int) -> Message:
+        return Message(
+            id=f"m{i}",
+            conversation_id="c",
+            parent_id=None,
+            role=MessageRole.USER if i % 2 == 0 else MessageRole.ASSISTANT,
+            text=f"message number {i}\n\n" + "filler words " * 30,
+            status=MessageStatus.COMPLETED,
+            created_at="2026-11-27T00:00:00Z",
+        )
+
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await start_chat(app, pilot)
+        transcript = screen.query_one(Transcript)
+        await transcript.show([message(i) for i in range(40, 60)])
+        await pilot.pause()
+        transcript.scroll_to(y=0, animate=False)  # the user scrolled to the oldest shown
+        await pilot.pause()
+        before = visible_text(transcript)
+        assert "message number 40" in before
+        transcript.prepend([message(i) for i in range(40)])
+        await pilot.pause()
+        assert visible_text(transcript) == before  # nothing moved under the reader
+        assert [block.message.id for block in transcript.blocks][:2] == ["m0", "m1"]
+        transcript.scroll_to(y=0, animate=False)
+        await pilot.pause()
+        assert "message number 0" in visible_text(transcript)

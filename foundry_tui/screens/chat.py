@@ -67,6 +67,8 @@ _RETRYABLE = frozenset(
     }
 )
 CONTINUE_PROMPT = "Continue exactly where you stopped."
+# How many of its newest messages a conversation opens with; the rest follow at once.
+OPENING_MESSAGES = 40
 # The longest the UI loop handles deltas without letting other work (keys) run.
 DELTA_RUN_SECONDS = 0.005
 
@@ -452,8 +454,21 @@ class ChatScreen(Screen[None]):
 
     async def _show_session(self, session: ChatSession) -> None:
         self.session = session
-        messages = await session.transcript()
-        await self.query_one(Transcript).show(messages)
+        transcript = self.query_one(Transcript)
+        # The newest messages first, on screen at once; the rest of a long conversation
+        # is read after them and put above.
+        messages = await session.transcript(newest=OPENING_MESSAGES)
+        await transcript.show(messages)
+        if len(messages) == OPENING_MESSAGES:
+            everything = await session.transcript()
+            if session is not self.session:
+                return
+            # What comes before the first message shown (a turn sent meanwhile is after).
+            first = next(
+                (i for i, message in enumerate(everything) if message.id == messages[0].id), 0
+            )
+            transcript.prepend(everything[:first])
+            messages = everything
         self._pending_settings = session.conversation.settings
         self.query_one(SettingsSidebar).show_settings(session.conversation.settings)
         status = self.query_one(StatusLine)

@@ -90,6 +90,24 @@ class Transcript(ScrollView, can_focus=True):
         self._following = True
         self._relayout()
 
+    def prepend(self, messages: list[Message]) -> None:
+        """Shows ``messages`` before the others (the older part of a conversation that
+        opened with its newest messages); what is on screen stays where it is."""
+        if not messages:
+            return
+        width = self._text_width()
+        blocks = [MessageBlock(message) for message in messages]
+        added = sum(block.height(width) for block in blocks)
+        top = round(self.scroll_y)
+        self._blocks[:0] = blocks
+        self._empty = False
+        following = self._following
+        self._relayout()
+        if not following and self.is_mounted:
+            self._scroll_quietly(top + added)
+            self._render_visible()
+            self.refresh()
+
     async def add(self, message: Message) -> MessageBlock:
         """Shows ``message`` after the others; returns its block, to stream into."""
         block = MessageBlock(message)
