@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import KEY_VARIABLE, TEST_KEY
+from tests.responses_server import ResponsesServer
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
@@ -68,6 +71,15 @@ def isolated_home(
     ):
         monkeypatch.delenv(variable, raising=False)
     return home
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
+    """The test Responses server in this process, asking for the test key, which the app
+    finds in its environment. Modules that need another server define their own."""
+    monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
+    with ResponsesServer(api_key=TEST_KEY) as running:
+        yield running
 
 
 @pytest.fixture

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from foundry_tui.app import make_app
 from foundry_tui.widgets.footer import KeyFooter
-from tests.helpers import KEY_VARIABLE, TEST_KEY, start_chat, wait_until, write_config
+from tests.helpers import start_chat, wait_until, write_config
 from tests.responses_server import ResponsesServer
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
-    monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
-    with ResponsesServer(api_key=TEST_KEY) as running:
-        yield running
 
 
 def footer_text(footer: KeyFooter) -> str:

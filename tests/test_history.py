@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
 from textual.app import App, ComposeResult
-from textual.pilot import Pilot
 from textual.widgets import Input
 
 from foundry_tui.app import make_app
@@ -36,18 +34,9 @@ from foundry_tui.widgets.history import (
     HistoryPanel,
 )
 from foundry_tui.workspace import Workspace
+from tests.helpers import wait_until
 
 SETTINGS = GenerationSettings(model="gpt-4o")
-
-
-async def wait_until(
-    pilot: Pilot[None], predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = ""
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await pilot.pause(0.01)
 
 
 def fill(store: Store, count: int, *, planted: dict[int, str] | None = None) -> list[str]:

@@ -10,18 +10,14 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from foundry_tui.app import make_app
 from foundry_tui.models import MessageRole, MessageStatus
 from foundry_tui.screens.problem import ProblemScreen
 from foundry_tui.store import Store
 from tests.helpers import (
-    KEY_VARIABLE,
-    TEST_KEY,
     send,
     start_chat,
     terminal_env,
@@ -30,13 +26,6 @@ from tests.helpers import (
 )
 from tests.responses_server import ResponsesServer
 from tests.test_e2e_tmux import ROOT, Terminal
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
-    monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
-    with ResponsesServer(api_key=TEST_KEY) as running:
-        yield running
 
 
 def digest(path: Path) -> str:

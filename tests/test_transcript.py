@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from textual.geometry import Offset
 from textual.selection import Selection
 
 from foundry_tui.app import make_app
 from foundry_tui.widgets.transcript import Transcript
 from tests.helpers import (
-    KEY_VARIABLE,
-    TEST_KEY,
     send,
     start_chat,
     visible_text,
@@ -23,13 +19,6 @@ from tests.helpers import (
 from tests.responses_server import ResponsesServer
 
 REPLY = "First line of the answer.\n\n- an item\n- another item\n\nLast paragraph here."
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
-    monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
-    with ResponsesServer(api_key=TEST_KEY) as running:
-        yield running
 
 
 async def test_selected_lines_copy_as_text_without_the_bar(

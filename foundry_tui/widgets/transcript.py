@@ -247,12 +247,7 @@ class Transcript(ScrollView, can_focus=True):
     def _relayout(self, changed_from: int | None = None) -> None:
         """Recomputes where each block starts and the scrollable height, then repaints:
         from ``changed_from`` on when the view did not move, else everything in view."""
-        width = self._text_width()
-        if self._empty:
-            self._tops = [0]
-        else:
-            self._tops = [0, *accumulate(block.height(width) for block in self._blocks)]
-        self._set_virtual_size(Size(width, self._content_end() + self._reserve))
+        self._measure(self._text_width())
         scrolled = False
         if self._following and self.is_mounted:
             scrolled = self._scroll_quietly(self._follow_target())
@@ -261,6 +256,13 @@ class Transcript(ScrollView, can_focus=True):
             self.refresh()
         else:
             self._repaint_from(changed_from)
+
+    def _measure(self, width: int) -> None:
+        """Where each block starts at ``width`` (exact or estimated), and the scrollable
+        height with the empty lines kept below a streaming reply."""
+        heights = () if self._empty else (block.height(width) for block in self._blocks)
+        self._tops = [0, *accumulate(heights)]
+        self._set_virtual_size(Size(width, self._content_end() + self._reserve))
 
     def _content_end(self) -> int:
         return 2 if self._empty else self._tops[-1]
@@ -337,8 +339,7 @@ class Transcript(ScrollView, can_focus=True):
                 index += 1
             if not changed:
                 return moved
-            self._tops = [0, *accumulate(block.height(width) for block in self._blocks)]
-            self._set_virtual_size(Size(width, self._content_end() + self._reserve))
+            self._measure(width)
             self.refresh()
             if self._following:
                 moved = self._scroll_quietly(self._follow_target()) or moved
