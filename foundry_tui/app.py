@@ -24,12 +24,15 @@ from foundry_tui.screens.problem import ProblemScreen
 from foundry_tui.screens.setup import SetupScreen
 
 if TYPE_CHECKING:
+    from foundry_tui.screens.chat import ChatScreen
     from foundry_tui.store import Store
-    from foundry_tui.workspace import AppBackend, Workspace
+    from foundry_tui.workspace import AppBackend, StoreOpening, Workspace
 
 BackendFactory = Callable[[Profile], "AppBackend"]
 # Seconds after the chat screen appears before the first reply's imports start.
 WARM_UP_DELAY = 0.3
+# Python's default is 10: full collections ten times less often (see settle_memory).
+GEN2_THRESHOLD = 100
 
 
 @runtime_checkable
@@ -37,6 +40,25 @@ class PreparedBackend(Protocol):
     """A backend that must start something first (the local model server)."""
 
     async def prepare(self, progress: Callable[[str], None]) -> None: ...
+
+
+def settle_memory() -> None:
+    """Called once start-up (and the warm-up's imports) are done.
+
+    Start-up leaves a few hundred thousand long-lived objects (Textual, the SDK, pydantic's
+    validators). Left in the collector's oldest generation, each full collection walks
+    them all: a 100-200 ms pause, at random, under a keystroke or a streaming reply.
+    Frozen, later collections walk only what the app made since. (No collection first: it
+    would hold the GIL for that long itself.) The CLI turns the collector off for start-up;
+    this turns it back on.
+    """
+    gc.freeze()
+    # Streaming makes short-lived objects by the thousand; a full collection still walks
+    # every live widget and rendered line, so it is left to run ten times less often than
+    # Python's default (the young generations are collected as usual).
+    gen0, gen1, _gen2 = gc.get_threshold()
+    gc.set_threshold(gen0, gen1, GEN2_THRESHOLD)
+    gc.enable()
 
 
 def _open_store(path: Path) -> Store:
@@ -59,7 +81,10 @@ def _default_backend(profile: Profile) -> AppBackend:
 
 class FoundryApp(App[None]):
     TITLE = "foundry-tui"
-    CSS_PATH = "app.tcss"
+    # The first screen is made by get_default_screen, which Textual gives no stylesheet
+    # of its own: every screen's sheet is loaded with the app's (each is rooted in its
+    # screen's name; a screen pushed later finds its sheet already loaded).
+    CSS_PATH = ["app.tcss", "screens/chat.tcss", "screens/setup.tcss", "screens/problem.tcss"]
     BINDINGS = [
         Binding(
             "ctrl+q",
@@ -88,6 +113,7 @@ class FoundryApp(App[None]):
         self.backend: AppBackend | None = None
         self.workspace: Workspace | None = None
         self.sidebar_preference = config.sidebar
+        self._chat_modes = 0
 
     def notify(
         self,
@@ -116,56 +142,70 @@ class FoundryApp(App[None]):
                 partial(screen.run_action, binding.action),
             )
 
+    def get_default_screen(self) -> Screen[Any]:
+        """The first screen is the chat itself (or the setup when nothing is configured),
+        not a blank screen with the chat pushed on top: a screen below the top one keeps
+        asking the top one to repaint in full while the app starts."""
+        profile = self.config.active_profile()
+        if profile is None:
+            return SetupScreen(config_path=str(self.config.path))
+        return self._new_chat(profile)
+
     async def on_mount(self) -> None:
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
-        profile = self.config.active_profile()
-        if profile is None:
-            await self.push_screen(SetupScreen(config_path=str(self.config.path)))
-            return
-        await self._start_chat(profile)
+        if isinstance(self.screen, SetupScreen):
+            self.set_timer(WARM_UP_DELAY, settle_memory)
 
-    async def _start_chat(self, profile: Profile) -> None:
+    def _new_chat(self, profile: Profile) -> ChatScreen:
         from foundry_tui.screens.chat import ChatScreen
-        from foundry_tui.workspace import Workspace
+        from foundry_tui.workspace import StoreOpening, Workspace
 
-        # The chat screen is drawn while the history database opens in a thread (importing
-        # sqlite-utils, migrations, marking interrupted replies): the prompt takes keys at
-        # once, and whatever needs the history waits for it in its own worker.
-        history = asyncio.ensure_future(self._open_history(self.config.db_path))
-        if self.backend is not None:
-            await self.backend.aclose()
+        # The chat screen is drawn first; the history database opens when the screen
+        # needs it (a conversation to resume, the history list in view) or with the
+        # warm-up, and whatever needs it waits for it in its own worker.
+        history = StoreOpening(partial(self._open_history, self.config.db_path, profile))
         self.backend = self.backend_factory(profile)
         self.workspace = Workspace(history, self.backend, profile)
-        chat = ChatScreen(self.workspace, resume=self.resume)
-        await self.push_screen(chat)
+        return ChatScreen(self.workspace, resume=self.resume)
+
+    def on_chat_screen_ready(self, event: ChatScreen.Ready) -> None:
+        chat = event.chat
         # Imports for the first reply run in a thread, a moment after the first frame:
         # started at once, they would compete for the GIL with the first keys typed.
-        self.set_timer(WARM_UP_DELAY, self._warm_up)
+        self.set_timer(WARM_UP_DELAY, partial(self._warm_up, chat.workspace.history))
         if isinstance(self.backend, PreparedBackend):
             self.prepare_backend(self.backend, chat)
-        history.add_done_callback(partial(self._history_opened, profile=profile))
 
-    def _history_opened(self, history: asyncio.Future[Store], *, profile: Profile) -> None:
-        if history.cancelled():
-            return
-        error = history.exception()
-        if isinstance(error, StorageError):
+    async def _replace_with_chat(self, profile: Profile) -> None:
+        """Puts a new chat in place of the app's screens (the setup, or a chat whose
+        history could not be opened).
+
+        The first screen is the base of Textual's default mode and cannot be switched out
+        (Textual's switch_screen fails on a base screen, textual#2650), so each new chat
+        gets a mode of its own; the previous one is removed, except the default mode, which
+        Textual keeps: its screen stays suspended, drawing nothing.
+        """
+        if self.backend is not None:
+            await self.backend.aclose()
+        chat = self._new_chat(profile)
+        self._chat_modes += 1
+        mode = f"chat-{self._chat_modes}"
+        self.add_mode(mode, lambda: chat)
+        previous = self.current_mode
+        await self.switch_mode(mode)
+        if previous != "_default":
+            await self.remove_mode(previous)
+
+    async def _open_history(self, path: Path, profile: Profile) -> Store:
+        try:
+            store = await asyncio.to_thread(_open_store, path)
+            self.store = store
+            await asyncio.to_thread(store.mark_interrupted)
+        except StorageError as error:
             self.call_later(self._storage_problem, error, profile)
-
-    async def _open_history(self, path: Path) -> Store:
-        # sqlite-utils is imported in the thread too: start-up never waits on it.
-        store = await asyncio.to_thread(_open_store, path)
-        self.store = store
-        await asyncio.to_thread(store.mark_interrupted)
+            raise
         return store
-
-    async def _leave_chat(self) -> None:
-        """Closes a chat screen whose history could not be opened, before starting over."""
-        from foundry_tui.screens.chat import ChatScreen
-
-        while isinstance(self.screen, ChatScreen):
-            await self.pop_screen()
 
     async def _storage_problem(self, error: StorageError, profile: Profile) -> None:
         from foundry_tui.store import CorruptDatabaseError, Store
@@ -177,13 +217,12 @@ class FoundryApp(App[None]):
                 if not accepted:
                     return
                 kept = await asyncio.to_thread(Store.set_aside, path)
-                await self._leave_chat()
                 self.notify(
                     f"The damaged file was moved, unchanged, to {kept}.",
                     title="Started a fresh history",
                     timeout=30,
                 )
-                await self._start_chat(profile)
+                await self._replace_with_chat(profile)
 
             await self.push_screen(
                 ProblemScreen(
@@ -197,7 +236,8 @@ class FoundryApp(App[None]):
             return
         await self.push_screen(ProblemScreen("The history database cannot be used", str(error)))
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, history: StoreOpening) -> None:
+        history.start()
         self.import_client_library()
 
     @work(thread=True, exit_on_error=False, group="warm-up")
@@ -207,21 +247,13 @@ class FoundryApp(App[None]):
         from foundry_tui.backend import warm_up_client_library
         from foundry_tui.widgets.message_block import warm_up_rendering
 
-        warm_up_rendering()
-        warm_up_client_library()
-        if self.backend is not None:
-            self.backend.warm_up()
-        # Start-up leaves a few hundred thousand long-lived objects (Textual, the SDK,
-        # pydantic's validators). Left in the collector's oldest generation, each full
-        # collection walks them all: a 100-200 ms pause, at random, under a keystroke or
-        # a streaming reply. Frozen, later collections walk only what the app made since.
-        # (No collection first: it would hold the GIL for that long itself.)
-        gc.freeze()
-        # Streaming makes short-lived objects by the thousand; a full collection still
-        # walks every live widget and rendered line, so it is left to run ten times less
-        # often than Python's default (the young generations are collected as usual).
-        gen0, gen1, _gen2 = gc.get_threshold()
-        gc.set_threshold(gen0, gen1, 100)
+        try:
+            warm_up_rendering()
+            warm_up_client_library()
+            if self.backend is not None:
+                self.backend.warm_up()
+        finally:
+            settle_memory()
 
         if not isinstance(self.backend, PreparedBackend):
             self.call_from_thread(self.load_endpoint_models)
@@ -279,8 +311,7 @@ class FoundryApp(App[None]):
                 setup.show_error(f"Could not save the config: {error}")
             return
         profile = self.config.active_profile() or event.profile
-        self.pop_screen()
-        await self._start_chat(profile)
+        await self._replace_with_chat(profile)
 
     async def on_unmount(self) -> None:
         if self.backend is not None:

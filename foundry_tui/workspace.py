@@ -7,9 +7,9 @@ async and runs SQLite work in a thread, so the UI loop never waits on the disk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from foundry_tui.models import ConversationSummary, GenerationSettings, Profile
 from foundry_tui.session import ChatSession, ResponsesBackend, import_from_server
@@ -34,18 +34,59 @@ class AppBackend(ResponsesBackend, Protocol):
         """Prepares what the first request needs; called in a thread after start-up."""
 
 
+def _retrieve_exception(task: asyncio.Task[Store]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+class StoreOpening:
+    """The history database, opened once: when something first awaits it, or at ``start()``.
+
+    Opening imports sqlite-utils, about 0.15 s of Python that holds the GIL in its thread;
+    nothing on the first frame needs it unless a conversation is resumed or the history
+    list is in view, so the app starts it a moment after that frame.
+    """
+
+    def __init__(self, open_store: Callable[[], Coroutine[Any, Any, Store]]) -> None:
+        self._open_store = open_store
+        self._task: asyncio.Task[Store] | None = None
+        self._started = asyncio.Event()
+
+    def start(self) -> asyncio.Task[Store]:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._open_store())
+            # A failure is reported by the opener; whoever awaits gets it raised as well.
+            self._task.add_done_callback(_retrieve_exception)
+            self._started.set()
+        return self._task
+
+    def __await__(self) -> Generator[Any, None, Store]:
+        return self.start().__await__()
+
+    async def when_opened(self) -> Store:
+        """Waits for someone else to open it; does not start the opening."""
+        await self._started.wait()
+        return await self.start()
+
+
 @dataclass
 class Workspace:
-    """``history`` resolves to the store once the database is open (it opens while the
-    first frame is drawn); every call that needs it waits for it, or raises its
-    StorageError."""
+    """``history`` resolves to the store once the database is open; every call that needs
+    it opens it or waits for it, or raises its StorageError."""
 
-    history: Awaitable[Store]
+    history: StoreOpening
     backend: AppBackend
     profile: Profile
 
     async def _store(self) -> Store:
         return await self.history
+
+    def open_history(self) -> None:
+        self.history.start()
+
+    async def history_opened(self) -> None:
+        """Returns once the history is open, without opening it."""
+        await self.history.when_opened()
 
     def default_settings(self, model: str | None = None) -> GenerationSettings:
         defaults = self.profile.defaults or GenerationSettings(model="")

@@ -81,8 +81,15 @@ def replies(app: object) -> list[MessageBlock]:
     return [block for block in shown(app) if block.message.role == MessageRole.ASSISTANT]
 
 
+def chat_ready(app: object) -> bool:
+    """The chat screen is on top and mounted (it is the app's first screen, so it is
+    current before it is composed)."""
+    screen = app.screen  # type: ignore[attr-defined]
+    return isinstance(screen, ChatScreen) and screen.is_mounted
+
+
 async def start_chat(app: object, pilot: object) -> ChatScreen:
-    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat screen")  # type: ignore[attr-defined,arg-type]
+    await wait_until(pilot, lambda: chat_ready(app), what="chat screen")  # type: ignore[arg-type]
     return app.screen  # type: ignore[attr-defined,no-any-return]
 
 

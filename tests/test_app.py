@@ -15,6 +15,7 @@ from foundry_tui.widgets.prompt import PromptInput
 from tests.helpers import (
     KEY_VARIABLE,
     TEST_KEY,
+    chat_ready,
     last_reply_done,
     replies,
     send,
@@ -40,7 +41,7 @@ async def test_send_and_stream_reply(tmp_path: Path, server: ResponsesServer) ->
     server.queue_reply("Here is code:\n\n```python\nprint('hi')\n```\n\nDone.")
     app = make_app(config)
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat screen")
+        await wait_until(pilot, lambda: chat_ready(app), what="chat screen")
         await pilot.press(*"hello there")
         await pilot.press("enter")
         await wait_until(

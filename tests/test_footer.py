@@ -1,4 +1,4 @@
-"""The key bar: shows the keys that apply, rebuilt only when they change."""
+"""The key bar: shows the keys that apply, repaints only when they change, keys click."""
 
 from __future__ import annotations
 
@@ -6,38 +6,84 @@ from pathlib import Path
 
 from foundry_tui.app import make_app
 from foundry_tui.widgets.footer import KeyFooter
+from foundry_tui.widgets.sidebar import SettingsSidebar
 from tests.helpers import start_chat, wait_until, write_config
 from tests.responses_server import ResponsesServer
 
 
-def footer_text(footer: KeyFooter) -> str:
-    return " ".join(str(key.render()) for key in footer.children)
-
-
-async def test_footer_follows_focus_and_rebuilds_only_on_change(
+async def test_footer_follows_focus_and_repaints_only_on_change(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
     app = make_app(write_config(tmp_path, server.base_url))
     async with app.run_test(size=(160, 40)) as pilot:
         screen = await start_chat(app, pilot)
         footer = screen.query_one(KeyFooter)
-        await wait_until(pilot, lambda: "Cancel reply" in footer_text(footer), what="keys")
-        assert "Delete" not in footer_text(footer)
-        rebuilds = 0
-        original = footer.recompose
+        await wait_until(pilot, lambda: "Cancel reply" in footer.text, what="keys")
+        assert footer.text.startswith(" esc Cancel reply  ^n New  ^b Settings ")
+        assert footer.text.endswith("▏^p palette ")
+        assert len(footer.text) == 160
+        assert "Delete" not in footer.text
+        changes = 0
+        original = footer.refresh
 
-        async def counted() -> None:
-            nonlocal rebuilds
-            rebuilds += 1
-            await original()
+        def counted(*args: object, **kwargs: object) -> KeyFooter:
+            nonlocal changes
+            changes += 1
+            return original(*args, **kwargs)  # type: ignore[arg-type]
 
-        footer.recompose = counted  # type: ignore[method-assign]
+        footer.refresh = counted  # type: ignore[method-assign]
         # Moving between widgets that add no keys of their own changes nothing shown.
         for selector in ("#temperature-input", "#top-p-input", "#prompt"):
             screen.query_one(selector).focus()
             await pilot.pause(0.05)
-        assert rebuilds == 0
-        # The history list adds Delete and Rename: the bar shows them.
+        assert changes == 0
+        # The history list adds Delete and Rename: the bar shows them, in one repaint.
         screen.query_one("#history-list").focus()
-        await wait_until(pilot, lambda: "Delete" in footer_text(footer), what="list keys")
-        assert rebuilds == 1
+        await wait_until(pilot, lambda: "Delete" in footer.text, what="list keys")
+        await pilot.pause(0.05)
+        assert changes == 1
+
+
+async def test_clicking_a_key_presses_it(tmp_path: Path, server: ResponsesServer) -> None:
+    app = make_app(write_config(tmp_path, server.base_url))
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        footer = screen.query_one(KeyFooter)
+        sidebar = screen.query_one(SettingsSidebar)
+        await wait_until(pilot, lambda: "Settings" in footer.text, what="keys")
+        assert sidebar.display
+        column = footer.text.index("Settings")
+        await pilot.click(KeyFooter, offset=(column, 0))
+        await wait_until(pilot, lambda: not sidebar.display, what="the sidebar to hide")
+        # The space between the keys and the palette key presses nothing.
+        await pilot.click(KeyFooter, offset=(footer.text.index("▏") - 3, 0))
+        await pilot.pause(0.05)
+        assert not sidebar.display
+        # The palette key, at the right end, opens the command palette.
+        await pilot.click(KeyFooter, offset=(footer.text.index("^p"), 0))
+        await wait_until(
+            pilot, lambda: type(app.screen).__name__ == "CommandPalette", what="the palette"
+        )
+
+
+async def test_hovering_a_key_highlights_it_and_shows_its_tooltip(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    app = make_app(write_config(tmp_path, server.base_url))
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        footer = screen.query_one(KeyFooter)
+        await wait_until(pilot, lambda: "New" in footer.text, what="keys")
+        column = footer.text.index("New")
+        plain = footer.render_line(0)
+        await pilot.hover(KeyFooter, offset=(column, 0))
+        await wait_until(pilot, lambda: footer.tooltip is not None, what="the tooltip")
+        assert footer.tooltip == "Start a new conversation"
+        hovered = footer.render_line(0)
+        assert hovered.text == plain.text
+        # The hovered key is drawn differently; the other keys are not.
+        start = footer.text.index(" ^n ")
+        assert hovered.crop(start, start + 3) != plain.crop(start, start + 3)
+        assert hovered.crop(0, 4) == plain.crop(0, 4)
+        await pilot.hover(KeyFooter, offset=(footer.text.index("▏") - 3, 0))
+        await wait_until(pilot, lambda: footer.tooltip is None, what="the tooltip to go")

@@ -25,16 +25,16 @@ from foundry_tui.models import (
     MessageRole,
     MessageStatus,
     Profile,
+    StorageError,
 )
-from foundry_tui.screens.chat import ChatScreen
 from foundry_tui.store import Store
 from foundry_tui.widgets.history import (
     PAGE_ROWS,
     ConversationList,
     HistoryPanel,
 )
-from foundry_tui.workspace import Workspace
-from tests.helpers import wait_until
+from foundry_tui.workspace import StoreOpening, Workspace
+from tests.helpers import chat_ready, wait_until
 
 SETTINGS = GenerationSettings(model="gpt-4o")
 
@@ -125,11 +125,47 @@ def test_titles_and_models_with_any_text_survive_the_trip(store: Store) -> None:
 async def test_workspace_passes_the_limit(store: Store) -> None:
     ids = fill(store, 8)
     profile = Profile(name="p", kind=EndpointKind.COMPATIBLE, endpoint="http://127.0.0.1:9/v1")
-    opened = asyncio.get_running_loop().create_future()
-    opened.set_result(store)
-    workspace = Workspace(opened, NoBackend(), profile)  # type: ignore[arg-type]
+
+    async def opened() -> Store:
+        return store
+
+    workspace = Workspace(StoreOpening(opened), NoBackend(), profile)  # type: ignore[arg-type]
     assert [c.id for c in await workspace.conversations(limit=3)] == ids[::-1][:3]
     assert [c.id for c in await workspace.conversations("  c002  ")] == [ids[2]]
+
+
+async def test_the_history_opens_once_when_first_needed(store: Store) -> None:
+    openings = 0
+
+    async def open_store() -> Store:
+        nonlocal openings
+        openings += 1
+        await asyncio.sleep(0.01)
+        return store
+
+    history = StoreOpening(open_store)
+    waiting = asyncio.ensure_future(history.when_opened())
+    await asyncio.sleep(0.05)
+    # Waiting for it does not open it...
+    assert openings == 0 and not waiting.done()
+    # ...the first use does, once, and every waiter gets the same store.
+    assert await history is store
+    assert await history is store
+    assert await waiting is store
+    assert openings == 1
+
+
+async def test_a_failed_opening_reaches_every_user(store: Store) -> None:
+    async def open_store() -> Store:
+        raise StorageError("disk full")
+
+    history = StoreOpening(open_store)
+    waiting = asyncio.ensure_future(history.when_opened())
+    history.start()
+    with pytest.raises(StorageError, match="disk full"):
+        await waiting
+    with pytest.raises(StorageError, match="disk full"):
+        await history
 
 
 # ---------------------------------------------------------------------------
@@ -316,7 +352,7 @@ async def test_the_app_lists_a_page_filters_all_text_and_pages_on(tmp_path: Path
         ids = fill(store, count, planted={1: "zymurgist", 2: "zymurgy"})
     app = make_app(config, backend_factory=lambda profile: NoBackend())  # type: ignore[arg-type,return-value]
     async with app.run_test(size=(160, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat")
+        await wait_until(pilot, lambda: chat_ready(app), what="chat")
         listed = app.screen.query_one(ConversationList)
         await wait_until(pilot, lambda: listed.option_count == PAGE_ROWS, what="first page")
         assert listed.get_option_at_index(0).id == ids[-1]

@@ -60,10 +60,12 @@ from foundry_tui.config import Overrides, load_config
 seen = {}
 original = FoundryApp._warm_up
 
-def probe(self):
+def probe(self, *args):
     # Runs right after the chat screen's first frame, before the deferred imports.
-    seen.update({m: m in sys.modules for m in ("openai", "azure.identity", "markdown_it")})
-    original(self)
+    seen.update(
+        {m: m in sys.modules for m in ("openai", "azure.identity", "markdown_it", "sqlite_utils")}
+    )
+    original(self, *args)
 
 FoundryApp._warm_up = probe
 

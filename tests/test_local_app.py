@@ -23,11 +23,10 @@ from foundry_tui.models import (
     MessageStatus,
     Profile,
 )
-from foundry_tui.screens.chat import ChatScreen
 from foundry_tui.store import Store
 from foundry_tui.widgets.message_block import MessageBlock
 from foundry_tui.widgets.status import StatusLine
-from tests.helpers import KEY_VARIABLE, TEST_KEY, shown, wait_until
+from tests.helpers import KEY_VARIABLE, TEST_KEY, chat_ready, shown, wait_until
 
 pytestmark = pytest.mark.skipif(
     discovery.cpu_has_avx2() is False,
@@ -89,7 +88,7 @@ async def test_local_chat_streams_saves_and_reopens_after_a_restart(tmp_path: Pa
     app = make_app(config)
     notices: list[str] = []
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat screen")
+        await wait_until(pilot, lambda: chat_ready(app), what="chat screen")
         assert isinstance(app.backend, LocalBackend)
         status = app.screen.query_one(StatusLine)
 
@@ -148,7 +147,7 @@ async def test_setup_screen_offers_the_local_model_first(tmp_path: Path) -> None
         button = app.screen.query_one("#setup-local", Button)
         assert button.has_focus and "no account" in str(button.label)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat screen")
+        await wait_until(pilot, lambda: chat_ready(app), what="chat screen")
         reply = await send(pilot, app, "Hi")
         assert reply.message.text.strip()
     written = config_path.read_text()

@@ -12,8 +12,7 @@ import pytest
 from foundry_tui.app import make_app
 from foundry_tui.config import load_config
 from foundry_tui.models import MessageStatus
-from foundry_tui.screens.chat import ChatScreen
-from tests.helpers import KEY_VARIABLE, TEST_KEY, shown, wait_until, write_config
+from tests.helpers import KEY_VARIABLE, TEST_KEY, chat_ready, shown, wait_until, write_config
 from tests.responses_server import ResponsesServer
 
 REPLY = """## Plan
@@ -55,7 +54,7 @@ def chat_app(tmp_path: Path, server: ResponsesServer, *, sidebar: bool = True) -
 
 async def _streamed_reply(pilot: Any) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat")
+    await wait_until(pilot, lambda: chat_ready(app), what="chat")
     app.screen.query_one("#prompt").text = "How do I count lines in a file?"
     await pilot.press("enter")
     await wait_until(
@@ -80,7 +79,7 @@ def test_chat_screen_with_streamed_reply(
 
 async def _invalid_temperature(pilot: Any) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat")
+    await wait_until(pilot, lambda: chat_ready(app), what="chat")
     field = app.screen.query_one("#temperature-input")
     field.focus()
     await pilot.press(*"2.5")
@@ -98,7 +97,7 @@ def test_sidebar_with_a_refused_value(
 
 async def _history(pilot: Any) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat")
+    await wait_until(pilot, lambda: chat_ready(app), what="chat")
     for prompt in ("Deploy checklist for friday", "Why is my bicep failing", "Summarise RFC 9110"):
         app.screen.query_one("#prompt").text = prompt
         await pilot.press("enter")

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message as TextualMessage
 from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
@@ -82,6 +83,9 @@ _MODE_TEXT = {
 
 class ChatScreen(Screen[None]):
     CSS_PATH = "chat.tcss"
+    # Focused as the screen is composed, so the first frame already shows the prompt
+    # focused (rather than the first focusable widget, then the prompt a frame later).
+    AUTO_FOCUS = "#prompt"
 
     BINDINGS = [
         Binding(
@@ -139,6 +143,13 @@ class ChatScreen(Screen[None]):
         ),
     ]
 
+    class Ready(TextualMessage):
+        """The screen is composed and mounted (sent to the app, which starts its warm-up)."""
+
+        def __init__(self, chat: ChatScreen) -> None:
+            super().__init__()
+            self.chat = chat
+
     def __init__(self, workspace: Workspace, *, resume: str | None = None) -> None:
         super().__init__()
         self.workspace = workspace
@@ -168,7 +179,10 @@ class ChatScreen(Screen[None]):
         self.query_one("#sidebar").display = (
             sidebar_pref if sidebar_pref is not None else width >= SIDEBAR_MIN_WIDTH
         )
-        self.query_one("#history").display = width >= HISTORY_MIN_WIDTH
+        history_shown = width >= HISTORY_MIN_WIDTH
+        self.query_one("#history").display = history_shown
+        if history_shown or self.resume_target is not None:
+            self.workspace.open_history()
         sidebar = self.query_one(SettingsSidebar)
         sidebar.show_settings(self._pending_settings)
         sidebar.show_models(self.workspace.profile.deployments, ())
@@ -179,6 +193,7 @@ class ChatScreen(Screen[None]):
         else:
             await self.query_one(Transcript).show([])
         self.refresh_history()
+        self.post_message(self.Ready(self))
 
     # -- sending -----------------------------------------------------------------
 
@@ -404,6 +419,9 @@ class ChatScreen(Screen[None]):
     @work(exclusive=True, group="history", exit_on_error=False)
     async def refresh_history(self) -> None:
         panel = self.query_one(HistoryPanel)
+        if not panel.display:
+            # A hidden list is filled once the history is open; it does not open it.
+            await self.workspace.history_opened()
         conversations = await self.workspace.conversations(
             self._history_search or None, limit=panel.rows_wanted
         )

@@ -64,7 +64,8 @@ class Transcript(ScrollView, can_focus=True):
     }
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+        # Empty, it fits: the first frame already draws the scrollbar as background.
+        super().__init__(id=id, classes="-fits")
         self._blocks: list[MessageBlock] = []
         self._tops: list[int] = [0]  # _tops[i]: first line of block i; last: total lines
         self._empty = True
