@@ -263,7 +263,13 @@ class Transcript(ScrollView, can_focus=True):
         height with the empty lines kept below a streaming reply."""
         heights = () if self._empty else (block.height(width) for block in self._blocks)
         self._tops = [0, *accumulate(heights)]
-        self._set_virtual_size(Size(width, self._content_end() + self._reserve))
+        end = self._content_end()
+        if self._reserve:
+            # While a reply streams, the scrollable height grows ``_reserve`` lines at a
+            # time rather than line by line: each change redraws the scrollbar, the whole
+            # height of the view, which cost a low-rate stream as much as its new text.
+            end = -(-end // self._reserve) * self._reserve
+        self._set_virtual_size(Size(width, end + self._reserve))
 
     def _content_end(self) -> int:
         return 2 if self._empty else self._tops[-1]
