@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import os
 import socket
@@ -985,6 +987,56 @@ async def test_events_fall_back_to_the_sdk_iteration_without_its_private_members
 
     items: list[object] = ["a", "b"]
     assert [event async for event in _events(PublicOnly(items))] == items
+
+
+def _reads(times: list[float]) -> int:
+    """How many reads delivered deltas yielded at ``times`` (one read's deltas come
+    within a millisecond or two of each other)."""
+    return 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > 0.005)
+
+
+async def test_a_trickling_stream_is_read_a_few_deltas_at_a_time(
+    server: ResponsesServer, backend: Backend
+) -> None:
+    """Deltas sent 20 ms apart are read several at a time, about ten reads a second,
+    and the first one is not held back."""
+    from foundry_tui.backend import TRICKLE_WAIT
+
+    server.tokens_per_second = 50
+    server.queue_reply(" ".join(f"w{i}" for i in range(60)))
+    loop = asyncio.get_running_loop()
+    started = 0.0
+    times: list[float] = []
+    async for event in backend.stream_reply(
+        settings=SETTINGS, input=hi(), previous_response_id=None
+    ):
+        if isinstance(event, ResponseStarted):
+            started = loop.time()
+        if isinstance(event, TextDelta):
+            times.append(loop.time())
+    assert len(times) == 60  # a token a word
+    assert times[0] - started < TRICKLE_WAIT / 2  # the server sends it 20 ms after
+    reads = _reads(times)
+    assert reads <= len(times) / 2  # about 12 when idle; one a delta without the wait
+    # ...and the stream is not slower for it: 1.2 s of tokens, read in about 1.2 s.
+    assert times[-1] - times[0] < len(times) / 50 + 2 * TRICKLE_WAIT
+
+
+async def test_a_fast_stream_is_read_as_fast_as_it_comes(
+    server: ResponsesServer, backend: Backend
+) -> None:
+    server.tokens_per_second = 2000
+    server.queue_reply(" ".join(f"w{i}" for i in range(2000)))
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+    async for event in backend.stream_reply(
+        settings=SETTINGS, input=hi(), previous_response_id=None
+    ):
+        if isinstance(event, TextDelta):
+            times.append(loop.time())
+    assert len(times) == 2000
+    # 2,000 tokens at 2,000 a second: about a second, with no wait for more.
+    assert times[-1] - times[0] < 1.5
 
 
 async def test_deltas_skip_the_sdk_typed_models(server: ResponsesServer, backend: Backend) -> None:
