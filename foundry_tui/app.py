@@ -18,7 +18,8 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config, write_profile
+from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config
+from foundry_tui.config_writer import write_profile
 from foundry_tui.models import Profile, StorageError
 from foundry_tui.screens.problem import ProblemScreen
 from foundry_tui.screens.setup import SetupScreen

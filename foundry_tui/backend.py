@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from foundry_tui.config import base_url_for, entra_scope_for, foundry_project_endpoint
+from foundry_tui.endpoints import base_url_for, entra_scope_for, foundry_project_endpoint
 from foundry_tui.errors import explain, stream_error
 from foundry_tui.models import (
     AuthMethod,

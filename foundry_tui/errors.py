@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from foundry_tui.config import base_url_for, entra_scope_for
+from foundry_tui.endpoints import base_url_for, entra_scope_for
 from foundry_tui.models import AuthMethod, BackendError, ErrorKind, GenerationSettings, Profile
 
 __all__ = ["Operation", "clean_text", "explain", "stream_error"]

@@ -15,16 +15,14 @@ from foundry_tui.config import (
     AppConfig,
     ConfigError,
     Overrides,
-    base_url_for,
     config_dir,
     data_dir,
     default_config_path,
     default_db_path,
-    entra_scope_for,
     load_config,
-    parse_endpoint_kind,
-    write_profile,
 )
+from foundry_tui.config_writer import write_profile
+from foundry_tui.endpoints import base_url_for, entra_scope_for, parse_endpoint_kind
 from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Profile
 
 REPO = Path(__file__).resolve().parents[1]

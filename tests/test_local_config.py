@@ -15,8 +15,8 @@ from foundry_tui.config import (
     Overrides,
     load_config,
     local_profile,
-    write_profile,
 )
+from foundry_tui.config_writer import write_profile
 from foundry_tui.local import discovery, install
 from foundry_tui.models import AuthMethod, EndpointKind
 

@@ -24,8 +24,8 @@ from foundry_tui.config import (
     ConfigError,
     load_config,
     local_profile,
-    write_profile,
 )
+from foundry_tui.config_writer import write_profile
 from foundry_tui.local import discovery
 from foundry_tui.models import EndpointKind, Profile
 
