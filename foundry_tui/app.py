@@ -19,7 +19,6 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config
-from foundry_tui.config_writer import write_profile
 from foundry_tui.models import Profile, StorageError
 from foundry_tui.screens.problem import ProblemScreen
 from foundry_tui.screens.setup import SetupScreen
@@ -303,6 +302,8 @@ class FoundryApp(App[None]):
     async def _profile_entered(self, event: SetupScreen.ProfileEntered) -> None:
         setup = event.control if isinstance(event.control, SetupScreen) else self.screen
         try:
+            from foundry_tui.config_writer import write_profile
+
             await asyncio.to_thread(write_profile, self.config.path, event.profile)
             self.config = await asyncio.to_thread(
                 load_config, self.config.path, overrides=self.overrides
