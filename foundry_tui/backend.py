@@ -43,8 +43,8 @@ __all__ = ["Backend", "to_input_items"]
 
 _MAX_DEPLOYMENT_PAGES = 20
 _DRAIN_SECONDS = 2.0
-# While text trickles in (each delta read on its own, the previous one more than
-# TRICKLE_GAP before), the reader waits TRICKLE_WAIT after a delta before reading on, so
+# While text trickles in (the reader waited more than TRICKLE_GAP for a delta), the
+# reader waits TRICKLE_WAIT after that delta before reading on, so
 # the next few events are read and decoded as one chunk. Every read costs the HTTP stack
 # and the SDK's decoder the same whatever it holds: at 50 tokens/s that was a third of the
 # app's CPU; waiting 0.1 s cut that by a fifth. The screen shows new text at most 8 times a
@@ -462,17 +462,24 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
     from openai import APIError
 
     loop = asyncio.get_running_loop()
-    read_at = loop.time()
-    async for sse in events:
+    iterator = events.__aiter__()
+    while True:
+        asked = loop.time()
+        try:
+            sse = await iterator.__anext__()
+        except StopAsyncIteration:
+            break
+        # How long this event kept the reader waiting: not how long the app took between
+        # two events (a frame drawn meanwhile is not a slow stream).
+        waited = loop.time() - asked
         if sse.data.startswith("[DONE]"):
             break
         data = sse.json()
         if isinstance(data, dict):
             if data.get("type") == "response.output_text.delta" and "error" not in data:
                 yield _TextDelta(data.get("delta"))
-                if loop.time() - read_at > TRICKLE_GAP:
+                if waited > TRICKLE_GAP:
                     await asyncio.sleep(TRICKLE_WAIT)
-                read_at = loop.time()
                 continue
             if legacy and data.get("error"):  # as the SDK does for a frame with an error
                 error = data["error"]

@@ -1039,6 +1039,27 @@ async def test_a_fast_stream_is_read_as_fast_as_it_comes(
     assert times[-1] - times[0] < 1.5
 
 
+async def test_a_busy_app_does_not_slow_a_fast_stream(
+    server: ResponsesServer, backend: Backend
+) -> None:
+    """The app drawing a frame between two deltas (here: 15 ms without yielding, every
+    100 deltas) is not taken for a slow stream: the deltas wait in the socket meanwhile."""
+    server.tokens_per_second = 2000
+    server.queue_reply(" ".join(f"w{i}" for i in range(1000)))
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+    async for event in backend.stream_reply(
+        settings=SETTINGS, input=hi(), previous_response_id=None
+    ):
+        if isinstance(event, TextDelta):
+            times.append(loop.time())
+            if len(times) % 100 == 0:
+                time.sleep(0.015)
+    assert len(times) == 1000
+    # 0.5 s of tokens and 0.15 s of stalls; ten waits of 0.1 s would add a second.
+    assert times[-1] - times[0] < 0.5 + 0.15 + 0.25
+
+
 async def test_deltas_skip_the_sdk_typed_models(server: ResponsesServer, backend: Backend) -> None:
     """With this SDK, text deltas take the fast path; the other events are the SDK's."""
     from foundry_tui.backend import _events
