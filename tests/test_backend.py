@@ -1060,6 +1060,30 @@ async def test_a_busy_app_does_not_slow_a_fast_stream(
     assert times[-1] - times[0] < 0.5 + 0.15 + 0.25
 
 
+async def test_a_pause_in_a_fast_stream_is_not_taken_for_a_trickle(
+    server: ResponsesServer, backend: Backend
+) -> None:
+    """A fast stream that stops for a moment (a busy server) goes on at once after the
+    pause: no 0.1 s wait, which would hold back the end of the reply."""
+    from foundry_tui.backend import TRICKLE_WAIT
+
+    server.tokens_per_second = 2000
+    server.queue_reply(" ".join(f"w{i}" for i in range(1000)))
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+    async for event in backend.stream_reply(
+        settings=SETTINGS, input=hi(), previous_response_id=None
+    ):
+        if isinstance(event, TextDelta):
+            times.append(loop.time())
+            if len(times) == 300:  # the server slows to a token every 25 ms, briefly
+                server.tokens_per_second = 40
+                loop.call_later(0.03, setattr, server, "tokens_per_second", 2000)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) >= 0.02  # the pause happened...
+    assert max(gaps) < TRICKLE_WAIT  # ...and nothing waited on top of it
+
+
 async def test_deltas_skip_the_sdk_typed_models(server: ResponsesServer, backend: Backend) -> None:
     """With this SDK, text deltas take the fast path; the other events are the SDK's."""
     from foundry_tui.backend import _events
