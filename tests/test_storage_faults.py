@@ -44,7 +44,11 @@ async def test_database_from_a_newer_version_is_refused_untouched(
     before = digest(config.db_path)
     app = make_app(config)
     async with app.run_test(size=(120, 30)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ProblemScreen), what="problem")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, ProblemScreen) and app.screen.is_mounted,
+            what="problem",
+        )
         text = str(app.screen.query_one("#problem-detail").render())
         assert str(config.db_path) in text and "newer" in text
         await pilot.press("f")  # there is no way forward to take: nothing happens
@@ -60,7 +64,11 @@ async def test_damaged_database_is_kept_and_a_fresh_one_started(
     before = digest(config.db_path)
     app = make_app(config)
     async with app.run_test(size=(120, 30)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ProblemScreen), what="problem")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, ProblemScreen) and app.screen.is_mounted,
+            what="problem",
+        )
         text = str(app.screen.query_one("#problem-detail").render())
         assert str(config.db_path) in text and "damaged" in text
         await pilot.press("f")
