@@ -995,15 +995,18 @@ def _reads(times: list[float]) -> int:
     return 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > 0.005)
 
 
-async def test_a_trickling_stream_is_read_a_few_deltas_at_a_time(
-    server: ResponsesServer, backend: Backend
-) -> None:
-    """Deltas sent 20 ms apart are read several at a time, about ten reads a second,
-    and the first one is not held back."""
-    from foundry_tui.backend import TRICKLE_WAIT
-
-    server.tokens_per_second = 50
-    server.queue_reply(" ".join(f"w{i}" for i in range(60)))
+async def _delta_times(
+    server: ResponsesServer,
+    backend: Backend,
+    *,
+    words: int,
+    rate: float,
+    on_delta: Callable[[int], None] = lambda count: None,
+) -> tuple[float, list[float]]:
+    """Streams ``words`` one-word tokens at ``rate`` a second; returns when the reply
+    started and when each delta reached the caller (``on_delta`` runs after each)."""
+    server.tokens_per_second = rate
+    server.queue_reply(" ".join(f"w{i}" for i in range(words)))
     loop = asyncio.get_running_loop()
     started = 0.0
     times: list[float] = []
@@ -1014,6 +1017,18 @@ async def test_a_trickling_stream_is_read_a_few_deltas_at_a_time(
             started = loop.time()
         if isinstance(event, TextDelta):
             times.append(loop.time())
+            on_delta(len(times))
+    return started, times
+
+
+async def test_a_trickling_stream_is_read_a_few_deltas_at_a_time(
+    server: ResponsesServer, backend: Backend
+) -> None:
+    """Deltas sent 20 ms apart are read several at a time, about ten reads a second,
+    and the first one is not held back."""
+    from foundry_tui.backend import TRICKLE_WAIT
+
+    started, times = await _delta_times(server, backend, words=60, rate=50)
     assert len(times) == 60  # a token a word
     assert times[0] - started < TRICKLE_WAIT / 2  # the server sends it 20 ms after
     reads = _reads(times)
@@ -1025,15 +1040,7 @@ async def test_a_trickling_stream_is_read_a_few_deltas_at_a_time(
 async def test_a_fast_stream_is_read_as_fast_as_it_comes(
     server: ResponsesServer, backend: Backend
 ) -> None:
-    server.tokens_per_second = 2000
-    server.queue_reply(" ".join(f"w{i}" for i in range(2000)))
-    loop = asyncio.get_running_loop()
-    times: list[float] = []
-    async for event in backend.stream_reply(
-        settings=SETTINGS, input=hi(), previous_response_id=None
-    ):
-        if isinstance(event, TextDelta):
-            times.append(loop.time())
+    _, times = await _delta_times(server, backend, words=2000, rate=2000)
     assert len(times) == 2000
     # 2,000 tokens at 2,000 a second: about a second, with no wait for more.
     assert times[-1] - times[0] < 1.5
@@ -1044,17 +1051,12 @@ async def test_a_busy_app_does_not_slow_a_fast_stream(
 ) -> None:
     """The app drawing a frame between two deltas (here: 15 ms without yielding, every
     100 deltas) is not taken for a slow stream: the deltas wait in the socket meanwhile."""
-    server.tokens_per_second = 2000
-    server.queue_reply(" ".join(f"w{i}" for i in range(1000)))
-    loop = asyncio.get_running_loop()
-    times: list[float] = []
-    async for event in backend.stream_reply(
-        settings=SETTINGS, input=hi(), previous_response_id=None
-    ):
-        if isinstance(event, TextDelta):
-            times.append(loop.time())
-            if len(times) % 100 == 0:
-                time.sleep(0.015)
+
+    def stall(count: int) -> None:
+        if count % 100 == 0:
+            time.sleep(0.015)
+
+    _, times = await _delta_times(server, backend, words=1000, rate=2000, on_delta=stall)
     assert len(times) == 1000
     # 0.5 s of tokens and 0.15 s of stalls; ten waits of 0.1 s would add a second.
     assert times[-1] - times[0] < 0.5 + 0.15 + 0.25
@@ -1067,18 +1069,14 @@ async def test_a_pause_in_a_fast_stream_is_not_taken_for_a_trickle(
     pause: no 0.1 s wait, which would hold back the end of the reply."""
     from foundry_tui.backend import TRICKLE_WAIT
 
-    server.tokens_per_second = 2000
-    server.queue_reply(" ".join(f"w{i}" for i in range(1000)))
     loop = asyncio.get_running_loop()
-    times: list[float] = []
-    async for event in backend.stream_reply(
-        settings=SETTINGS, input=hi(), previous_response_id=None
-    ):
-        if isinstance(event, TextDelta):
-            times.append(loop.time())
-            if len(times) == 300:  # the server slows to a token every 25 ms, briefly
-                server.tokens_per_second = 40
-                loop.call_later(0.03, setattr, server, "tokens_per_second", 2000)
+
+    def pause(count: int) -> None:
+        if count == 300:  # the server slows to a token every 25 ms, briefly
+            server.tokens_per_second = 40
+            loop.call_later(0.03, setattr, server, "tokens_per_second", 2000)
+
+    _, times = await _delta_times(server, backend, words=1000, rate=2000, on_delta=pause)
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert max(gaps) >= 0.02  # the pause happened...
     assert max(gaps) < TRICKLE_WAIT  # ...and nothing waited on top of it

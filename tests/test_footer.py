@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from foundry_tui.app import make_app
 from foundry_tui.widgets.footer import KeyFooter
@@ -11,14 +14,23 @@ from tests.helpers import start_chat, wait_until, write_config
 from tests.responses_server import ResponsesServer
 
 
-async def test_footer_follows_focus_and_repaints_only_on_change(
+@asynccontextmanager
+async def chat_with_keys(
     tmp_path: Path, server: ResponsesServer
-) -> None:
+) -> AsyncIterator[tuple[Any, Any, KeyFooter]]:
+    """The app on its chat screen at 160x40, once the key bar shows its keys."""
     app = make_app(write_config(tmp_path, server.base_url))
     async with app.run_test(size=(160, 40)) as pilot:
         screen = await start_chat(app, pilot)
         footer = screen.query_one(KeyFooter)
         await wait_until(pilot, lambda: "Cancel reply" in footer.text, what="keys")
+        yield pilot, screen, footer
+
+
+async def test_footer_follows_focus_and_repaints_only_on_change(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    async with chat_with_keys(tmp_path, server) as (pilot, screen, footer):
         assert footer.text.startswith(" esc Cancel reply  ^n New  ^b Settings ")
         assert footer.text.endswith("▏^p palette ")
         assert len(footer.text) == 160
@@ -45,12 +57,8 @@ async def test_footer_follows_focus_and_repaints_only_on_change(
 
 
 async def test_clicking_a_key_presses_it(tmp_path: Path, server: ResponsesServer) -> None:
-    app = make_app(write_config(tmp_path, server.base_url))
-    async with app.run_test(size=(160, 40)) as pilot:
-        screen = await start_chat(app, pilot)
-        footer = screen.query_one(KeyFooter)
+    async with chat_with_keys(tmp_path, server) as (pilot, screen, footer):
         sidebar = screen.query_one(SettingsSidebar)
-        await wait_until(pilot, lambda: "Settings" in footer.text, what="keys")
         assert sidebar.display
         column = footer.text.index("Settings")
         await pilot.click(KeyFooter, offset=(column, 0))
@@ -62,18 +70,14 @@ async def test_clicking_a_key_presses_it(tmp_path: Path, server: ResponsesServer
         # The palette key, at the right end, opens the command palette.
         await pilot.click(KeyFooter, offset=(footer.text.index("^p"), 0))
         await wait_until(
-            pilot, lambda: type(app.screen).__name__ == "CommandPalette", what="the palette"
+            pilot, lambda: type(pilot.app.screen).__name__ == "CommandPalette", what="the palette"
         )
 
 
 async def test_hovering_a_key_highlights_it_and_shows_its_tooltip(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
-    app = make_app(write_config(tmp_path, server.base_url))
-    async with app.run_test(size=(160, 40)) as pilot:
-        screen = await start_chat(app, pilot)
-        footer = screen.query_one(KeyFooter)
-        await wait_until(pilot, lambda: "New" in footer.text, what="keys")
+    async with chat_with_keys(tmp_path, server) as (pilot, _screen, footer):
         column = footer.text.index("New")
         plain = footer.render_line(0)
         await pilot.hover(KeyFooter, offset=(column, 0))
