@@ -67,8 +67,8 @@ class TimedServer(ResponsesServer):
         try:
             super().__init__(**kwargs)
         except SchemaNotFoundError:
-            # The official schema (../shared/responses-api) is for the tests; the benchmark
-            # can run without checking every payload against it.
+            # The official schema (tests/schema, or FOUNDRY_TUI_RESPONSES_SCHEMA) is for the
+            # tests; the benchmark can run without checking every payload against it.
             super().__init__(**{**kwargs, "validate": False})
         self.probe: DeltaProbe | None = None
 

@@ -13,7 +13,7 @@ SIGTERM/SIGINT)::
     python -m tests.responses_server --port 0 --tps 50
 
 Every payload the server sends is validated against the official OpenAPI subset in
-``../shared/responses-api/openapi-responses.json`` (per-event-type schemas); a failure is
+``tests/schema/openapi-responses.json`` (per-event-type schemas); a failure is
 recorded in ``schema_errors`` and turned into an HTTP 500 so that tests notice.  Azure-only
 error shapes (content filter with ``type: null``, ``PermissionDenied``,
 ``DeploymentNotFound``, unknown routes) are not OpenAI payloads and are checked against a
@@ -65,11 +65,9 @@ __all__ = [
     "split_tokens",
 ]
 
-#: Where the official schema subset lives: ``<repo>/../shared/responses-api/``.
-#: ``FOUNDRY_TUI_RESPONSES_SCHEMA`` overrides it.
-SCHEMA_PATH = (
-    Path(__file__).resolve().parents[1].parent / "shared/responses-api/openapi-responses.json"
-)
+#: The official schema subset, vendored beside this file (its README says where it was cut
+#: from). ``FOUNDRY_TUI_RESPONSES_SCHEMA`` overrides it.
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "openapi-responses.json"
 _SCHEMA_URI = "urn:openai-responses-openapi"
 
 # ---------------------------------------------------------------------------
@@ -161,8 +159,8 @@ class SchemaValidator:
         if not path.is_file():
             raise SchemaNotFoundError(
                 f"Responses API schema not found at {path}. It is expected in "
-                "../shared/responses-api/openapi-responses.json relative to the repository "
-                "root (set FOUNDRY_TUI_RESPONSES_SCHEMA to override), or pass validate=False."
+                "tests/schema/openapi-responses.json (set FOUNDRY_TUI_RESPONSES_SCHEMA to "
+                "override), or pass validate=False."
             )
         self.path = path
         self.document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
