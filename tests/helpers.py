@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import selectors
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,58 @@ async def wait_until(
             raise AssertionError(f"timed out waiting for {what or predicate}")
         await pilot.pause(0.01)
         await asyncio.sleep(0)
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on a clock of its own, which moves only when the loop has nothing to
+    run: it then jumps straight to the next timer. ``asyncio.sleep(0.1)`` takes no real
+    time, and ``loop.time()`` says exactly how long a run would have taken with no other
+    load on the machine, so timing can be asserted exactly. Run a coroutine on it with
+    ``asyncio.Runner(loop_factory=VirtualClockLoop)``. Work that takes time without
+    yielding (drawing a frame) is ``advance(seconds)``."""
+
+    #: Real seconds a run may take: code that waits for time to pass in a loop of zero
+    #: sleeps would spin here forever, the clock never moving.
+    REAL_TIME_LIMIT = 60.0
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(selector=_JumpingSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    def __init__(self, clock: VirtualClockLoop) -> None:
+        super().__init__()
+        self._clock = clock
+        self._give_up = time.monotonic() + clock.REAL_TIME_LIMIT
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if time.monotonic() > self._give_up:
+            raise RuntimeError("spinning on a virtual clock: something waits for time to pass")
+        ready: list[tuple[selectors.SelectorKey, int]] = super().select(0)
+        if ready or timeout == 0:
+            return ready
+        if timeout is None:  # no timer at all: only another thread can wake the loop
+            return super().select(None)  # type: ignore[no-any-return]
+        self._clock.advance(timeout)  # idle until the next timer: be there at once
+        return ready
+
+
+async def eventually(
+    predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = ""
+) -> None:
+    """``wait_until`` for code with no app: polls ``predicate`` while the loop runs."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.01)
 
 
 def write_config(

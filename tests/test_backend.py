@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
 import socket
@@ -35,6 +34,7 @@ from foundry_tui.models import (
     TextDelta,
     Usage,
 )
+from tests.helpers import VirtualClockLoop
 from tests.responses_server import Fault, ResponsesServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -989,97 +989,107 @@ async def test_events_fall_back_to_the_sdk_iteration_without_its_private_members
     assert [event async for event in _events(PublicOnly(items))] == items
 
 
-def _reads(times: list[float]) -> int:
-    """How many reads delivered deltas yielded at ``times`` (one read's deltas come
-    within a millisecond or two of each other)."""
-    return 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > 0.005)
+def _delta_times(
+    sends: list[float], *, on_delta: Callable[[VirtualClockLoop, int], None] = lambda loop, n: None
+) -> list[float]:
+    """Streams one-word deltas through the backend on a virtual clock, the i-th sent by the
+    server at ``sends[i]`` seconds after the reply starts; returns when each reached the
+    caller, on the same clock (``on_delta`` runs after each, with the count so far).
+
+    The body is written as the clock reaches each send time; a delta whose time has passed
+    while the reader was elsewhere is there at once, as if it waited in the socket."""
+
+    def frame(event: dict[str, Any]) -> bytes:
+        return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+    async def body() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        yield frame({"type": "response.created", "response": response_obj("in_progress")})
+        for i, at in enumerate(sends):
+            if start + at > loop.time():
+                await asyncio.sleep(start + at - loop.time())
+            yield frame({"type": "response.output_text.delta", "delta": f"w{i} "})
+        yield frame({"type": "response.completed", "response": response_obj()})
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=body(), headers={"content-type": "text/event-stream"})
+
+    async def run() -> list[float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualClockLoop)
+        backend = mock_backend(handler)
+        started = 0.0
+        times: list[float] = []
+        try:
+            async for event in backend.stream_reply(
+                settings=SETTINGS, input=hi(), previous_response_id=None
+            ):
+                if isinstance(event, ResponseStarted):
+                    started = loop.time()
+                if isinstance(event, TextDelta):
+                    times.append(loop.time() - started)
+                    on_delta(loop, len(times))
+        finally:
+            await backend.aclose()
+        return times
+
+    with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+        return runner.run(run())
 
 
-async def _delta_times(
-    server: ResponsesServer,
-    backend: Backend,
-    *,
-    words: int,
-    rate: float,
-    on_delta: Callable[[int], None] = lambda count: None,
-) -> tuple[float, list[float]]:
-    """Streams ``words`` one-word tokens at ``rate`` a second; returns when the reply
-    started and when each delta reached the caller (``on_delta`` runs after each)."""
-    server.tokens_per_second = rate
-    server.queue_reply(" ".join(f"w{i}" for i in range(words)))
-    loop = asyncio.get_running_loop()
-    started = 0.0
-    times: list[float] = []
-    async for event in backend.stream_reply(
-        settings=SETTINGS, input=hi(), previous_response_id=None
-    ):
-        if isinstance(event, ResponseStarted):
-            started = loop.time()
-        if isinstance(event, TextDelta):
-            times.append(loop.time())
-            on_delta(len(times))
-    return started, times
+def _paced(count: int, rate: float) -> list[float]:
+    """Send times of ``count`` deltas at ``rate`` a second, the first at once."""
+    return [i / rate for i in range(count)]
 
 
-async def test_a_trickling_stream_is_read_a_few_deltas_at_a_time(
-    server: ResponsesServer, backend: Backend
-) -> None:
-    """Deltas sent 20 ms apart are read several at a time, about ten reads a second,
-    and the first one is not held back."""
+def test_a_trickling_stream_is_read_a_few_deltas_at_a_time() -> None:
+    """Deltas sent 20 ms apart are read several at a time, and never later than one wait
+    after they were sent: the first one is not held back, the stream is not slower."""
     from foundry_tui.backend import TRICKLE_WAIT
 
-    started, times = await _delta_times(server, backend, words=60, rate=50)
-    assert len(times) == 60  # a token a word
-    assert times[0] - started < TRICKLE_WAIT / 2  # the server sends it 20 ms after
-    reads = _reads(times)
-    assert reads <= len(times) / 2  # about 12 when idle; one a delta without the wait
-    # ...and the stream is not slower for it: 1.2 s of tokens, read in about 1.2 s.
-    assert times[-1] - times[0] < len(times) / 50 + 2 * TRICKLE_WAIT
+    sends = _paced(60, 50)
+    times = _delta_times(sends)
+    assert len(times) == 60  # a delta a word
+    assert times[0] == sends[0]  # at once
+    reads = len(set(times))  # the deltas read together reach the caller at the same time
+    assert reads <= len(times) / 2  # about 20; one a delta without the wait
+    late = [got - sent for got, sent in zip(times, sends, strict=True)]
+    assert max(late) == pytest.approx(TRICKLE_WAIT - 1 / 50)  # the wait, less one gap
+    assert times[-1] <= sends[-1] + TRICKLE_WAIT
 
 
-async def test_a_fast_stream_is_read_as_fast_as_it_comes(
-    server: ResponsesServer, backend: Backend
-) -> None:
-    _, times = await _delta_times(server, backend, words=2000, rate=2000)
-    assert len(times) == 2000
-    # 2,000 tokens at 2,000 a second: about a second, with no wait for more.
-    assert times[-1] - times[0] < 1.5
+def test_a_fast_stream_is_read_as_fast_as_it_comes() -> None:
+    """500 deltas at 2,000 a second: each reaches the caller when it is sent, no wait."""
+    sends = _paced(500, 2000)
+    assert _delta_times(sends) == pytest.approx(sends, abs=1e-9)
 
 
-async def test_a_busy_app_does_not_slow_a_fast_stream(
-    server: ResponsesServer, backend: Backend
-) -> None:
+def test_a_busy_app_does_not_slow_a_fast_stream() -> None:
     """The app drawing a frame between two deltas (here: 15 ms without yielding, every
-    100 deltas) is not taken for a slow stream: the deltas wait in the socket meanwhile."""
+    100 deltas) is not taken for a slow stream: the deltas wait in the socket meanwhile,
+    and are read at once after it, with no trickle wait on top."""
+    frame = 0.015
 
-    def stall(count: int) -> None:
+    def draw(loop: VirtualClockLoop, count: int) -> None:
         if count % 100 == 0:
-            time.sleep(0.015)
+            loop.advance(frame)
 
-    _, times = await _delta_times(server, backend, words=1000, rate=2000, on_delta=stall)
-    assert len(times) == 1000
-    # 0.5 s of tokens and 0.15 s of stalls; ten waits of 0.1 s would add a second.
-    assert times[-1] - times[0] < 0.5 + 0.15 + 0.25
+    sends = _paced(1000, 2000)
+    times = _delta_times(sends, on_delta=draw)
+    late = [got - sent for got, sent in zip(times, sends, strict=True)]
+    assert max(late) <= frame  # the frame itself, nothing more
+    assert times[-1] == pytest.approx(sends[-1])  # caught up by the end
 
 
-async def test_a_pause_in_a_fast_stream_is_not_taken_for_a_trickle(
-    server: ResponsesServer, backend: Backend
-) -> None:
+def test_a_pause_in_a_fast_stream_is_not_taken_for_a_trickle() -> None:
     """A fast stream that stops for a moment (a busy server) goes on at once after the
     pause: no 0.1 s wait, which would hold back the end of the reply."""
-    from foundry_tui.backend import TRICKLE_WAIT
-
-    loop = asyncio.get_running_loop()
-
-    def pause(count: int) -> None:
-        if count == 300:  # the server slows to a token every 25 ms, briefly
-            server.tokens_per_second = 40
-            loop.call_later(0.03, setattr, server, "tokens_per_second", 2000)
-
-    _, times = await _delta_times(server, backend, words=1000, rate=2000, on_delta=pause)
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert max(gaps) >= 0.02  # the pause happened...
-    assert max(gaps) < TRICKLE_WAIT  # ...and nothing waited on top of it
+    pause = 0.03
+    sends = [at + (pause if i > 300 else 0.0) for i, at in enumerate(_paced(1000, 2000))]
+    times = _delta_times(sends)
+    assert times[301] - times[300] == pytest.approx(pause + 1 / 2000)  # the pause happened...
+    assert times == pytest.approx(sends, abs=1e-9)  # ...and nothing waited on top of it
 
 
 async def test_deltas_skip_the_sdk_typed_models(server: ResponsesServer, backend: Backend) -> None:

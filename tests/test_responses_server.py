@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from tests.helpers import VirtualClockLoop, eventually
 from tests.responses_server import (
     SCHEMA_PATH,
     Fault,
@@ -200,28 +201,55 @@ async def test_raw_stream_payloads_validate(validate: bool):
     assert_valid("Response", events[-1]["response"])
 
 
-async def test_many_tokens_unpaced_is_fast(server: ResponsesServer):
+async def test_many_tokens_unpaced_all_arrive(server: ResponsesServer):
     server.queue_reply(make_text(4000))
-    start = time.perf_counter()
     events = await raw_stream(server, input="go")
-    elapsed = time.perf_counter() - start
     assert sum(e["type"] == "response.output_text.delta" for e in events) == 4000
-    assert elapsed < 3.0
 
 
-async def test_pacing_roughly_holds():
-    with ResponsesServer(tokens_per_second=100) as server:
-        server.queue_reply(make_text(20))
-        start = time.perf_counter()
-        events = await raw_stream(server, input="go")
-        elapsed = time.perf_counter() - start
-        assert sum(e["type"] == "response.output_text.delta" for e in events) == 20
-        assert 0.15 <= elapsed < 1.5
-        server.tokens_per_second = None  # settable at runtime
-        server.queue_reply(make_text(200))
-        start = time.perf_counter()
-        await raw_stream(server, input="go")
-        assert time.perf_counter() - start < 1.0
+class _ClockedWrites:
+    """Stands in for the stream response: notes when (on the loop's clock) each delta frame
+    was written; ``then`` runs after each write, with the count so far."""
+
+    def __init__(self, then: Callable[[int], None] = lambda count: None) -> None:
+        self.at: list[float] = []
+        self._then = then
+
+    async def write(self, data: bytes) -> None:
+        self.at.append(asyncio.get_running_loop().time())
+        self._then(len(self.at))
+
+
+def _write_deltas(server: ResponsesServer, count: int, writes: _ClockedWrites) -> None:
+    """The server's delta writer on a virtual clock starting at 0 (no socket, no thread)."""
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        await server._write_deltas(writes, lambda i: f"w{i} ", 0, count, loop)  # type: ignore[arg-type]
+
+    with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+        runner.run(run())
+
+
+def test_unpaced_deltas_are_written_without_waiting():
+    writes = _ClockedWrites()
+    _write_deltas(ResponsesServer(validate=False), 4000, writes)
+    assert writes.at == [0.0] * 4000
+
+
+def test_pacing_holds_its_schedule_and_follows_a_change_at_once():
+    server = ResponsesServer(tokens_per_second=128, validate=False)  # 1/128 s: exact in binary
+    writes = _ClockedWrites()
+    _write_deltas(server, 20, writes)
+    assert writes.at == [i / 128 for i in range(20)]  # the first at once, then on schedule
+
+    def unpace_after_ten(count: int) -> None:
+        if count == 10:
+            server.tokens_per_second = None  # settable at runtime, mid-stream
+
+    writes = _ClockedWrites(unpace_after_ten)
+    _write_deltas(server, 200, writes)
+    assert writes.at == [i / 128 for i in range(10)] + [9 / 128] * 190
 
 
 async def test_first_delta_delay():
@@ -720,12 +748,30 @@ def test_cli_ready_line_and_sigterm():
 
 
 async def test_stop_with_open_stream_is_prompt():
+    """stop() ends a stream that is mid-reply at once: not one more delta is written after
+    it begins (without that, the reply goes on until aiohttp's shutdown timeout)."""
     server = ResponsesServer(tokens_per_second=5).start()
+    written = {"before stop": 0, "after stop": 0}
+    write_deltas = server._write_deltas
+
+    class Counted:
+        def __init__(self, resp: Any) -> None:
+            self._resp = resp
+
+        async def write(self, data: bytes) -> None:
+            await self._resp.write(data)
+            assert server._stopping is not None
+            written["after stop" if server._stopping.is_set() else "before stop"] += 1
+
+    async def counted(resp: Any, *args: Any) -> None:
+        await write_deltas(Counted(resp), *args)  # type: ignore[arg-type]
+
+    server._write_deltas = counted  # type: ignore[method-assign]
     server.queue_reply(make_text(100))
     task = asyncio.create_task(raw_stream(server, input="x"))
-    await asyncio.sleep(0.2)
-    start = time.perf_counter()
+    await eventually(lambda: written["before stop"] >= 1, what="the first delta")
     await asyncio.to_thread(server.stop)
-    assert time.perf_counter() - start < 3
     with pytest.raises((aiohttp.ClientError, AssertionError)):
         await task
+    assert written["after stop"] == 0
+    assert written["before stop"] < 100
