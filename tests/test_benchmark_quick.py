@@ -17,6 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "run.py"
 
+pytestmark = pytest.mark.benchmark  # off by default: `python -m pytest -m benchmark`
+
 FIGURES = {
     "cold_start.prompt",
     "cold_start.accepts_keys",
