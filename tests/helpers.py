@@ -7,7 +7,12 @@ import selectors
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from textual.app import App
+from textual.driver import Driver
+from textual.drivers.headless_driver import HeadlessDriver
+from textual.geometry import Region
 from textual.pilot import Pilot
 
 from foundry_tui.config import AppConfig, Overrides, load_config
@@ -82,6 +87,68 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
         await asyncio.sleep(0.01)
+
+
+def record_notifications(app: App[object]) -> list[str]:
+    """Everything ``app`` notifies from now on, as "title: message" (through ``notify``,
+    which every notification goes through)."""
+    shown: list[str] = []
+    notify = app.notify
+
+    def recording(message: str, *, title: str = "", **options: Any) -> None:
+        shown.append(f"{title}: {message}" if title else message)
+        notify(message, title=title, **options)
+
+    app.notify = recording  # type: ignore[method-assign]
+    return shown
+
+
+class Terminal:
+    """What an app paints, frame by frame: run it with ``driver_class=terminal.driver`` and
+    ``run_test(headless=False)``; it then writes its output as it would to a terminal, read
+    here by pyte. ``frames`` is the screen's text after each write; ``now()`` is the screen
+    as it is, cheaper: it keeps no frame for the writes it reads (use one or the other)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        import pyte
+
+        self._screen = pyte.Screen(width, height)
+        self._stream = pyte.Stream(self._screen)
+        self._writes: list[str] = []
+        self._read = 0
+        self._frames: list[list[str]] = []
+        terminal = self
+
+        class Painting(HeadlessDriver):
+            @property
+            def is_headless(self) -> bool:
+                return False  # so that the app writes what it paints
+
+            def write(self, data: str) -> None:
+                terminal._writes.append(data)
+
+        self.driver: type[Driver] = Painting
+
+    @property
+    def frames(self) -> list[list[str]]:
+        while self._read < len(self._writes):
+            self._stream.feed(self._writes[self._read])
+            self._read += 1
+            self._frames.append(list(self._screen.display))
+        return self._frames
+
+    def now(self) -> list[str]:
+        while self._read < len(self._writes):
+            self._stream.feed(self._writes[self._read])
+            self._read += 1
+        return list(self._screen.display)
+
+    @staticmethod
+    def text(frame: list[str], region: Region) -> str:
+        """The text of ``region`` in ``frame``, a line each, trailing spaces dropped."""
+        return "\n".join(
+            line[region.x : region.right].rstrip() for line in frame[region.y : region.bottom]
+        )
 
 
 def write_config(

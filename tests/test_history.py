@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 from textual.app import App, ComposeResult
+from textual.driver import Driver
 from textual.widgets import Input
 
 from foundry_tui.app import make_app
@@ -34,7 +35,7 @@ from foundry_tui.widgets.history import (
     HistoryPanel,
 )
 from foundry_tui.workspace import StoreOpening, Workspace
-from tests.helpers import chat_ready, wait_until
+from tests.helpers import Terminal, chat_ready, eventually, wait_until
 
 SETTINGS = GenerationSettings(model="gpt-4o")
 
@@ -136,23 +137,32 @@ async def test_workspace_passes_the_limit(store: Store) -> None:
 
 async def test_the_history_opens_once_when_first_needed(store: Store) -> None:
     openings = 0
+    opened = asyncio.Event()
 
     async def open_store() -> Store:
         nonlocal openings
         openings += 1
-        await asyncio.sleep(0.01)
+        await opened.wait()  # opening takes a while: more users come meanwhile
         return store
 
     history = StoreOpening(open_store)
     waiting = asyncio.ensure_future(history.when_opened())
-    await asyncio.sleep(0.05)
+    for _ in range(5):  # a few turns of the loop: it could have started by now
+        await asyncio.sleep(0)
     # Waiting for it does not open it...
     assert openings == 0 and not waiting.done()
-    # ...the first use does, once, and every waiter gets the same store.
+    # ...the first use does, once, and every user and waiter gets the same store.
+    users = [asyncio.ensure_future(_opened(history)) for _ in range(3)]
+    await eventually(lambda: openings == 1, what="the opening")
+    assert not any(user.done() for user in users) and not waiting.done()
+    opened.set()
+    assert await asyncio.gather(*users, waiting) == [store] * 4
     assert await history is store
-    assert await history is store
-    assert await waiting is store
     assert openings == 1
+
+
+async def _opened(history: StoreOpening) -> Store:
+    return await history
 
 
 async def test_a_failed_opening_reaches_every_user(store: Store) -> None:
@@ -177,8 +187,10 @@ class PanelApp(App[None]):
 
     CSS = "#history-list { height: 1fr; }"  # as in the chat screen
 
-    def __init__(self, rows: list[ConversationSummary]) -> None:
-        super().__init__()
+    def __init__(
+        self, rows: list[ConversationSummary], *, driver_class: type[Driver] | None = None
+    ) -> None:
+        super().__init__(driver_class=driver_class)
         self.rows = rows
         self.asked: list[int] = []
 
@@ -272,7 +284,7 @@ async def test_a_page_more_is_appended_as_the_cursor_nears_the_end() -> None:
         await pilot.press("end")
         await wait_until(pilot, lambda: listed.option_count == 2 * PAGE_ROWS + 7, what="rest")
         await pilot.press("end")
-        await pilot.pause(0.05)
+        await pilot.pause()  # a request for more would be answered by now
         assert app.asked == [PAGE_ROWS, 2 * PAGE_ROWS, 3 * PAGE_ROWS]  # then: all there
 
 
@@ -286,36 +298,59 @@ async def test_scrolling_near_the_end_asks_for_more() -> None:
         await wait_until(pilot, lambda: listed.option_count == PAGE_ROWS + 3, what="more")
 
 
-async def test_a_filter_key_holds_the_repaint_only_until_results_or_timeout(
+async def test_a_filter_key_is_painted_with_its_results_or_alone_after_the_hold(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The letter typed into the filter reaches the terminal in the same frame as the list
+    it selects, never a frame before; when no results come, it is painted alone after
+    HOLD_SECONDS."""
     hold = 0.5  # longer than the real one, so a slow machine still sees the hold
     monkeypatch.setattr("foundry_tui.widgets.history.HOLD_SECONDS", hold)
-    app = PanelApp(summaries(3))
-    async with app.run_test(size=(60, 20)) as pilot:
+    terminal = Terminal(60, 20)
+    app = PanelApp(summaries(3), driver_class=terminal.driver)
+    async with app.run_test(size=(60, 20), headless=False) as pilot:
         app.serve()
+        field = app.query_one("#history-filter", Input)
+        listed = app.query_one(ConversationList)
+        field.focus()
         await pilot.pause()
-        app.query_one("#history-filter", Input).focus()
+
+        def frames_with(letters: str) -> list[str]:
+            """The list as painted in each frame whose filter shows ``letters``."""
+            return [
+                terminal.text(frame, listed.region)
+                for frame in terminal.frames
+                if terminal.text(frame, field.region).strip() == letters
+            ]
+
+        assert "c002 title" in terminal.text(terminal.frames[-1], listed.region)
         await pilot.press("c")
-        assert app._batch_count == 1  # the letter waits for its results...
+        await pilot.pause()  # a repaint: without the hold, the letter would be painted now
+        assert frames_with("c") == []  # the letter waits for its results...
+        app.rows = summaries(3)[1:2]  # ...which come: one match
         app.serve()
-        assert app._batch_count == 0  # ...which released it
+        await pilot.pause()  # ...and release it at once, not at the end of the hold:
+        [painted] = frames_with("c")  # the letter and its results in one frame
+        assert "c001 title" in painted and "c002 title" not in painted
         await pilot.press("x")  # no results ever come for this one
-        assert app._batch_count == 1
-        await asyncio.sleep(hold + 0.1)
         await pilot.pause()
-        assert app._batch_count == 0
-        assert app.query_one("#history-filter", Input).value == "cx"
+        assert frames_with("cx") == []
+        await wait_until(pilot, lambda: bool(frames_with("cx")), what="the letter alone")
+        assert field.value == "cx"
 
 
-async def test_a_value_set_while_unfocused_holds_nothing() -> None:
-    app = PanelApp(summaries(3))
-    async with app.run_test(size=(60, 20)) as pilot:
+async def test_a_value_set_while_unfocused_holds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("foundry_tui.widgets.history.HOLD_SECONDS", 60.0)  # a hold would show
+    terminal = Terminal(60, 20)
+    app = PanelApp(summaries(3), driver_class=terminal.driver)
+    async with app.run_test(size=(60, 20), headless=False) as pilot:
         app.serve()
         app.query_one(ConversationList).focus()
         await pilot.pause()
-        app.query_one("#history-filter", Input).value = "c"
-        assert app._batch_count == 0
+        field = app.query_one("#history-filter", Input)
+        field.value = "c"
+        await pilot.pause()
+        assert terminal.text(terminal.frames[-1], field.region).strip() == "c"
 
 
 # ---------------------------------------------------------------------------
@@ -345,13 +380,19 @@ def config_for(tmp_path: Path) -> AppConfig:
     return load_config(path, overrides=Overrides(db=tmp_path / "history.db"))
 
 
-async def test_the_app_lists_a_page_filters_all_text_and_pages_on(tmp_path: Path) -> None:
+async def test_the_app_lists_a_page_filters_all_text_and_pages_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only results may end a filter key's hold here: a timeout would hide a hold left over.
+    monkeypatch.setattr("foundry_tui.widgets.history.HOLD_SECONDS", 60.0)
     config = config_for(tmp_path)
     count = PAGE_ROWS + 25
     with Store.open(config.db_path) as store:
         ids = fill(store, count, planted={1: "zymurgist", 2: "zymurgy"})
     app = make_app(config, backend_factory=lambda profile: NoBackend())  # type: ignore[arg-type,return-value]
-    async with app.run_test(size=(160, 40)) as pilot:
+    terminal = Terminal(160, 40)
+    app.driver_class = terminal.driver
+    async with app.run_test(size=(160, 40), headless=False) as pilot:
         await wait_until(pilot, lambda: chat_ready(app), what="chat")
         listed = app.screen.query_one(ConversationList)
         await wait_until(pilot, lambda: listed.option_count == PAGE_ROWS, what="first page")
@@ -362,7 +403,16 @@ async def test_the_app_lists_a_page_filters_all_text_and_pages_on(tmp_path: Path
         await pilot.press(*"zym")
         await wait_until(pilot, lambda: listed.option_count == 2, what="two matches")
         assert [listed.get_option_at_index(i).id for i in range(2)] == [ids[2], ids[1]]
-        assert app._batch_count == 0
+        # Painted as soon as the results came (a hold left would keep it off the terminal
+        # for the whole HOLD_SECONDS), the typed letters with them in one frame.
+        field = app.screen.query_one("#history-filter", Input)
+        await wait_until(
+            pilot,
+            lambda: terminal.text(terminal.now(), field.region).strip() == "zym",
+            what="the filter painted",
+        )
+        painted = terminal.text(terminal.now(), listed.region)
+        assert "c002 question number 2" in painted and "c003" not in painted
         await pilot.press(*"urgi")
         await wait_until(pilot, lambda: listed.option_count == 1, what="one match")
         assert listed.get_option_at_index(0).id == ids[1]
