@@ -103,8 +103,8 @@ def record_notifications(app: App[object]) -> list[str]:
     return shown
 
 
-class Terminal:
-    """What an app paints, frame by frame: run it with ``driver_class=terminal.driver`` and
+class PaintedScreen:
+    """What an app paints, frame by frame: run it with ``driver_class=painted.driver`` and
     ``run_test(headless=False)``; it then writes its output as it would to a terminal, read
     here by pyte. ``frames`` is the screen's text after each write; ``now()`` is the screen
     as it is, cheaper: it keeps no frame for the writes it reads (use one or the other)."""

@@ -35,7 +35,7 @@ from foundry_tui.widgets.history import (
     HistoryPanel,
 )
 from foundry_tui.workspace import StoreOpening, Workspace
-from tests.helpers import Terminal, chat_ready, eventually, wait_until
+from tests.helpers import PaintedScreen, chat_ready, eventually, wait_until
 
 SETTINGS = GenerationSettings(model="gpt-4o")
 
@@ -306,8 +306,8 @@ async def test_a_filter_key_is_painted_with_its_results_or_alone_after_the_hold(
     HOLD_SECONDS."""
     hold = 0.5  # longer than the real one, so a slow machine still sees the hold
     monkeypatch.setattr("foundry_tui.widgets.history.HOLD_SECONDS", hold)
-    terminal = Terminal(60, 20)
-    app = PanelApp(summaries(3), driver_class=terminal.driver)
+    painted = PaintedScreen(60, 20)
+    app = PanelApp(summaries(3), driver_class=painted.driver)
     async with app.run_test(size=(60, 20), headless=False) as pilot:
         app.serve()
         field = app.query_one("#history-filter", Input)
@@ -318,20 +318,20 @@ async def test_a_filter_key_is_painted_with_its_results_or_alone_after_the_hold(
         def frames_with(letters: str) -> list[str]:
             """The list as painted in each frame whose filter shows ``letters``."""
             return [
-                terminal.text(frame, listed.region)
-                for frame in terminal.frames
-                if terminal.text(frame, field.region).strip() == letters
+                painted.text(frame, listed.region)
+                for frame in painted.frames
+                if painted.text(frame, field.region).strip() == letters
             ]
 
-        assert "c002 title" in terminal.text(terminal.frames[-1], listed.region)
+        assert "c002 title" in painted.text(painted.frames[-1], listed.region)
         await pilot.press("c")
         await pilot.pause()  # a repaint: without the hold, the letter would be painted now
         assert frames_with("c") == []  # the letter waits for its results...
         app.rows = summaries(3)[1:2]  # ...which come: one match
         app.serve()
         await pilot.pause()  # ...and release it at once, not at the end of the hold:
-        [painted] = frames_with("c")  # the letter and its results in one frame
-        assert "c001 title" in painted and "c002 title" not in painted
+        [first] = frames_with("c")  # the letter and its results in one frame
+        assert "c001 title" in first and "c002 title" not in first
         await pilot.press("x")  # no results ever come for this one
         await pilot.pause()
         assert frames_with("cx") == []
@@ -341,8 +341,8 @@ async def test_a_filter_key_is_painted_with_its_results_or_alone_after_the_hold(
 
 async def test_a_value_set_while_unfocused_holds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("foundry_tui.widgets.history.HOLD_SECONDS", 60.0)  # a hold would show
-    terminal = Terminal(60, 20)
-    app = PanelApp(summaries(3), driver_class=terminal.driver)
+    painted = PaintedScreen(60, 20)
+    app = PanelApp(summaries(3), driver_class=painted.driver)
     async with app.run_test(size=(60, 20), headless=False) as pilot:
         app.serve()
         app.query_one(ConversationList).focus()
@@ -350,7 +350,7 @@ async def test_a_value_set_while_unfocused_holds_nothing(monkeypatch: pytest.Mon
         field = app.query_one("#history-filter", Input)
         field.value = "c"
         await pilot.pause()
-        assert terminal.text(terminal.frames[-1], field.region).strip() == "c"
+        assert painted.text(painted.frames[-1], field.region).strip() == "c"
 
 
 # ---------------------------------------------------------------------------
@@ -390,8 +390,8 @@ async def test_the_app_lists_a_page_filters_all_text_and_pages_on(
     with Store.open(config.db_path) as store:
         ids = fill(store, count, planted={1: "zymurgist", 2: "zymurgy"})
     app = make_app(config, backend_factory=lambda profile: NoBackend())  # type: ignore[arg-type,return-value]
-    terminal = Terminal(160, 40)
-    app.driver_class = terminal.driver
+    painted = PaintedScreen(160, 40)
+    app.driver_class = painted.driver
     async with app.run_test(size=(160, 40), headless=False) as pilot:
         await wait_until(pilot, lambda: chat_ready(app), what="chat")
         listed = app.screen.query_one(ConversationList)
@@ -408,11 +408,11 @@ async def test_the_app_lists_a_page_filters_all_text_and_pages_on(
         field = app.screen.query_one("#history-filter", Input)
         await wait_until(
             pilot,
-            lambda: terminal.text(terminal.now(), field.region).strip() == "zym",
+            lambda: painted.text(painted.now(), field.region).strip() == "zym",
             what="the filter painted",
         )
-        painted = terminal.text(terminal.now(), listed.region)
-        assert "c002 question number 2" in painted and "c003" not in painted
+        shown = painted.text(painted.now(), listed.region)
+        assert "c002 question number 2" in shown and "c003" not in shown
         await pilot.press(*"urgi")
         await wait_until(pilot, lambda: listed.option_count == 1, what="one match")
         assert listed.get_option_at_index(0).id == ids[1]

@@ -18,6 +18,7 @@ from foundry_tui.store import Store
 from foundry_tui.widgets.transcript import Transcript
 from tests.helpers import (
     KEY_VARIABLE,
+    record_notifications,
     replies,
     send,
     start_chat,
@@ -53,6 +54,7 @@ async def test_no_secret_reaches_any_file_or_message(
 ) -> None:
     config = write_config(tmp_path, server.base_url)
     app = make_app(config)
+    notices = record_notifications(app)
     async with app.run_test(size=(150, 40)) as pilot:
         await start_chat(app, pilot)
         await send(pilot, app, "first")
@@ -60,8 +62,8 @@ async def test_no_secret_reaches_any_file_or_message(
         server.inject(Fault.UNAUTHORIZED, message=f"Incorrect API key provided: {SECRET}")
         failed = await send(pilot, app, "second")
         assert failed.message.status == MessageStatus.FAILED
-        shown = [str(n.message) + str(n.title) for n in app._notifications]
-        shown.append(failed.footer)
+        shown = [*notices, failed.footer, failed.message.error or ""]
+        assert any("Incorrect API key provided" in text for text in shown)  # the echo is shown
         assert all(SECRET not in text for text in shown)
         assert all(SECRET[8:24] not in text for text in shown)
     written = files_under(tmp_path, isolated_home)

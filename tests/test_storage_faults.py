@@ -18,6 +18,7 @@ from foundry_tui.models import MessageRole, MessageStatus
 from foundry_tui.screens.problem import ProblemScreen
 from foundry_tui.store import Store
 from tests.helpers import (
+    record_notifications,
     send,
     start_chat,
     terminal_env,
@@ -86,6 +87,7 @@ async def test_full_disk_keeps_the_prompt_and_writes_no_half_rows(
 ) -> None:
     config = write_config(tmp_path, server.base_url)
     app = make_app(config)
+    notices = record_notifications(app)
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await start_chat(app, pilot)
         await send(pilot, app, "first")
@@ -98,7 +100,7 @@ async def test_full_disk_keeps_the_prompt_and_writes_no_half_rows(
         await pilot.press("enter")
         await wait_until(
             pilot,
-            lambda: any("disk is full" in str(n.message) for n in app._notifications),
+            lambda: any("disk is full" in notice for notice in notices),
             what="disk full message",
         )
         assert screen.query_one("#prompt").text.endswith("will not fit")  # kept
