@@ -437,17 +437,23 @@ def test_search_index_integrity(store: Store, db_path: Path) -> None:
 
 
 def test_migrations_recorded_and_idempotent(db_path: Path) -> None:
+    # Migrations are numbered in their names, from 1, none skipped: the newest one's
+    # number is the schema version a fresh database must record.
+    numbers = [int(fn.__name__.split("_", 1)[0].removeprefix("m")) for fn in migrations.MIGRATIONS]
+    assert numbers == list(range(1, len(numbers) + 1))
+    newest = numbers[-1]
     s = Store.open(db_path)
-    assert s.schema_version == migrations.SCHEMA_VERSION == len(migrations.MIGRATIONS)
+    assert s.schema_version == newest
     c = s.create_conversation(profile="p", settings=SETTINGS)
     s.close()
 
     conn = raw_connect(db_path)
     try:
         rows = conn.execute("SELECT name, applied_at FROM _foundry_migrations").fetchall()
+        # every migration ran once, in order
         assert [r[0] for r in rows] == [fn.__name__ for fn in migrations.MIGRATIONS]
         assert all(r[1] for r in rows)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == newest
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert {
@@ -465,10 +471,10 @@ def test_migrations_recorded_and_idempotent(db_path: Path) -> None:
     s2 = Store.open(db_path)  # reopen: nothing re-applied, data intact
     try:
         assert s2.get_conversation(c.id) is not None
-        assert s2.schema_version == migrations.SCHEMA_VERSION
+        assert s2.schema_version == newest
     finally:
         s2.close()
-    assert count(db_path, "_foundry_migrations") == migrations.SCHEMA_VERSION
+    assert count(db_path, "_foundry_migrations") == len(numbers)  # none ran again
 
 
 def test_newer_schema_unknown_migration_leaves_file_untouched(db_path: Path) -> None:
