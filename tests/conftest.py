@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import KEY_VARIABLE, TEST_KEY
-from tests.responses_server import ResponsesServer
+pytest.register_assert_rewrite("tests.helpers")  # its checks explain themselves too
+
+from tests.helpers import KEY_VARIABLE, TEST_KEY  # noqa: E402
+from tests.responses_server import ResponsesServer  # noqa: E402
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

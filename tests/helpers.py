@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from textual.app import App
 from textual.driver import Driver
 from textual.drivers.headless_driver import HeadlessDriver
-from textual.geometry import Region
+from textual.geometry import Offset, Region
 from textual.pilot import Pilot
 
 from foundry_tui.config import AppConfig, Overrides, load_config
@@ -195,6 +196,35 @@ def visible_text(transcript: Transcript) -> str:
     """The transcript's lines as they are on screen now."""
     height = transcript.scrollable_content_region.height
     return "\n".join(transcript.render_line(y).text for y in range(height))
+
+
+def offset_of(transcript: Transcript, text: str) -> Offset:
+    """Where ``text`` starts in the transcript as it is on screen, relative to the widget
+    (as ``Pilot.click`` takes it)."""
+    gutter = transcript.content_region.offset - transcript.region.offset
+    for y, line in enumerate(visible_text(transcript).split("\n")):
+        x = line.find(text)
+        if x >= 0:
+            return Offset(cell_len(line[:x]), y) + gutter
+    raise AssertionError(f"{text!r} is not on screen")
+
+
+async def click_does_nothing(pilot: Pilot[object], text: str) -> None:
+    """Clicks the transcript exactly on ``text`` (model output that would be a link if it
+    were taken as markup) and checks that nothing happened: no action, no URL opened, no
+    notification, the same screen, the app still running."""
+    app = pilot.app
+    transcript = app.screen.query_one(Transcript)
+    screen = app.screen
+    opened: list[str] = []
+    app.open_url = lambda url, **options: opened.append(url)  # type: ignore[method-assign]
+    notices = record_notifications(app)
+    where = offset_of(transcript, text)
+    assert await pilot.click(Transcript, offset=where)  # the click landed on the transcript
+    await pilot.pause(0)  # what the click would do, done
+    assert app.return_code is None  # no quit
+    assert app.screen is screen and opened == [] and notices == []
+    assert offset_of(transcript, text) == where  # still there, as text
 
 
 def replies(app: object) -> list[MessageBlock]:

@@ -16,6 +16,7 @@ from tests.helpers import (
     KEY_VARIABLE,
     TEST_KEY,
     chat_ready,
+    click_does_nothing,
     last_reply_done,
     record_notifications,
     replies,
@@ -176,6 +177,7 @@ async def test_invalid_setting_is_refused_at_the_field(
     from textual.widgets import Static
 
     app = make_app(write_config(tmp_path, server.base_url))
+    notices = record_notifications(app)
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await start_chat(app, pilot)
         await set_field(pilot, app, "#temperature-input", "3")
@@ -183,8 +185,11 @@ async def test_invalid_setting_is_refused_at_the_field(
         assert "0.0 to 2.0" in str(error.render())
         screen.query_one(PromptInput).focus()
         await pilot.press(*"hi", "enter")
-        await pilot.pause(0.2)
+        await wait_until(
+            pilot, lambda: any("Fix the highlighted setting" in n for n in notices), what="refusal"
+        )
         assert screen.query_one(PromptInput).text == "hi"  # not sent, not lost
+        assert shown(app) == []
         assert server.created() == []
         await set_field(pilot, app, "#temperature-input", "")
         assert str(error.render()) == ""
@@ -505,7 +510,7 @@ async def test_model_output_that_looks_like_markup_is_shown_as_text(
         assert "[bold red]not bold[/]" in rendered
         assert "[@click=app.quit]click[/]" in rendered
         assert "\x1b" not in rendered and "\u202e" not in rendered and "\x07" not in rendered
-        assert app.is_running
+        await click_does_nothing(pilot, "click[/]")  # the would-be link's text
     assert reply.message.text == hostile  # the saved text is what the server sent
 
 
@@ -563,21 +568,29 @@ async def test_view_follows_stream_until_user_scrolls_up(
     async with app.run_test(size=(120, 30)) as pilot:
         screen = await start_chat(app, pilot)
         transcript = screen.query_one(Transcript)
+
+        async def grown(lines: int = 1) -> None:
+            since = transcript.max_scroll_y
+            await wait_until(pilot, lambda: transcript.max_scroll_y >= since + lines, what="more")
+
         await pilot.press(*"long", "enter")
         await wait_until(pilot, lambda: transcript.max_scroll_y > 10, what="overflow")
-        for _ in range(10):  # the newest line stays in view as the reply grows
-            await pilot.pause(0.1)
+        for _ in range(5):  # the newest line stays in view as the reply grows
+            await grown()
             assert transcript.following and transcript.newest_line_in_view
         transcript.scroll_to(y=0, animate=False)  # the user scrolls up to read
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: transcript.scroll_y == 0, what="the scroll up")
         assert not transcript.following
-        grown_from = transcript.max_scroll_y
-        await wait_until(pilot, lambda: transcript.max_scroll_y > grown_from + 5, what="growth")
+        await grown(5)
         assert transcript.scroll_y < 5 and not transcript.newest_line_in_view  # left there
         transcript.scroll_end(animate=False)  # back at the bottom: follows again
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: transcript.following, what="following again")
+        for _ in range(3):
+            await grown()
+            assert transcript.following and transcript.newest_line_in_view
+        server.tokens_per_second = None  # the rest at once
+        await wait_until(pilot, lambda: last_reply_done(app), what="end")
         assert transcript.following and transcript.newest_line_in_view
-        await wait_until(pilot, lambda: last_reply_done(app), timeout=20, what="end")
 
 
 async def test_long_conversation_opens_at_the_newest_and_scrolls_to_the_first(

@@ -378,7 +378,7 @@ async def test_429_is_retried_by_the_client_before_the_user_sees_it(
 
 
 async def test_retry_from_the_command_palette(tmp_path: Path, server: ResponsesServer) -> None:
-    from textual.command import CommandPalette
+    from textual.command import CommandList, CommandPalette
 
     app = make_app(write_config(tmp_path, server.base_url), backend_factory=quick_backend)
     async with app.run_test(size=(150, 40)) as pilot:
@@ -390,7 +390,15 @@ async def test_retry_from_the_command_palette(tmp_path: Path, server: ResponsesS
         await pilot.press("ctrl+p")
         await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
         await pilot.press(*"Retry")
-        await pilot.pause(0.3)
+        commands = app.screen.query_one(CommandList)
+        await wait_until(
+            pilot,
+            lambda: (
+                commands.highlighted is not None
+                and "Retry" in str(commands.get_option_at_index(commands.highlighted).prompt)
+            ),
+            what="the Retry command highlighted",
+        )
         await pilot.press("enter")
         await wait_until(
             pilot,

@@ -44,15 +44,21 @@ async def test_footer_follows_focus_and_repaints_only_on_change(
             return original(*args, **kwargs)  # type: ignore[arg-type]
 
         footer.refresh = counted  # type: ignore[method-assign]
+
+        async def settled() -> None:
+            """The focus change handled, and the bar's update after the next refresh run."""
+            await pilot.pause(0)
+            await footer.wait_for_refresh()
+
         # Moving between widgets that add no keys of their own changes nothing shown.
         for selector in ("#temperature-input", "#top-p-input", "#prompt"):
             screen.query_one(selector).focus()
-            await pilot.pause(0.05)
+            await settled()
         assert changes == 0
         # The history list adds Delete and Rename: the bar shows them, in one repaint.
         screen.query_one("#history-list").focus()
         await wait_until(pilot, lambda: "Delete" in footer.text, what="list keys")
-        await pilot.pause(0.05)
+        await settled()
         assert changes == 1
 
 
@@ -65,7 +71,7 @@ async def test_clicking_a_key_presses_it(tmp_path: Path, server: ResponsesServer
         await wait_until(pilot, lambda: not sidebar.display, what="the sidebar to hide")
         # The space between the keys and the palette key presses nothing.
         await pilot.click(KeyFooter, offset=(footer.text.index("▏") - 3, 0))
-        await pilot.pause(0.05)
+        await pilot.pause(0)  # a key's action would have run by now
         assert not sidebar.display
         # The palette key, at the right end, opens the command palette.
         await pilot.click(KeyFooter, offset=(footer.text.index("^p"), 0))

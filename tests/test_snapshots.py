@@ -45,7 +45,7 @@ async def no_blink(pilot: Any) -> None:
     for widget in pilot.app.screen.query("Input, TextArea"):
         if isinstance(widget, (Input, TextArea)):
             widget.cursor_blink = False
-    await pilot.pause(0.1)
+    await pilot.pause(0)  # the steady cursor drawn
 
 
 def chat_app(tmp_path: Path, server: ResponsesServer, *, sidebar: bool = True) -> Any:
@@ -62,7 +62,7 @@ async def _streamed_reply(pilot: Any) -> None:
         lambda: any(block.message.status == MessageStatus.COMPLETED for block in shown(app)),
         what="streamed reply",
     )
-    await pilot.pause(0.2)
+    await app.workers.wait_for_complete()  # the turn's end shown everywhere
     await no_blink(pilot)
 
 
@@ -83,7 +83,8 @@ async def _invalid_temperature(pilot: Any) -> None:
     field = app.screen.query_one("#temperature-input")
     field.focus()
     await pilot.press(*"2.5")
-    await pilot.pause(0.2)
+    error = app.screen.query_one("#temperature-error")
+    await wait_until(pilot, lambda: "2.0" in str(error.render()), what="the refusal shown")
     await no_blink(pilot)
 
 
@@ -114,7 +115,7 @@ async def _history(pilot: Any) -> None:
     await pilot.press("ctrl+o")
     history = app.screen.query_one("#history-list")
     await wait_until(pilot, lambda: history.option_count == 3, what="history")
-    await pilot.pause(0.2)
+    await app.workers.wait_for_complete()
     await no_blink(pilot)
 
 
@@ -146,4 +147,16 @@ def test_setup_screen(
 ) -> None:
     fixed_local_status(monkeypatch, tmp_path, installed=installed)
     app = make_app(load_config(Path("/home/user/.config/foundry-tui/config.toml")))
-    assert snap_compare(app, terminal_size=(100, 44), run_before=no_blink)
+    assert snap_compare(app, terminal_size=(100, 44), run_before=_setup)
+
+
+async def _setup(pilot: Any) -> None:
+    from foundry_tui.screens.setup import SetupScreen
+
+    app = pilot.app
+    await wait_until(
+        pilot,
+        lambda: isinstance(app.screen, SetupScreen) and app.screen.is_mounted,
+        what="setup screen",
+    )
+    await no_blink(pilot)

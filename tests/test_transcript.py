@@ -89,12 +89,14 @@ async def test_theme_change_redraws_the_messages_in_its_colours(
                 next(line for line in visible_text(transcript).split("\n") if "Some text" in line)
             )
         )
-        dark = {segment.style.bgcolor for segment in transcript.render_line(row) if segment.style}
+
+        def colours() -> set[object]:
+            return {seg.style.bgcolor for seg in transcript.render_line(row) if seg.style}
+
+        dark = colours()
         app.theme = "textual-light"
-        await pilot.pause(0.2)
-        light = {segment.style.bgcolor for segment in transcript.render_line(row) if segment.style}
+        await wait_until(pilot, lambda: colours() != dark, what="the light theme's colours")
         assert "Some text" in transcript.render_line(row).text
-        assert dark != light
 
 
 async def test_scrollbar_shows_only_once_the_messages_overflow(
