@@ -96,4 +96,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.run()
     finally:
         gc.enable()
+    _let_go_of_a_lost_terminal()
     return app.return_code or 0
+
+
+def _let_go_of_a_lost_terminal() -> None:
+    """After a hang-up (SIGHUP: the terminal closed), what is still buffered for the
+    terminal (Textual draws on stderr) can never be written, and Python would end with
+    status 120 instead of the app's own: what cannot be written goes to /dev/null."""
+    for stream in (sys.__stderr__, sys.__stdout__):
+        if stream is None:
+            continue
+        try:
+            stream.flush()
+        except OSError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, stream.fileno())
+            finally:
+                os.close(devnull)
