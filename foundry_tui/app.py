@@ -275,7 +275,18 @@ class FoundryApp(App[None]):
             async def start_fresh(accepted: bool | None) -> None:
                 if not accepted:
                     return
-                kept = await asyncio.to_thread(Store.set_aside, path)
+                try:
+                    kept = await asyncio.to_thread(Store.set_aside, path)
+                except StorageError as failure:
+                    await self.push_screen(
+                        ProblemScreen(
+                            "The damaged history database could not be moved aside",
+                            f"{failure}\n\nNothing was changed: the damaged file is still "
+                            f"at {path}. Move it yourself, or start foundry-tui with "
+                            "--db and the path of another file.",
+                        )
+                    )
+                    return
                 self.notify(
                     f"The damaged file was moved, unchanged, to {kept}.",
                     title="Started a fresh history",
