@@ -172,7 +172,7 @@ class FoundryApp(App[None]):
                 continue  # not the main thread, or no Unix signals: the defaults stay
             installed.append(stop)
         try:
-            await super().run_async(
+            return await super().run_async(
                 headless=headless,
                 inline=inline,
                 inline_no_clear=inline_no_clear,
