@@ -188,6 +188,8 @@ class FoundryApp(App[None]):
         if self._stop_signal is not None:
             return  # already stopping
         self._stop_signal = signum
+        # Run by the app's own message loop, like a key's action, not in the bare
+        # signal callback (a signal that comes before the first frame waits for it).
         self.call_later(self._stop_after_reply, signum)
 
     async def _stop_after_reply(self, signum: int) -> None:

@@ -551,7 +551,7 @@ def _read_config(path: Path) -> str:
         raise ConfigError(f"cannot read the file ({exc})", path=path) from exc
 
 
-_DB_HINT = "give the path of a database file (it is made if missing)"
+_DB_HINT = "give the path of a database file (it is made if it does not exist)"
 
 
 def _history_path(
@@ -560,52 +560,41 @@ def _history_path(
     env: Mapping[str, str],
     flag: Path | None,
 ) -> Path:
-    """The history database's path, from the flag > the environment > the file, checked
-    now: a path that cannot be used is refused before the app starts, not when the first
-    prompt is saved."""
+    """The history database's path, from the flag > the environment > the file > the
+    default, checked now: a path that cannot be used is refused before the app starts,
+    not when the first prompt is saved."""
     env_text = env.get("FOUNDRY_TUI_DB", "").strip()
-    if flag is not None or env_text:
-        source, text = ("--db", str(flag)) if flag is not None else ("FOUNDRY_TUI_DB", env_text)
-        try:
-            path = expand_user_path(text)
-        except PathProblem as problem:
-            raise ConfigError(
+    source = "--db" if flag is not None else "FOUNDRY_TUI_DB" if env_text else None
+    if source is not None:
+        text = str(flag) if flag is not None else env_text
+    elif in_file is not None:
+        text = in_file[1]
+    else:
+        text = str(default_db_path())
+
+    def refuse(problem: str, shown: str) -> ConfigError:
+        if source is not None:
+            return ConfigError(
                 f"{source} cannot name the history database: {problem}; {_DB_HINT}",
-                path=Path(text.replace("\x00", "?")),
-                key=source,
-            ) from None
-        problem_text = file_problem(path)
-        if problem_text is not None:
-            raise ConfigError(
-                f"{source} cannot name the history database: {problem_text}; {_DB_HINT}",
-                path=path,
+                path=Path(shown),
                 key=source,
             )
-        return path
-    if in_file is None:
-        path = default_db_path()
-        problem_text = file_problem(path)
-        if problem_text is not None:
-            raise ConfigError(
-                f"the history database cannot be made here: {problem_text}; set db_path in "
-                "[ui] or use --db",
-                path=path,
+        if in_file is not None:
+            return v.error(
+                in_file[0], "db_path", f"'db_path'{{where}} ({shown}) cannot be used: {problem}"
             )
-        return path
-    table, text = in_file
+        return ConfigError(
+            f"the history database cannot be made here: {problem}; set db_path in [ui] or use --db",
+            path=Path(shown),
+        )
+
     try:
         path = expand_user_path(text)
-    except PathProblem as problem:
-        raise v.error(
-            table, "db_path", f"'db_path'{{where}} cannot be used: {problem}; {_DB_HINT}"
-        ) from None
-    problem_text = file_problem(path)
-    if problem_text is not None:
-        raise v.error(
-            table,
-            "db_path",
-            f"'db_path'{{where}} ({path}) cannot be used: {problem_text}; {_DB_HINT}",
-        )
+    except PathProblem as unusable:
+        raise refuse(str(unusable), text.replace("\x00", "?")) from None
+    problem = file_problem(path)
+    if problem is not None:
+        raise refuse(problem, str(path))
     return path
 
 
