@@ -3,6 +3,7 @@ saves the reply so far, restores the terminal and exits with 128 + the signal's 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import fcntl
@@ -19,9 +20,19 @@ from pathlib import Path
 
 import pytest
 
-from foundry_tui.models import MessageRole, MessageStatus
+from foundry_tui.app import make_app
+from foundry_tui.models import Message, MessageRole, MessageStatus
 from foundry_tui.store import Store
-from tests.helpers import terminal_env
+from foundry_tui.widgets.message_block import MessageBlock
+from foundry_tui.widgets.transcript import Transcript
+from tests.helpers import (
+    KEY_VARIABLE,
+    TEST_KEY,
+    start_chat,
+    terminal_env,
+    wait_until,
+    write_config,
+)
 from tests.responses_server import ResponsesServer
 
 EXECUTABLE = Path(sys.executable).parent / "foundry-tui"
@@ -192,3 +203,39 @@ def test_closing_the_terminal_mid_stream_saves_the_reply(
     text, status = saved_reply(db)
     assert status == MessageStatus.CANCELLED
     assert "w008" in text and REPLY.startswith(text) and len(text) < len(REPLY)
+
+
+async def test_a_cancel_that_lands_while_the_screen_draws_still_saves_the_reply(
+    tmp_path: Path, slow_server: ResponsesServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Escape, Ctrl+Q and a signal cancel the turn's worker wherever it waits. When that is
+    while the screen draws an event (not inside the session's stream), the cancel must
+    still reach the session, which saves the reply, not leave it pending."""
+    drawing = asyncio.Event()
+    never = asyncio.Event()
+    add = Transcript.add
+
+    async def slow_add(self: Transcript, message: Message) -> MessageBlock:
+        if message.role == MessageRole.ASSISTANT:
+            drawing.set()
+            await never.wait()  # cancelled here, with the session's turn suspended
+        return await add(self, message)
+
+    monkeypatch.setattr(Transcript, "add", slow_add)
+    monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
+    app = make_app(write_config(tmp_path, slow_server.base_url))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await start_chat(app, pilot)
+        await pilot.press(*"story", "enter")
+        await wait_until(pilot, drawing.is_set, what="the reply being drawn")
+        await pilot.press("escape")
+        await wait_until(
+            pilot,
+            lambda: not any(w.group == "turn" and not w.is_finished for w in app.workers),
+            what="the turn to end",
+        )
+        assert app.store is not None
+        [summary] = app.store.list_conversations()
+        prompt, reply = app.store.transcript(summary.id)
+    assert prompt.text == "story"
+    assert reply.status == MessageStatus.CANCELLED
