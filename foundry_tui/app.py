@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from textual import on, work
-from textual.app import App, SystemCommand
+from textual.app import App, AutopilotCallbackType, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.worker import WorkerCancelled, WorkerError, WorkerFailed
 
 from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config
 from foundry_tui.models import Profile, StorageError
@@ -33,6 +36,10 @@ BackendFactory = Callable[[Profile], "AppBackend"]
 WARM_UP_DELAY = 0.3
 # Python's default is 10: full collections ten times less often (see settle_memory).
 GEN2_THRESHOLD = 100
+# Signals that end the app the way Ctrl+Q does: the streaming reply is saved and the
+# terminal restored. The exit status is then 128 + the signal's number, as a shell
+# reports a process killed by it (143 for SIGTERM, 129 for SIGHUP).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @runtime_checkable
@@ -114,6 +121,7 @@ class FoundryApp(App[None]):
         self.workspace: Workspace | None = None
         self.sidebar_preference = config.sidebar
         self._chat_modes = 0
+        self._stop_signal: int | None = None
 
     def notify(
         self,
@@ -141,6 +149,59 @@ class FoundryApp(App[None]):
                 binding.tooltip,
                 partial(screen.run_action, binding.action),
             )
+
+    async def run_async(
+        self,
+        *,
+        headless: bool = False,
+        inline: bool = False,
+        inline_no_clear: bool = False,
+        mouse: bool = True,
+        size: tuple[int, int] | None = None,
+        auto_pilot: AutopilotCallbackType | None = None,
+    ) -> None:
+        """Runs the app with SIGTERM and SIGHUP handled for as long as it runs, from before
+        the terminal is set up until after it is restored. (Tests that use ``run_test`` do
+        not come here: they leave the test process's signals alone.)"""
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for stop in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(stop, self._stop_on_signal, int(stop))
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # not the main thread, or no Unix signals: the defaults stay
+            installed.append(stop)
+        try:
+            return await super().run_async(
+                headless=headless,
+                inline=inline,
+                inline_no_clear=inline_no_clear,
+                mouse=mouse,
+                size=size,
+                auto_pilot=auto_pilot,
+            )
+        finally:
+            for stop in installed:
+                loop.remove_signal_handler(stop)
+
+    def _stop_on_signal(self, signum: int) -> None:
+        if self._stop_signal is not None:
+            return  # already stopping
+        self._stop_signal = signum
+        # Run by the app's own message loop, like a key's action, not in the bare
+        # signal callback (a signal that comes before the first frame waits for it).
+        self.call_later(self._stop_after_reply, signum)
+
+    async def _stop_after_reply(self, signum: int) -> None:
+        """Cancels a streaming reply, which saves its text so far (marked cancelled), waits
+        until it is saved, then exits like Ctrl+Q, which restores the terminal."""
+        turns = [w for w in self.workers if w.group == "turn" and not w.is_finished]
+        for worker in turns:
+            worker.cancel()
+        for worker in turns:
+            with suppress(WorkerCancelled, WorkerFailed, WorkerError):
+                await worker.wait()
+        self.exit(return_code=128 + signum)
 
     def get_default_screen(self) -> Screen[Any]:
         """The first screen is the chat itself (or the setup when nothing is configured),
@@ -216,7 +277,18 @@ class FoundryApp(App[None]):
             async def start_fresh(accepted: bool | None) -> None:
                 if not accepted:
                     return
-                kept = await asyncio.to_thread(Store.set_aside, path)
+                try:
+                    kept = await asyncio.to_thread(Store.set_aside, path)
+                except StorageError as failure:
+                    await self.push_screen(
+                        ProblemScreen(
+                            "The damaged history database could not be moved aside",
+                            f"{failure}\n\nNothing was changed: the damaged file is still "
+                            f"at {path}. Move it yourself, or start foundry-tui with "
+                            "--db and the path of another file.",
+                        )
+                    )
+                    return
                 self.notify(
                     f"The damaged file was moved, unchanged, to {kept}.",
                     title="Started a fresh history",

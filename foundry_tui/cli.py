@@ -21,6 +21,10 @@ FRAMES_PER_SECOND = 120
 
 
 def build_parser() -> argparse.ArgumentParser:
+    try:
+        config_file = str(default_config_path())
+    except ConfigError as error:  # reported when the config is loaded
+        config_file = str(error.path)
     parser = argparse.ArgumentParser(
         prog="foundry-tui",
         description=(
@@ -29,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Precedence: these flags > environment variables > the config file. "
-            f"Config file: {default_config_path()}. "
+            f"Config file: {config_file}. "
             "The local model (no account, offline): foundry-tui local install [GGUF_PATH] | "
             "foundry-tui local status (see foundry-tui local --help)."
         ),
@@ -59,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(text: str) -> str:
+    """A message on one line, with nothing a terminal would act on: a path or a value
+    in it may hold newlines or escape sequences."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["local"]:  # foundry-tui local install|status
@@ -76,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config, overrides=overrides)
     except ConfigError as error:
-        print(f"foundry-tui: {error}", file=sys.stderr)
+        print(f"foundry-tui: {one_line(str(error))}", file=sys.stderr)
         return 2
     # Start-up makes a few hundred thousand objects that live as long as the app (Textual,
     # its styles, the widgets): collecting garbage among them is wasted work, about 5% of
@@ -96,4 +106,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.run()
     finally:
         gc.enable()
+    _let_go_of_a_lost_terminal()
     return app.return_code or 0
+
+
+def _let_go_of_a_lost_terminal() -> None:
+    """After a hang-up (SIGHUP: the terminal closed), what is still buffered for the
+    terminal (Textual draws on stderr) can never be written, and Python would end with
+    status 120 instead of the app's own: what cannot be written goes to /dev/null."""
+    for stream in (sys.__stderr__, sys.__stdout__):
+        if stream is None:
+            continue
+        try:
+            stream.flush()
+        except OSError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, stream.fileno())
+            finally:
+                os.close(devnull)

@@ -82,6 +82,7 @@ import platformdirs
 
 from foundry_tui.endpoints import LOCAL_DEFAULT_DEPLOYMENT, parse_endpoint_kind
 from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Profile
+from foundry_tui.paths import PathProblem, expand_user_path, file_problem
 from foundry_tui.toml_lines import LineFinder, table_name, tomllib_line
 
 __all__ = [
@@ -119,11 +120,21 @@ def data_dir() -> Path:
 
 
 def default_config_path(env: Mapping[str, str] | None = None) -> Path:
-    """``config_dir()/config.toml``, or the file ``FOUNDRY_TUI_CONFIG`` names."""
+    """``config_dir()/config.toml``, or the file ``FOUNDRY_TUI_CONFIG`` names.
+
+    Raises ConfigError when ``FOUNDRY_TUI_CONFIG`` cannot be a path (``~nosuchuser``).
+    """
     env = os.environ if env is None else env
     override = env.get("FOUNDRY_TUI_CONFIG", "").strip()
     if override:
-        return Path(override).expanduser()
+        try:
+            return expand_user_path(override)
+        except PathProblem as problem:
+            raise ConfigError(
+                f"FOUNDRY_TUI_CONFIG cannot name the config file: {problem}",
+                path=Path(override.replace("\x00", "?")),
+                key="FOUNDRY_TUI_CONFIG",
+            ) from None
     return config_dir() / "config.toml"
 
 
@@ -527,6 +538,66 @@ def _with_model(profile: Profile, model: str) -> Profile:
     return dataclasses.replace(profile, deployments=deployments, defaults=defaults)
 
 
+def _read_config(path: Path) -> str:
+    """The config file's text; "" when there is none (its folder may not exist yet)."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise ConfigError(f"cannot be used as the config file: {problem}", path=path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the file ({exc})", path=path) from exc
+
+
+_DB_HINT = "give the path of a database file (it is made if it does not exist)"
+
+
+def _history_path(
+    v: _Validator,
+    in_file: tuple[tuple[str, ...], str] | None,
+    env: Mapping[str, str],
+    flag: Path | None,
+) -> Path:
+    """The history database's path, from the flag > the environment > the file > the
+    default, checked now: a path that cannot be used is refused before the app starts,
+    not when the first prompt is saved."""
+    env_text = env.get("FOUNDRY_TUI_DB", "").strip()
+    source = "--db" if flag is not None else "FOUNDRY_TUI_DB" if env_text else None
+    if source is not None:
+        text = str(flag) if flag is not None else env_text
+    elif in_file is not None:
+        text = in_file[1]
+    else:
+        text = str(default_db_path())
+
+    def refuse(problem: str, shown: str) -> ConfigError:
+        if source is not None:
+            return ConfigError(
+                f"{source} cannot name the history database: {problem}; {_DB_HINT}",
+                path=Path(shown),
+                key=source,
+            )
+        if in_file is not None:
+            return v.error(
+                in_file[0], "db_path", f"'db_path'{{where}} ({shown}) cannot be used: {problem}"
+            )
+        return ConfigError(
+            f"the history database cannot be made here: {problem}; set db_path in [ui] or use --db",
+            path=Path(shown),
+        )
+
+    try:
+        path = expand_user_path(text)
+    except PathProblem as unusable:
+        raise refuse(str(unusable), text.replace("\x00", "?")) from None
+    problem = file_problem(path)
+    if problem is not None:
+        raise refuse(problem, str(path))
+    return path
+
+
 def load_config(
     path: Path | None = None,
     *,
@@ -536,18 +607,15 @@ def load_config(
     """Read the config file (if any), then apply the environment, then the flags."""
     env = os.environ if env is None else env
     path = path if path is not None else default_config_path(env)
-    text = ""
-    if path.is_file():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read the file ({exc})", path=path) from exc
-    elif path.exists():
-        raise ConfigError("not a file", path=path)
+    text = _read_config(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=path, line=tomllib_line(str(exc))) from exc
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(
+            "not valid TOML: arrays or tables are nested too deeply", path=path
+        ) from None
 
     v = _Validator(path, text)
     v.check_keys((), data, _TOP_KEYS)
@@ -577,11 +645,11 @@ def load_config(
     raw_ui = v.table((), "ui", data.get("ui", {}))
     v.check_keys(("ui",), raw_ui, _UI_KEYS)
     sidebar = v.boolean(("ui",), "sidebar", raw_ui["sidebar"]) if "sidebar" in raw_ui else None
-    db_text: str | None = None
+    db_in_file: tuple[tuple[str, ...], str] | None = None  # (table, text)
     if "db_path" in raw_ui:
-        db_text = v.string(("ui",), "db_path", raw_ui["db_path"])
+        db_in_file = (("ui",), v.string(("ui",), "db_path", raw_ui["db_path"]))
     elif "db_path" in data:
-        db_text = v.string((), "db_path", data["db_path"])
+        db_in_file = ((), v.string((), "db_path", data["db_path"]))
 
     # --- environment (overrides the file)
     selected: str | None = None
@@ -599,8 +667,6 @@ def load_config(
                 key="FOUNDRY_TUI_PROFILE",
             )
         selected = env_pick
-    if env.get("FOUNDRY_TUI_DB", "").strip():
-        db_text = env["FOUNDRY_TUI_DB"].strip()
 
     # --- flags (override both)
     if overrides.profile is not None:
@@ -626,7 +692,7 @@ def load_config(
         path=path,
         profiles=profiles,
         default_profile=default_profile,
-        db_path=Path(db_text).expanduser() if db_text else default_db_path(),
+        db_path=_history_path(v, db_in_file, env, overrides.db),
         keymap=keymap,
         sidebar=sidebar,
         selected_profile=selected,
@@ -646,6 +712,4 @@ def load_config(
     if active is not None:
         profiles[active.name] = active
         config = dataclasses.replace(config, profiles=profiles, selected_profile=active.name)
-    if overrides.db is not None:
-        config = dataclasses.replace(config, db_path=overrides.db.expanduser())
     return config

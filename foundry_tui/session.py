@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -206,7 +207,7 @@ class ChatSession:
         """Saves the prompt, streams the reply, saves it; yields what the UI shows.
 
         Cancelling the task that iterates this saves the partial reply as CANCELLED and
-        re-raises CancelledError.
+        re-raises CancelledError; so does closing it (``aclose``) before its end.
         """
         settings = self.conversation.settings
         history = await self.transcript()
@@ -222,8 +223,9 @@ class ChatSession:
         if not self.conversation.title:  # the store titles it from the first prompt
             refreshed = await _in_thread(self.store.get_conversation, self.conversation.id)
             self.conversation = refreshed or self.conversation
-        async for event in self._stream_turn(user, history, mode, settings):
-            yield event
+        async with aclosing(self._stream_turn(user, history, mode, settings)) as turn:
+            async for event in turn:
+                yield event
 
     async def retry(self, reply: Message) -> AsyncIterator[TurnEvent]:
         """Sends the prompt of a failed or cancelled reply again, as a new branch under it."""
@@ -236,8 +238,10 @@ class ChatSession:
         history = path[: next(i for i, m in enumerate(path) if m.id == user.id)]
         await _in_thread(self.store.set_head, self.conversation.id, user.id)
         mode = self.next_send_mode(history)
-        async for event in self._stream_turn(user, history, mode, self.conversation.settings):
-            yield event
+        turn = self._stream_turn(user, history, mode, self.conversation.settings)
+        async with aclosing(turn):
+            async for event in turn:
+                yield event
 
     async def _stream_turn(
         self,
@@ -245,7 +249,7 @@ class ChatSession:
         history: list[Message],
         mode: SendMode,
         settings: GenerationSettings,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         previous_response_id, context = _request_context(history, mode)
         reply = await _in_thread(
             self.store.add_message,
@@ -257,10 +261,9 @@ class ChatSession:
             previous_response_id=previous_response_id,
             parent_id=user.id,
         )
-        yield TurnStarted(user=user, reply=reply, mode=mode)
-
         writer = _ReplyWriter(self.store, reply)
         try:
+            yield TurnStarted(user=user, reply=reply, mode=mode)
             try:
                 async for delta in self._pump(writer, settings, context, user):
                     yield delta
@@ -278,8 +281,9 @@ class ChatSession:
                 _, context = _request_context(history, SendMode.REPLAY)
                 async for delta in self._pump(writer, settings, context, user):
                     yield delta
-        except asyncio.CancelledError:
-            # Saved synchronously: the task is being torn down and may not get to await.
+        except (asyncio.CancelledError, GeneratorExit):
+            # Cancelled, or closed before its end (the caller was cancelled while it drew
+            # an event). Saved synchronously: the task is being torn down.
             writer.finish_now(MessageStatus.CANCELLED, error=None)
             raise
         except BackendError as error:

@@ -3,6 +3,7 @@ its pragmas, WAL, the schema check and migration, and setting a damaged file asi
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from foundry_tui import migrations
+from foundry_tui.paths import file_problem
 from foundry_tui.store_errors import (
     BUSY_TIMEOUT_SECONDS,
     NewerSchemaError,
@@ -49,6 +51,22 @@ def create_file(path: Path) -> None:
         os.close(fd)
 
 
+def make_private(path: Path) -> None:
+    """Narrows an existing database, and side files left by an earlier run, to 0600.
+
+    SQLite creates ``-wal`` and ``-shm`` with the database file's own mode, and the newest
+    writes live in the ``-wal``: a database others can read (copied in, made by another
+    tool) would hand each new side file to them too. Only the mode changes, never a byte;
+    a file of another user's is left as it is.
+    """
+    for file in (path, *sidecars(path)):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except OSError:
+            continue
+
+
 def use_wal(conn: sqlite3.Connection) -> None:
     """Switches to WAL once per file. Changing the journal mode answers "locked" at once,
     without the busy timeout, while another process opens the same new file: wait for it."""
@@ -75,12 +93,16 @@ def open_database(path: Path) -> tuple[sqlite3.Connection, Database]:
     Raises CorruptDatabaseError (file not touched), NewerSchemaError (file not
     touched) or StoreWriteError (cannot create/open/write).
     """
+    problem = file_problem(path)
+    if problem is not None:  # a device, a folder, a pipe: SQLite would say "I/O error"
+        raise StoreWriteError(path, problem, action="open")
     try:
         make_dirs(path.parent)
         create_file(path)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise StoreWriteError(path, reason.lower(), action="create") from exc
+    make_private(path)
 
     conn: sqlite3.Connection | None = None
     try:
@@ -117,12 +139,6 @@ def open_database(path: Path) -> tuple[sqlite3.Connection, Database]:
     except BaseException:
         close_quietly(conn)
         raise
-    for sidecar in sidecars(path):
-        try:
-            if sidecar.exists() and sidecar.stat().st_mode & 0o077:
-                sidecar.chmod(0o600)
-        except OSError:
-            pass
     return conn, db
 
 
@@ -140,15 +156,35 @@ def fresh_path_beside(path: Path) -> Path:
 
 def set_aside(path: Path) -> Path:
     """Moves a damaged database (and its -wal/-shm) to a new name beside it, unchanged,
-    so a fresh history can start at ``path``. Returns where the old file went."""
+    so a fresh history can start at ``path``. Returns where the old file went.
+
+    All three move or none does: the -wal may hold the newest writes, and a database
+    parted from it would lose them. Raises StoreWriteError (the folder is read-only...).
+    """
     path = Path(path).expanduser()
     target = fresh_path_beside(path.with_name(f"{path.stem}-damaged{path.suffix}"))
-    for source, destination in zip(
-        (path, *sidecars(path)), (target, *sidecars(target)), strict=True
-    ):
-        if source.exists():
-            os.replace(source, destination)
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for source, destination in zip(
+            (path, *sidecars(path)), (target, *sidecars(target)), strict=True
+        ):
+            if source.exists():
+                os.replace(source, destination)
+                moved.append((source, destination))
+    except OSError as exc:
+        for source, destination in reversed(moved):
+            with suppress(OSError):
+                os.replace(destination, source)
+        raise StoreWriteError(path, _move_problem(exc, path.parent), action="move aside") from exc
     return target
+
+
+def _move_problem(exc: OSError, folder: Path) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied: the folder {folder} is read-only for you"
+    if exc.errno == errno.EROFS:
+        return f"the folder {folder} is on a read-only file system"
+    return (exc.strerror or str(exc)).lower()
 
 
 def close_quietly(conn: sqlite3.Connection | None) -> None:

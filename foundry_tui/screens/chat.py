@@ -8,7 +8,7 @@ Everything else that waits (history, opening, server checks) runs in async worke
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -303,7 +303,9 @@ class ChatScreen(Screen[None]):
             self.notify(str(error), title="Could not save", severity="error", timeout=15)
             if prompt is not None and view is None:
                 self._restore_prompt(prompt)
-        except BaseException:
+        except BaseException as stopped:
+            if isinstance(stopped, asyncio.CancelledError):
+                await _pass_on_cancel(events)
             if view is not None and view.message.status == MessageStatus.PENDING:
                 transcript.stop(view)
                 cancelled = replace(view.message, status=MessageStatus.CANCELLED)
@@ -641,3 +643,10 @@ class ChatScreen(Screen[None]):
     def current_messages(self) -> list[Message]:
         """What the transcript shows, for tests and exports."""
         return [block.message for block in self.query_one(Transcript).blocks]
+
+
+async def _pass_on_cancel(events: AsyncIterator[TurnEvent]) -> None:
+    """A cancel that lands while an event is drawn does not reach the session's stream,
+    which waits at its last event: closing it there saves the reply so far (cancelled)."""
+    if isinstance(events, AsyncGenerator):
+        await events.aclose()
