@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from foundry_tui.coerce import ID_NOTE, MODEL_NOTE, USAGE_NOTE, short_string, token_count
 from foundry_tui.endpoints import base_url_for, entra_scope_for, foundry_project_endpoint
 from foundry_tui.errors import explain, stream_error
 from foundry_tui.models import (
@@ -68,18 +69,23 @@ def to_input_items(messages: list[InputMessage]) -> list[dict[str, object]]:
 
 
 def _usage(response: Any) -> Usage:
+    """The response's token counts; one that is not a whole number SQLite can hold (a
+    broken server's 10**30, a string) is dropped (see `_notes`)."""
     usage = getattr(response, "usage", None)
     if usage is None:
         return Usage()
-
-    def number(name: str) -> int | None:
-        value = getattr(usage, name, None)
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
     return Usage(
-        input_tokens=number("input_tokens"),
-        output_tokens=number("output_tokens"),
-        total_tokens=number("total_tokens"),
+        input_tokens=token_count(getattr(usage, "input_tokens", None)),
+        output_tokens=token_count(getattr(usage, "output_tokens", None)),
+        total_tokens=token_count(getattr(usage, "total_tokens", None)),
+    )
+
+
+def _usage_dropped(response: Any) -> bool:
+    usage = getattr(response, "usage", None)
+    return usage is not None and any(
+        (value := getattr(usage, name, None)) is not None and token_count(value) is None
+        for name in ("input_tokens", "output_tokens", "total_tokens")
     )
 
 
@@ -269,6 +275,7 @@ class Backend:
             "apim-request-id"
         )
         started = False
+        started_id: str | None = None
         held_failure: ResponseFinished | None = None
         try:
             async with stream:
@@ -278,7 +285,8 @@ class Backend:
                         if not started:
                             started = True
                             response = cast("Response", cast(Any, event).response)
-                            yield ResponseStarted(response.id, _str_or_none(response.model))
+                            started_id = short_string(response.id)
+                            yield ResponseStarted(started_id, short_string(response.model))
                     elif kind == "response.output_text.delta":
                         delta = event.delta
                         if isinstance(delta, str) and delta:
@@ -287,8 +295,9 @@ class Backend:
                         response = cast("Response", cast(Any, event).response)
                         if not started:
                             started = True
-                            yield ResponseStarted(response.id, _str_or_none(response.model))
-                        finished = self._finished(kind, response)
+                            started_id = short_string(response.id)
+                            yield ResponseStarted(started_id, short_string(response.model))
+                        finished = self._finished(kind, response, started_id)
                         if kind == "response.failed" and getattr(response, "error", None) is None:
                             # Azure sends `failed` with error null, then an error frame that
                             # says why (e.g. the output content filter): wait for it.
@@ -320,7 +329,9 @@ class Backend:
             request_id=request_id,
         )
 
-    def _finished(self, kind: str, response: Response) -> ResponseFinished:
+    def _finished(
+        self, kind: str, response: Response, started_id: str | None = None
+    ) -> ResponseFinished:
         if kind == "response.completed":
             status = MessageStatus.COMPLETED
         elif kind == "response.incomplete":
@@ -328,7 +339,7 @@ class Backend:
         else:
             status = MessageStatus.FAILED
         details = getattr(response, "incomplete_details", None)
-        reason = _str_or_none(getattr(details, "reason", None))
+        reason = short_string(getattr(details, "reason", None), 80)
         error_text: str | None = None
         if status is MessageStatus.FAILED:
             error = getattr(response, "error", None)
@@ -341,13 +352,24 @@ class Backend:
                     secrets=self._secrets,
                 )
                 error_text = made.user_message
+        response_id = short_string(getattr(response, "id", None)) or started_id
+        raw_model = getattr(response, "model", None)
+        model = short_string(raw_model)
+        notes: list[str] = []
+        if response_id is None and getattr(response, "id", None) is not None:
+            notes.append(ID_NOTE)
+        if model is None and raw_model is not None and raw_model != "":
+            notes.append(MODEL_NOTE)
+        if _usage_dropped(response):
+            notes.append(USAGE_NOTE)
         return ResponseFinished(
             status=status,
-            response_id=_str_or_none(getattr(response, "id", None)),
-            model=_str_or_none(getattr(response, "model", None)),
+            response_id=response_id,
+            model=model,
             usage=_usage(response),
             incomplete_reason=reason,
             error=error_text,
+            notes=tuple(notes),
         )
 
     # ------------------------------------------------------------------ stored state

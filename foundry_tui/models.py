@@ -116,7 +116,7 @@ class Conversation:
 
 @dataclass(frozen=True)
 class ResponseStarted:
-    response_id: str
+    response_id: str | None  # None when the server sent none fit to keep
     model: str | None
 
 
@@ -135,6 +135,9 @@ class ResponseFinished:
     usage: Usage
     incomplete_reason: str | None = None
     error: str | None = None  # user-facing text for FAILED
+    # What the server sent that was not fit to keep (an id that is an object, token
+    # counts beyond 64 bits), each a sentence for the user; saved with the reply.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

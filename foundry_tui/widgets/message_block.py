@@ -221,7 +221,7 @@ class MessageBlock:
         if self._estimate is None or self._estimate[0] != width:
             text = self.message.text if self._split is None else self.source
             body = _estimate_lines(text, width - FRAME_COLUMNS)
-            footer = 1 if _STATUS_NOTES.get(self.message.status) else 0
+            footer = 1 if _STATUS_NOTES.get(self.message.status) or self.message.error else 0
             self._estimate = (width, 2 + body + footer)
         return self._estimate[1]
 
@@ -346,6 +346,9 @@ class MessageBlock:
         message = self.message
         note = _STATUS_NOTES.get(message.status)
         if note is None:
+            # A completed reply's note: what the server sent that was not kept.
+            if message.error and message.status == MessageStatus.COMPLETED:
+                return Text(f"ⓘ {sanitize(message.error)}", overflow="fold")
             return Text("")
         detail = f": {sanitize(message.error)}" if message.error else ""
         return Text(f"⚠ {note}{detail}", overflow="fold")
