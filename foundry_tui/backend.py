@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from foundry_tui.coerce import ID_NOTE, MODEL_NOTE, USAGE_NOTE, short_string, token_count
 from foundry_tui.endpoints import base_url_for, entra_scope_for, foundry_project_endpoint
 from foundry_tui.errors import explain, stream_error
+from foundry_tui.guards import key_problem, plain_http_problem
 from foundry_tui.models import (
     AuthMethod,
     BackendError,
@@ -167,6 +168,11 @@ class Backend:
         profile = self.profile
         if profile.auth is AuthMethod.NONE:
             return "unused"
+        problem = plain_http_problem(self.base_url, profile.auth, allowed=profile.allow_plain_http)
+        if problem is not None:
+            raise BackendError(
+                ErrorKind.CONFIG, "Not sent: the connection is not encrypted", problem + "."
+            )
         if profile.auth is AuthMethod.ENTRA_ID:
             from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
 
@@ -184,6 +190,13 @@ class Backend:
                 ErrorKind.CONFIG,
                 "No API key",
                 f"Set {name} to the key for {self.base_url} (from {where}){also}.",
+            )
+        problem = key_problem(key)
+        if problem is not None:  # never sent: a server would echo it back
+            raise BackendError(
+                ErrorKind.CONFIG,
+                f"The key in ${name} cannot be used",
+                f"It {problem}: set {name} again without it.",
             )
         self._secrets = (key,)
         return key
