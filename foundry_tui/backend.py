@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from foundry_tui.coerce import ID_NOTE, MODEL_NOTE, USAGE_NOTE, short_string, token_count
 from foundry_tui.endpoints import base_url_for, entra_scope_for, foundry_project_endpoint
-from foundry_tui.errors import explain, stream_error
+from foundry_tui.errors import clean_text, explain, stream_error
 from foundry_tui.guards import key_problem, plain_http_problem
 from foundry_tui.models import (
     AuthMethod,
@@ -119,6 +119,38 @@ def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _origin(url: Any) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _redirect_guard(base_url: str) -> Callable[[Any], Awaitable[None]]:
+    """A response hook that stops a redirect to another origin (scheme, host or port):
+    followed, it would post the prompt, the transcript and the key there. A redirect
+    within the origin (a path moved on the same server) is followed, as before."""
+
+    async def guard(response: Any) -> None:
+        if not response.has_redirect_location:
+            return
+        here = response.request.url
+        try:
+            target = here.join(response.headers["location"])
+            if _origin(target) == _origin(here):
+                return
+            where = clean_text(f"{target.scheme}://{target.netloc.decode('ascii')}", limit=120)
+        except Exception:  # an address httpx cannot read: not followed either
+            where = "an address that is not a valid URL"
+        raise BackendError(
+            ErrorKind.CONFIG,
+            f"The server redirected the request to {where}",
+            f"{base_url} answered {response.status_code} pointing to another host; the "
+            "request was not sent there. If the service has moved, set the profile's "
+            "endpoint to its new address.",
+            status_code=response.status_code,
+        )
+
+    return guard
+
+
 class Backend:
     """Responses API access for one profile. Construction is cheap and imports nothing."""
 
@@ -204,14 +236,26 @@ class Backend:
     def _get_client(self) -> AsyncOpenAI:
         with self._client_lock:  # built by the warm-up thread or by the first request
             if self._client is None:
-                from openai import AsyncOpenAI
+                from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
+                api_key = self._api_key()
+                guard = _redirect_guard(self.base_url)
+                http_client = self._http_client
+                if http_client is None:
+                    # The SDK's own defaults (connection limits, redirects followed), with
+                    # a guard on where a redirect may lead.
+                    http_client = DefaultAsyncHttpxClient(
+                        timeout=self._timeout, event_hooks={"response": [guard]}
+                    )
+                else:
+                    hooks = http_client.event_hooks
+                    http_client.event_hooks = {**hooks, "response": [*hooks["response"], guard]}
                 self._client = AsyncOpenAI(
                     base_url=self.base_url,
-                    api_key=self._api_key(),
+                    api_key=api_key,
                     max_retries=self._max_retries,
                     timeout=self._timeout,
-                    http_client=self._http_client,
+                    http_client=http_client,
                 )
             return self._client
 

@@ -354,10 +354,13 @@ class Fault(StrEnum):
     #: response.in_progress events) every 20 ms for ``seconds`` (default: until the client
     #: goes away or the server stops), then the rest of the stream.
     KEEPALIVE = "keepalive"
+    #: extra: a 307 (or ``status``) to ``location``, with no body.
+    REDIRECT = "redirect"
 
 
 _HTTP_FAULTS = {
     Fault.GARBLED_ERROR,
+    Fault.REDIRECT,
     Fault.RATE_LIMIT,
     Fault.RATE_LIMIT_NO_RETRY_AFTER,
     Fault.SERVER_ERROR,
@@ -375,6 +378,8 @@ _FAULT_OPTIONS = {
     "with_failed",  # NESTED_ERROR: precede the frame by response.failed with error null (Azure)
     "seconds",  # STALL, KEEPALIVE: how long (None = until disconnect / stop)
     "events",  # KEEPALIVE: send response.in_progress events instead of comments
+    "location",  # REDIRECT: where to (required)
+    "status",  # REDIRECT: the status code (default 307)
 }
 
 
@@ -782,6 +787,10 @@ class ResponsesServer:
                 type="requests",
                 code=options.get("code", "rate_limit_exceeded"),
                 headers=headers,
+            )
+        if fault is Fault.REDIRECT:
+            return web.Response(
+                status=int(options.get("status", 307)), headers={"Location": options["location"]}
             )
         if fault is Fault.GARBLED_ERROR:
             return web.Response(
