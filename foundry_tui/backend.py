@@ -37,6 +37,7 @@ from foundry_tui.models import (
     TextDelta,
     Usage,
 )
+from foundry_tui.stream_limits import StreamLimits
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -334,9 +335,14 @@ class Backend:
         started = False
         started_id: str | None = None
         held_failure: ResponseFinished | None = None
+        limits = StreamLimits(
+            idle=self.profile.stream_idle_seconds,
+            total=self.profile.stream_total_seconds,
+            base_url=self.base_url,
+        )
         try:
             async with stream:
-                async for event in _events(stream):
+                async for event in _events(stream, limits):
                     kind = getattr(event, "type", None)
                     if kind in ("response.created", "response.in_progress", "response.queued"):
                         if not started:
@@ -375,6 +381,8 @@ class Backend:
             raise
         except Exception as exc:
             raise self._explain(exc, "stream", settings, request_id) from exc
+        finally:
+            limits.close()
         if held_failure is not None:
             yield held_failure
             return
@@ -524,7 +532,7 @@ class _TextDelta:
         self.delta = delta
 
 
-async def _events(stream: Any) -> AsyncIterator[Any]:
+async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncIterator[Any]:
     """The stream's events as the SDK makes them, except text deltas.
 
     The SDK builds and validates a typed model for every event; a reply streams one
@@ -532,8 +540,9 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
     of the app's CPU. Deltas are read from the SSE data here; every other event still
     goes through the SDK's own processing, errors included. This uses three private
     members of the SDK's AsyncStream (as its own loop does); without them, the SDK's own
-    iteration is used.
+    iteration is used. `limits` ends a stream that brings no text, or runs, too long.
     """
+    limits = limits or StreamLimits.none()
     try:
         events = stream._iter_events()
         process = stream._client._process_response_data
@@ -541,7 +550,7 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
         options = stream._options
         legacy = options is None or getattr(options, "stream_mode", "legacy") == "legacy"
     except AttributeError:
-        async for event in stream:
+        async for event in _limited(stream, limits):
             yield event
         return
     from openai import APIError
@@ -550,11 +559,20 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
     iterator = events.__aiter__()
     recent: deque[float] = deque(maxlen=FAST_STREAM_DELTAS)  # when the latest deltas came
     while True:
+        if limits.expired:
+            raise limits.error()
         asked = loop.time()
+        limits.reading = True
         try:
             sse = await iterator.__anext__()
         except StopAsyncIteration:
             break
+        except asyncio.CancelledError:
+            if limits.took_over():
+                raise limits.error() from None
+            raise
+        finally:
+            limits.reading = False
         # How long this event kept the reader waiting: not how long the app took between
         # two events (a frame drawn meanwhile is not a slow stream).
         waited = loop.time() - asked
@@ -562,14 +580,20 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
             break
         data = sse.json()
         if isinstance(data, dict):
-            if data.get("type") == "response.output_text.delta" and "error" not in data:
-                yield _TextDelta(data.get("delta"))
+            kind = data.get("type")
+            if kind == "response.output_text.delta" and "error" not in data:
+                delta = data.get("delta")
+                yield _TextDelta(delta)
                 now = loop.time()
+                if delta:
+                    limits.last_text = now
                 fast = len(recent) == FAST_STREAM_DELTAS and now - recent[0] < FAST_STREAM_SECONDS
                 recent.append(now)
                 if waited > TRICKLE_GAP and not fast:
                     await asyncio.sleep(TRICKLE_WAIT)
                 continue
+            if isinstance(kind, str) and kind.endswith(".delta") and data.get("delta"):
+                limits.last_text = loop.time()  # reasoning text, tool arguments: progress
             if legacy and data.get("error"):  # as the SDK does for a frame with an error
                 error = data["error"]
                 message = error.get("message") if isinstance(error, dict) else None
@@ -581,6 +605,30 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
                     body=error,
                 )
         yield process(data=data, cast_to=cast_to, response=stream.response)
+
+
+async def _limited(stream: Any, limits: StreamLimits) -> AsyncIterator[Any]:
+    """The SDK's own iteration, under the same limits."""
+    iterator = stream.__aiter__()
+    loop = asyncio.get_running_loop()
+    while True:
+        if limits.expired:
+            raise limits.error()
+        limits.reading = True
+        try:
+            event = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        except asyncio.CancelledError:
+            if limits.took_over():
+                raise limits.error() from None
+            raise
+        finally:
+            limits.reading = False
+        kind = getattr(event, "type", None)
+        if isinstance(kind, str) and kind.endswith(".delta") and getattr(event, "delta", None):
+            limits.last_text = loop.time()
+        yield event
 
 
 def warm_up_client_library() -> None:

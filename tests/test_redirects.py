@@ -24,7 +24,7 @@ from foundry_tui.models import (
 from tests.helpers import TEST_KEY, send, start_chat, write_config
 from tests.responses_server import Fault, ResponsesServer
 
-PROMPT = "where does this go"
+PROMPT = "where"
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from foundry_tui.store import Store
 from tests.helpers import KEY_VARIABLE, TEST_KEY, send, start_chat, write_config
 from tests.responses_server import Fault, ResponsesServer
 
-PROMPT = "tell me something odd"
+PROMPT = "odd"
 REPLY = "You said: " + PROMPT
 
 
