@@ -72,7 +72,7 @@ def to_input_items(messages: list[InputMessage]) -> list[dict[str, object]]:
 
 def _usage(response: Any) -> Usage:
     """The response's token counts; one that is not a whole number SQLite can hold (a
-    broken server's 10**30, a string) is dropped (see `_notes`)."""
+    broken server's 10**30, a string) is dropped (see `_usage_dropped`)."""
     usage = getattr(response, "usage", None)
     if usage is None:
         return Usage()

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from foundry_tui.coerce import (
     DROPPED_DETAILS_NOTE,
     UNSAVED_DETAILS_NOTE,
-    USAGE_NOTE,
     short_string,
     storable_text,
     usage_of,
@@ -431,7 +430,7 @@ class _ReplyWriter:
             )
             if value is not None and kept is None
         ]
-        if usage_dropped and USAGE_NOTE not in notes:
+        if usage_dropped:
             dropped.append("token counts")
         if dropped:
             notes.append(DROPPED_DETAILS_NOTE.format(", ".join(dropped)))

@@ -24,9 +24,8 @@ HUGE = make_text(1000)  # about 6,500 characters
 @pytest.fixture
 def small_cut(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Small cut sizes; yields the length of every text handed to Markdown to render."""
-    monkeypatch.setattr(message_block, "CUT_ABOVE_CHARS", CUT_ABOVE)
-    monkeypatch.setattr(message_block, "HEAD_CHARS", HEAD)
-    monkeypatch.setattr(message_block, "TAIL_CHARS", TAIL)
+    for name, value in (("CUT_ABOVE_CHARS", CUT_ABOVE), ("HEAD_CHARS", HEAD), ("TAIL_CHARS", TAIL)):
+        monkeypatch.setattr(message_block, name, value, raising=False)
     rendered: list[int] = []
     markdown = LineRenderer.markdown
 
@@ -40,6 +39,7 @@ def small_cut(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
 def assert_cut(block: MessageBlock, text: str) -> None:
     shown = block.source
+    assert "shown cut" in shown and len(shown) < len(text)
     assert block.cut_note in shown
     assert f"{len(text):,} characters" in block.cut_note and "whole text is saved" in shown
     head, tail = shown.split(block.cut_note)
