@@ -5,6 +5,7 @@ The cut sizes are made small here; the real ones apply above half a megabyte."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,9 @@ async def test_a_huge_reply_is_shown_cut_and_saved_whole(
         reopened.render(100, renderer())
         assert any("shown cut" in line for line in drawn(reopened, 100))
         assert small_cut and max(small_cut) <= HEAD
+        # A message under the limit is shown whole.
+        short = MessageBlock(replace(saved, text=HUGE[: CUT_ABOVE - 1]))
+        assert short.source == HUGE[: CUT_ABOVE - 1]
 
 
 def renderer() -> LineRenderer:
@@ -93,14 +97,3 @@ def renderer() -> LineRenderer:
     plain = Style()
     palette = message_block.Palette(*[plain] * 8, code_theme="default")
     return LineRenderer(Console(file=StringIO(), width=100), palette)
-
-
-def test_short_replies_are_not_cut(small_cut: list[int]) -> None:
-    from foundry_tui.models import Message, MessageRole, MessageStatus
-
-    text = make_text(300)  # under the (small) limit
-    message = Message("m", "c", None, MessageRole.ASSISTANT, "", MessageStatus.PENDING, "")
-    block = MessageBlock(message)
-    for word in text.split(" "):
-        block.append(word + " ")
-    assert not block.cut and block.source.rstrip() == text
