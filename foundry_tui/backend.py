@@ -16,8 +16,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from foundry_tui.coerce import ID_NOTE, MODEL_NOTE, USAGE_NOTE, short_string, token_count
 from foundry_tui.endpoints import base_url_for, entra_scope_for, foundry_project_endpoint
-from foundry_tui.errors import explain, stream_error
+from foundry_tui.errors import clean_text, explain, stream_error
+from foundry_tui.guards import key_problem, plain_http_problem
 from foundry_tui.models import (
     AuthMethod,
     BackendError,
@@ -35,6 +37,7 @@ from foundry_tui.models import (
     TextDelta,
     Usage,
 )
+from foundry_tui.stream_limits import StreamLimits
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -68,18 +71,23 @@ def to_input_items(messages: list[InputMessage]) -> list[dict[str, object]]:
 
 
 def _usage(response: Any) -> Usage:
+    """The response's token counts; one that is not a whole number SQLite can hold (a
+    broken server's 10**30, a string) is dropped (see `_usage_dropped`)."""
     usage = getattr(response, "usage", None)
     if usage is None:
         return Usage()
-
-    def number(name: str) -> int | None:
-        value = getattr(usage, name, None)
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
     return Usage(
-        input_tokens=number("input_tokens"),
-        output_tokens=number("output_tokens"),
-        total_tokens=number("total_tokens"),
+        input_tokens=token_count(getattr(usage, "input_tokens", None)),
+        output_tokens=token_count(getattr(usage, "output_tokens", None)),
+        total_tokens=token_count(getattr(usage, "total_tokens", None)),
+    )
+
+
+def _usage_dropped(response: Any) -> bool:
+    usage = getattr(response, "usage", None)
+    return usage is not None and any(
+        (value := getattr(usage, name, None)) is not None and token_count(value) is None
+        for name in ("input_tokens", "output_tokens", "total_tokens")
     )
 
 
@@ -110,6 +118,38 @@ async def _drain(stream: AsyncIterator[object]) -> None:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _origin(url: Any) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _redirect_guard(base_url: str) -> Callable[[Any], Awaitable[None]]:
+    """A response hook that stops a redirect to another origin (scheme, host or port):
+    followed, it would post the prompt, the transcript and the key there. A redirect
+    within the origin (a path moved on the same server) is followed, as before."""
+
+    async def guard(response: Any) -> None:
+        if not response.has_redirect_location:
+            return
+        here = response.request.url
+        try:
+            target = here.join(response.headers["location"])
+            if _origin(target) == _origin(here):
+                return
+            where = clean_text(f"{target.scheme}://{target.netloc.decode('ascii')}", limit=120)
+        except Exception:  # an address httpx cannot read: not followed either
+            where = "an address that is not a valid URL"
+        raise BackendError(
+            ErrorKind.CONFIG,
+            f"The server redirected the request to {where}",
+            f"{base_url} answered {response.status_code} pointing to another host; the "
+            "request was not sent there. If the service has moved, set the profile's "
+            "endpoint to its new address.",
+            status_code=response.status_code,
+        )
+
+    return guard
 
 
 class Backend:
@@ -161,6 +201,11 @@ class Backend:
         profile = self.profile
         if profile.auth is AuthMethod.NONE:
             return "unused"
+        problem = plain_http_problem(self.base_url, profile.auth, allowed=profile.allow_plain_http)
+        if problem is not None:
+            raise BackendError(
+                ErrorKind.CONFIG, "Not sent: the connection is not encrypted", problem + "."
+            )
         if profile.auth is AuthMethod.ENTRA_ID:
             from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
 
@@ -179,20 +224,39 @@ class Backend:
                 "No API key",
                 f"Set {name} to the key for {self.base_url} (from {where}){also}.",
             )
+        problem = key_problem(key)
+        if problem is not None:  # never sent: a server would echo it back
+            raise BackendError(
+                ErrorKind.CONFIG,
+                f"The key in ${name} cannot be used",
+                f"It {problem}: set {name} again without it.",
+            )
         self._secrets = (key,)
         return key
 
     def _get_client(self) -> AsyncOpenAI:
         with self._client_lock:  # built by the warm-up thread or by the first request
             if self._client is None:
-                from openai import AsyncOpenAI
+                from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
+                api_key = self._api_key()
+                guard = _redirect_guard(self.base_url)
+                http_client = self._http_client
+                if http_client is None:
+                    # The SDK's own defaults (connection limits, redirects followed), with
+                    # a guard on where a redirect may lead.
+                    http_client = DefaultAsyncHttpxClient(
+                        timeout=self._timeout, event_hooks={"response": [guard]}
+                    )
+                else:
+                    hooks = http_client.event_hooks
+                    http_client.event_hooks = {**hooks, "response": [*hooks["response"], guard]}
                 self._client = AsyncOpenAI(
                     base_url=self.base_url,
-                    api_key=self._api_key(),
+                    api_key=api_key,
                     max_retries=self._max_retries,
                     timeout=self._timeout,
-                    http_client=self._http_client,
+                    http_client=http_client,
                 )
             return self._client
 
@@ -269,16 +333,23 @@ class Backend:
             "apim-request-id"
         )
         started = False
+        started_id: str | None = None
         held_failure: ResponseFinished | None = None
+        limits = StreamLimits(
+            idle=self.profile.stream_idle_seconds,
+            total=self.profile.stream_total_seconds,
+            base_url=self.base_url,
+        )
         try:
             async with stream:
-                async for event in _events(stream):
+                async for event in _events(stream, limits):
                     kind = getattr(event, "type", None)
                     if kind in ("response.created", "response.in_progress", "response.queued"):
                         if not started:
                             started = True
                             response = cast("Response", cast(Any, event).response)
-                            yield ResponseStarted(response.id, _str_or_none(response.model))
+                            started_id = short_string(response.id)
+                            yield ResponseStarted(started_id, short_string(response.model))
                     elif kind == "response.output_text.delta":
                         delta = event.delta
                         if isinstance(delta, str) and delta:
@@ -287,8 +358,9 @@ class Backend:
                         response = cast("Response", cast(Any, event).response)
                         if not started:
                             started = True
-                            yield ResponseStarted(response.id, _str_or_none(response.model))
-                        finished = self._finished(kind, response)
+                            started_id = short_string(response.id)
+                            yield ResponseStarted(started_id, short_string(response.model))
+                        finished = self._finished(kind, response, started_id)
                         if kind == "response.failed" and getattr(response, "error", None) is None:
                             # Azure sends `failed` with error null, then an error frame that
                             # says why (e.g. the output content filter): wait for it.
@@ -309,6 +381,8 @@ class Backend:
             raise
         except Exception as exc:
             raise self._explain(exc, "stream", settings, request_id) from exc
+        finally:
+            limits.close()
         if held_failure is not None:
             yield held_failure
             return
@@ -320,7 +394,9 @@ class Backend:
             request_id=request_id,
         )
 
-    def _finished(self, kind: str, response: Response) -> ResponseFinished:
+    def _finished(
+        self, kind: str, response: Response, started_id: str | None = None
+    ) -> ResponseFinished:
         if kind == "response.completed":
             status = MessageStatus.COMPLETED
         elif kind == "response.incomplete":
@@ -328,7 +404,7 @@ class Backend:
         else:
             status = MessageStatus.FAILED
         details = getattr(response, "incomplete_details", None)
-        reason = _str_or_none(getattr(details, "reason", None))
+        reason = short_string(getattr(details, "reason", None), 80)
         error_text: str | None = None
         if status is MessageStatus.FAILED:
             error = getattr(response, "error", None)
@@ -341,13 +417,24 @@ class Backend:
                     secrets=self._secrets,
                 )
                 error_text = made.user_message
+        response_id = short_string(getattr(response, "id", None)) or started_id
+        raw_model = getattr(response, "model", None)
+        model = short_string(raw_model)
+        notes: list[str] = []
+        if response_id is None and getattr(response, "id", None) is not None:
+            notes.append(ID_NOTE)
+        if model is None and raw_model is not None and raw_model != "":
+            notes.append(MODEL_NOTE)
+        if _usage_dropped(response):
+            notes.append(USAGE_NOTE)
         return ResponseFinished(
             status=status,
-            response_id=_str_or_none(getattr(response, "id", None)),
-            model=_str_or_none(getattr(response, "model", None)),
+            response_id=response_id,
+            model=model,
             usage=_usage(response),
             incomplete_reason=reason,
             error=error_text,
+            notes=tuple(notes),
         )
 
     # ------------------------------------------------------------------ stored state
@@ -445,7 +532,7 @@ class _TextDelta:
         self.delta = delta
 
 
-async def _events(stream: Any) -> AsyncIterator[Any]:
+async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncIterator[Any]:
     """The stream's events as the SDK makes them, except text deltas.
 
     The SDK builds and validates a typed model for every event; a reply streams one
@@ -453,8 +540,9 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
     of the app's CPU. Deltas are read from the SSE data here; every other event still
     goes through the SDK's own processing, errors included. This uses three private
     members of the SDK's AsyncStream (as its own loop does); without them, the SDK's own
-    iteration is used.
+    iteration is used. `limits` ends a stream that brings no text, or runs, too long.
     """
+    limits = limits or StreamLimits.none()
     try:
         events = stream._iter_events()
         process = stream._client._process_response_data
@@ -462,7 +550,7 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
         options = stream._options
         legacy = options is None or getattr(options, "stream_mode", "legacy") == "legacy"
     except AttributeError:
-        async for event in stream:
+        async for event in _limited(stream, limits):
             yield event
         return
     from openai import APIError
@@ -471,11 +559,20 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
     iterator = events.__aiter__()
     recent: deque[float] = deque(maxlen=FAST_STREAM_DELTAS)  # when the latest deltas came
     while True:
+        if limits.expired:
+            raise limits.error()
         asked = loop.time()
+        limits.reading = True
         try:
             sse = await iterator.__anext__()
         except StopAsyncIteration:
             break
+        except asyncio.CancelledError:
+            if limits.took_over():
+                raise limits.error() from None
+            raise
+        finally:
+            limits.reading = False
         # How long this event kept the reader waiting: not how long the app took between
         # two events (a frame drawn meanwhile is not a slow stream).
         waited = loop.time() - asked
@@ -483,14 +580,20 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
             break
         data = sse.json()
         if isinstance(data, dict):
-            if data.get("type") == "response.output_text.delta" and "error" not in data:
-                yield _TextDelta(data.get("delta"))
+            kind = data.get("type")
+            if kind == "response.output_text.delta" and "error" not in data:
+                delta = data.get("delta")
+                yield _TextDelta(delta)
                 now = loop.time()
+                if delta:
+                    limits.last_text = now
                 fast = len(recent) == FAST_STREAM_DELTAS and now - recent[0] < FAST_STREAM_SECONDS
                 recent.append(now)
                 if waited > TRICKLE_GAP and not fast:
                     await asyncio.sleep(TRICKLE_WAIT)
                 continue
+            if isinstance(kind, str) and kind.endswith(".delta") and data.get("delta"):
+                limits.last_text = loop.time()  # reasoning text, tool arguments: progress
             if legacy and data.get("error"):  # as the SDK does for a frame with an error
                 error = data["error"]
                 message = error.get("message") if isinstance(error, dict) else None
@@ -502,6 +605,30 @@ async def _events(stream: Any) -> AsyncIterator[Any]:
                     body=error,
                 )
         yield process(data=data, cast_to=cast_to, response=stream.response)
+
+
+async def _limited(stream: Any, limits: StreamLimits) -> AsyncIterator[Any]:
+    """The SDK's own iteration, under the same limits."""
+    iterator = stream.__aiter__()
+    loop = asyncio.get_running_loop()
+    while True:
+        if limits.expired:
+            raise limits.error()
+        limits.reading = True
+        try:
+            event = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        except asyncio.CancelledError:
+            if limits.took_over():
+                raise limits.error() from None
+            raise
+        finally:
+            limits.reading = False
+        kind = getattr(event, "type", None)
+        if isinstance(kind, str) and kind.endswith(".delta") and getattr(event, "delta", None):
+            limits.last_text = loop.time()
+        yield event
 
 
 def warm_up_client_library() -> None:

@@ -21,6 +21,9 @@ another file. Its format::
     api_key_env = "AZURE_OPENAI_API_KEY"          # the variable that holds the key
     deployments = ["gpt-4o", "gpt-4o-mini", "o4-mini"]
     scope = "https://cognitiveservices.azure.com/.default"   # optional Entra ID scope override
+    # allow_plain_http = true   # send the key over http:// to a host not on this machine
+    # stream_idle_seconds = 60      # end a stream that brings no text for this long
+    # stream_total_seconds = 1800   # end a stream that runs longer than this
 
     [profiles.work.defaults]  # optional; what a new conversation starts with
     model = "gpt-4o"          # defaults to the first deployment
@@ -37,7 +40,12 @@ another file. Its format::
     db_path = "~/chats/history.db"   # optional; default <user_data_dir>/foundry-tui/history.db
 
 API keys never go in the file (a key named ``api_key`` is refused): a profile names
-the environment variable that holds its key (``api_key_env``).
+the environment variable that holds its key (``api_key_env``); a value there that reads
+like a key is refused and never printed whole. A key or Entra ID token is never sent over
+plain ``http://`` to a host other than this machine (127.0.0.0/8, ::1, localhost) unless
+the profile says ``allow_plain_http = true``; endpoints from the environment and
+``--endpoint`` are held to the same rule. A key holding a line break or a control
+character is refused at start.
 
 Base URLs and Entra ID scopes by kind: see `foundry_tui.endpoints`. A ``local`` profile is
 the bundled local model (llama.cpp started by the app on 127.0.0.1). Its endpoint, if
@@ -81,7 +89,15 @@ from typing import Any, TypeVar
 import platformdirs
 
 from foundry_tui.endpoints import LOCAL_DEFAULT_DEPLOYMENT, parse_endpoint_kind
-from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Profile
+from foundry_tui.guards import key_problem, looks_like_key, masked, plain_http_problem
+from foundry_tui.models import (
+    DEFAULT_STREAM_IDLE_SECONDS,
+    DEFAULT_STREAM_TOTAL_SECONDS,
+    AuthMethod,
+    EndpointKind,
+    GenerationSettings,
+    Profile,
+)
 from foundry_tui.paths import PathProblem, expand_user_path, file_problem
 from foundry_tui.toml_lines import LineFinder, table_name, tomllib_line
 
@@ -301,7 +317,20 @@ def _close_match(word: str, choices: set[str]) -> str | None:
 
 _TOP_KEYS = {"default_profile", "profiles", "keymap", "ui", "db_path"}
 _UI_KEYS = {"sidebar", "db_path"}
-_PROFILE_KEYS = {"kind", "endpoint", "auth", "api_key_env", "deployments", "scope", "defaults"}
+_PROFILE_KEYS = {
+    "kind",
+    "endpoint",
+    "auth",
+    "api_key_env",
+    "deployments",
+    "scope",
+    "defaults",
+    "allow_plain_http",
+    "stream_idle_seconds",
+    "stream_total_seconds",
+}
+# Bounds of the stream limits (seconds): a day at most.
+_LIMIT_RANGE = (0.001, 86_400.0)
 _DEFAULTS_KEYS = {"model", "instructions", "temperature", "top_p", "max_output_tokens"}
 
 
@@ -335,7 +364,19 @@ def _parse_profile(v: _Validator, name: str, raw: object) -> Profile:
             "a foundry endpoint looks like https://ACCOUNT.services.ai.azure.com/api/projects/PROJECT",
         )
     auth = v.choice(table, "auth", data.get("auth", "api_key"), AuthMethod)
+    allow_plain_http = v.boolean(table, "allow_plain_http", data.get("allow_plain_http", False))
+    problem = plain_http_problem(endpoint, auth, allowed=allow_plain_http)
+    if problem is not None:
+        raise v.error(table, "endpoint", problem[0].upper() + problem[1:])
     api_key_env = v.string(table, "api_key_env", data.get("api_key_env", _default_key_env(kind)))
+    if looks_like_key(api_key_env):
+        raise v.error(
+            table,
+            "api_key_env",
+            f"'api_key_env' holds what looks like a key ('{masked(api_key_env)}'), not the "
+            "name of an environment variable: keys never go in the config. Put the key in a "
+            "variable (like AZURE_OPENAI_API_KEY) and name that variable here",
+        )
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api_key_env):
         raise v.error(
             table,
@@ -344,6 +385,13 @@ def _parse_profile(v: _Validator, name: str, raw: object) -> Profile:
             f"not '{_printable(api_key_env)}'",
         )
     deployments = _parse_deployments(v, table, data)
+    idle, total = (
+        v.number(table, key, data[key], *_LIMIT_RANGE) if key in data else default
+        for key, default in (
+            ("stream_idle_seconds", DEFAULT_STREAM_IDLE_SECONDS),
+            ("stream_total_seconds", DEFAULT_STREAM_TOTAL_SECONDS),
+        )
+    )
     scope = v.string(table, "scope", data["scope"]) if "scope" in data else None
     defaults = None
     if "defaults" in data:
@@ -357,6 +405,9 @@ def _parse_profile(v: _Validator, name: str, raw: object) -> Profile:
         deployments=deployments,
         defaults=defaults,
         scope=scope or None,
+        allow_plain_http=allow_plain_http,
+        stream_idle_seconds=idle,
+        stream_total_seconds=total,
     )
 
 
@@ -596,6 +647,30 @@ def _history_path(
     if problem is not None:
         raise refuse(problem, str(path))
     return path
+def _refuse_leaks(
+    profile: Profile, endpoint_source: str | None, env: Mapping[str, str], path: Path
+) -> None:
+    """At start: an endpoint from the environment or a flag that would send the key over
+    plain HTTP to another machine, or a key that cannot be one header line (never shown)."""
+    if endpoint_source is not None:
+        problem = plain_http_problem(
+            profile.endpoint, profile.auth, allowed=profile.allow_plain_http
+        )
+        if problem is not None:
+            where = "" if endpoint_source == "--endpoint" else f" (a profile in {path})"
+            raise ConfigError(
+                f"{endpoint_source}: {problem}{where}", path=path, key=endpoint_source
+            )
+    if profile.auth is AuthMethod.API_KEY:
+        name = profile.api_key_env
+        problem = key_problem(env.get(name, "").strip())
+        if problem is not None:
+            raise ConfigError(
+                f"the key in ${name} {problem}: a key is one line of printable characters. "
+                f"Set {name} again without it",
+                path=path,
+                key=name,
+            )
 
 
 def load_config(
@@ -654,6 +729,8 @@ def load_config(
     # --- environment (overrides the file)
     selected: str | None = None
     env_profile = _env_profile(env)
+    # Where the active profile's endpoint came from, when not from the file.
+    endpoint_source: str | None = None
     if env_profile is not None:
         profiles[env_profile.name] = env_profile
         selected = env_profile.name
@@ -698,7 +775,11 @@ def load_config(
         selected_profile=selected,
     )
     active = config.active_profile()
+    if active is not None and active is env_profile and active.endpoint:
+        azure = env.get("AZURE_OPENAI_ENDPOINT", "").strip()
+        endpoint_source = "AZURE_OPENAI_ENDPOINT" if azure else "OPENAI_BASE_URL"
     if overrides.endpoint is not None:
+        endpoint_source = "--endpoint"
         url = overrides.endpoint.strip()
         if active is None:
             active = _profile_for_url(CLI_PROFILE_NAME, url, env)
@@ -710,6 +791,7 @@ def load_config(
     if active is not None and model:
         active = _with_model(active, model)
     if active is not None:
+        _refuse_leaks(active, endpoint_source, env, path)
         profiles[active.name] = active
         config = dataclasses.replace(config, profiles=profiles, selected_profile=active.name)
     return config

@@ -58,6 +58,12 @@ class GenerationSettings:
     max_output_tokens: int | None = None
 
 
+# A stream that brings no text for this long, or runs this long in all, is ended (the
+# screen would otherwise sit at "streaming…" for as long as a server keeps it open).
+DEFAULT_STREAM_IDLE_SECONDS = 60.0
+DEFAULT_STREAM_TOTAL_SECONDS = 1800.0
+
+
 @dataclass(frozen=True)
 class Profile:
     """One named endpoint + auth + the deployments a user works with there."""
@@ -71,6 +77,11 @@ class Profile:
     defaults: GenerationSettings | None = None
     # Optional override for the Entra ID scope (sovereign clouds).
     scope: str | None = None
+    # The user's opt-in to send a key over plain http:// to another machine (an internal
+    # gateway on a private network); loopback needs none.
+    allow_plain_http: bool = False
+    stream_idle_seconds: float = DEFAULT_STREAM_IDLE_SECONDS
+    stream_total_seconds: float = DEFAULT_STREAM_TOTAL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -116,7 +127,7 @@ class Conversation:
 
 @dataclass(frozen=True)
 class ResponseStarted:
-    response_id: str
+    response_id: str | None  # None when the server sent none fit to keep
     model: str | None
 
 
@@ -135,6 +146,9 @@ class ResponseFinished:
     usage: Usage
     incomplete_reason: str | None = None
     error: str | None = None  # user-facing text for FAILED
+    # What the server sent that was not fit to keep (an id that is an object, token
+    # counts beyond 64 bits), each a sentence for the user; saved with the reply.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

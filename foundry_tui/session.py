@@ -22,6 +22,13 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from foundry_tui.coerce import (
+    DROPPED_DETAILS_NOTE,
+    UNSAVED_DETAILS_NOTE,
+    short_string,
+    storable_text,
+    usage_of,
+)
 from foundry_tui.models import (
     BackendError,
     BackendEvent,
@@ -37,6 +44,7 @@ from foundry_tui.models import (
     ResponseStarted,
     RetrievedResponse,
     ServerState,
+    StorageError,
     TextDelta,
     Usage,
 )
@@ -49,6 +57,11 @@ _T = TypeVar("_T")
 # How often a streaming reply's text is written to the database. Small enough that a
 # crash loses almost nothing, large enough that a 2,000 tokens/s stream costs few writes.
 PARTIAL_SAVE_INTERVAL = 0.3
+# Each save rewrites the whole text (and its full-text index), so a huge reply's saves
+# grow with it: the next one waits this many times as long as the last took. Saving then
+# takes at most a fifth of the stream's time, and a reply's saves add up to a few times
+# its final save rather than growing with the square of its length.
+SAVE_TIME_FACTOR = 4.0
 
 # Statuses whose response the server kept and a next turn can chain from.
 _CHAINABLE = frozenset({MessageStatus.COMPLETED, MessageStatus.INCOMPLETE})
@@ -352,6 +365,7 @@ class _ReplyWriter:
         self.finished: ResponseFinished | None = None
         self._saved_length = 0
         self._last_save = time.monotonic()
+        self._save_interval = PARTIAL_SAVE_INTERVAL
 
     @property
     def text(self) -> str:
@@ -365,14 +379,24 @@ class _ReplyWriter:
             self.finished = event
 
     async def flush_if_due(self) -> None:
-        if time.monotonic() - self._last_save < PARTIAL_SAVE_INTERVAL:
+        started = time.monotonic()
+        if started - self._last_save < self._save_interval:
             return
         text = self.text
         if len(text) == self._saved_length:
             return
-        self._last_save = time.monotonic()
+        self.parts[:] = [text]
         self._saved_length = len(text)
-        await _in_thread(self.store.update_message, self.reply.id, text=text)
+        try:
+            await _in_thread(self.store.update_message, self.reply.id, text=text)
+        except StorageError:
+            raise
+        except Exception:
+            # Text SQLite cannot take (a lone surrogate from a JSON escape): keep what it can.
+            await _in_thread(self.store.update_message, self.reply.id, text=storable_text(text))
+        self._last_save = time.monotonic()
+        took = self._last_save - started
+        self._save_interval = max(PARTIAL_SAVE_INTERVAL, SAVE_TIME_FACTOR * took)
 
     async def finish(
         self,
@@ -390,19 +414,52 @@ class _ReplyWriter:
         error: str | None = None,
         finished: ResponseFinished | None = None,
     ) -> Message:
-        """Writes the whole text and the final status in one transaction."""
-        self.store.update_message(
-            self.reply.id,
-            text=self.text,
-            status=status,
-            response_id=(finished.response_id if finished else None) or self.response_id,
-            response_model=(finished.model if finished else None) or self.response_model,
-            usage=finished.usage if finished else None,
-            error=error,
-        )
+        """Writes the whole text and the final status in one transaction.
+
+        Whatever the backend let through, the text and the status are saved: fields unfit
+        to keep are dropped with a note, and if the row still cannot take the rest, the
+        text and status are saved without it.
+        """
+        notes = [error] if error else []
+        if finished is not None:
+            notes += finished.notes
+        response_id = (finished.response_id if finished else None) or self.response_id
+        model = (finished.model if finished else None) or self.response_model
+        usage, usage_dropped = usage_of(finished.usage) if finished else (None, False)
+        dropped = [
+            name
+            for name, value, kept in (
+                ("response id", response_id, short_string(response_id)),
+                ("model", model, short_string(model)),
+            )
+            if value is not None and kept is None
+        ]
+        if usage_dropped:
+            dropped.append("token counts")
+        if dropped:
+            notes.append(DROPPED_DETAILS_NOTE.format(", ".join(dropped)))
+        note = " ".join(notes) or None
+        text = self.text
+        try:
+            self.store.update_message(
+                self.reply.id,
+                text=text,
+                status=status,
+                response_id=short_string(response_id),
+                response_model=short_string(model),
+                usage=usage,
+                error=note,
+            )
+        except Exception as first:
+            note = f"{note} {UNSAVED_DETAILS_NOTE}" if note else UNSAVED_DETAILS_NOTE
+            text = storable_text(text)
+            try:
+                self.store.update_message(self.reply.id, text=text, status=status, error=note)
+            except Exception:
+                raise first from None
         saved = self.store.get_message(self.reply.id)
         if saved is None:  # the conversation was deleted while the reply streamed
-            return replace(self.reply, text=self.text, status=status, error=error)
+            return replace(self.reply, text=text, status=status, error=note)
         return saved
 
 

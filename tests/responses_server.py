@@ -17,7 +17,9 @@ Every payload the server sends is validated against the official OpenAPI subset 
 recorded in ``schema_errors`` and turned into an HTTP 500 so that tests notice.  Azure-only
 error shapes (content filter with ``type: null``, ``PermissionDenied``,
 ``DeploymentNotFound``, unknown routes) are not OpenAI payloads and are checked against a
-minimal Azure error shape instead.
+minimal Azure error shape instead. A few faults (``GARBLED_ERROR``, ``HUGE_USAGE``,
+``OBJECT_ID``) send what no schema allows on purpose: their payloads are validated as a
+sound server would send them, then broken.
 
 Out-of-process users (the tmux test) can steer a running server through
 ``POST /_control/{inject,reply,tps,expire,reset}`` with a JSON body (see ``_control``).
@@ -342,10 +344,21 @@ class Fault(StrEnum):
     STALL = "stall"
     #: extra: a 500 whose body is not valid UTF-8 (a broken proxy), not schema-shaped.
     GARBLED_ERROR = "garbled_error"
+    #: extra (streams): the final usage.input_tokens is 10**30, beyond SQLite's integers.
+    HUGE_USAGE = "huge_usage"
+    #: extra (streams): the response id is a JSON object in every event.
+    OBJECT_ID = "object_id"
+    #: extra (streams): some deltas, then only SSE comments (``events=True``: only
+    #: response.in_progress events) every 20 ms for ``seconds`` (default: until the client
+    #: goes away or the server stops), then the rest of the stream.
+    KEEPALIVE = "keepalive"
+    #: extra: a 307 (or ``status``) to ``location``, with no body.
+    REDIRECT = "redirect"
 
 
 _HTTP_FAULTS = {
     Fault.GARBLED_ERROR,
+    Fault.REDIRECT,
     Fault.RATE_LIMIT,
     Fault.RATE_LIMIT_NO_RETRY_AFTER,
     Fault.SERVER_ERROR,
@@ -361,7 +374,10 @@ _FAULT_OPTIONS = {
     "retry_after",  # RATE_LIMIT: retry-after header value (default "0")
     "reason",  # INCOMPLETE: incomplete_details.reason (default "max_output_tokens")
     "with_failed",  # NESTED_ERROR: precede the frame by response.failed with error null (Azure)
-    "seconds",  # STALL: how long to stall (None = until disconnect / stop)
+    "seconds",  # STALL, KEEPALIVE: how long (None = until disconnect / stop)
+    "events",  # KEEPALIVE: send response.in_progress events instead of comments
+    "location",  # REDIRECT: where to (required)
+    "status",  # REDIRECT: the status code (default 307)
 }
 
 
@@ -770,6 +786,10 @@ class ResponsesServer:
                 code=options.get("code", "rate_limit_exceeded"),
                 headers=headers,
             )
+        if fault is Fault.REDIRECT:
+            return web.Response(
+                status=int(options.get("status", 307)), headers={"Location": options["location"]}
+            )
         if fault is Fault.GARBLED_ERROR:
             return web.Response(
                 status=500,
@@ -1168,7 +1188,7 @@ class ResponsesServer:
             Fault.INCOMPLETE,
         ):
             stop_at = self._after(turn)
-        stall_at = self._after(turn) if fault is Fault.STALL else None
+        stall_at = self._after(turn) if fault in (Fault.STALL, Fault.KEEPALIVE) else None
 
         in_progress = self._response(turn, status="in_progress", output=[], n_out=None)
         pre: list[dict[str, Any]] = [
@@ -1331,6 +1351,8 @@ class ResponsesServer:
                 self._check_event(json.loads(data))
         except _Invalid as exc:
             return self._invalid_response(request, exc)
+        if fault in (Fault.HUGE_USAGE, Fault.OBJECT_ID):
+            pre, post = _broken(fault, pre), _broken(fault, post)
 
         resp = web.StreamResponse(
             status=200,
@@ -1356,7 +1378,11 @@ class ResponsesServer:
             i = 0
             if stall_at is not None:
                 await self._write_deltas(resp, delta_frame, 0, stall_at, loop)
-                await self._stall(request, opts.get("seconds"))
+                if fault is Fault.KEEPALIVE:
+                    beat = _frame(pre[1]) if opts.get("events") else b": keep-alive\n\n"
+                    await self._keep_alive(resp, request, beat, opts.get("seconds"))
+                else:
+                    await self._stall(request, opts.get("seconds"))
                 i = stall_at
             await self._write_deltas(resp, delta_frame, i, stop_at, loop)
             if fault is Fault.DROP_STREAM:
@@ -1426,6 +1452,15 @@ class ResponsesServer:
                 return
             await asyncio.sleep(0.02)
         raise ConnectionResetError("server stopping")
+
+    async def _keep_alive(
+        self, resp: web.StreamResponse, request: web.Request, beat: bytes, seconds: float | None
+    ) -> None:
+        """Bytes but no text: ``beat`` every 20 ms, until ``seconds`` passed."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while deadline is None or time.monotonic() < deadline:
+            await self._stall(request, 0.02)
+            await resp.write(beat)
 
     def _public(self, stored: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in stored.items() if k != "input_items"}
@@ -1570,6 +1605,20 @@ class ResponsesServer:
         except (KeyError, ValueError, TypeError) as exc:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         return web.json_response({"ok": True})
+
+
+def _broken(fault: Fault, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``events`` as a broken server sends them (after they were validated)."""
+    out: list[dict[str, Any]] = json.loads(_dumps(events))
+    for event in out:
+        response = event.get("response")
+        if not isinstance(response, dict):
+            continue
+        if fault is Fault.OBJECT_ID:
+            response["id"] = {"id": response["id"], "object": "response"}
+        elif isinstance(response.get("usage"), dict):
+            response["usage"]["input_tokens"] = 10**30
+    return out
 
 
 def _frame(event: dict[str, Any]) -> bytes:

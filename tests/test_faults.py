@@ -260,7 +260,7 @@ async def test_dns_failure(
 
     monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
     await connection_case(
-        tmp_path, server, "http://foundry.invalid/v1", ("Could not connect to", "foundry.invalid")
+        tmp_path, server, "https://foundry.invalid/v1", ("Could not connect to", "foundry.invalid")
     )
 
 

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from foundry_tui.guards import looks_like_key, masked, plain_http_problem
 from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Profile
 from foundry_tui.widgets.footer import KeyFooter
 
@@ -204,7 +205,17 @@ class SetupScreen(Screen[None]):
         if endpoint and not endpoint.startswith(("https://", "http://")):
             return (
                 None,
-                "The endpoint URL must start with https:// (or http:// for a local server).",
+                "The endpoint URL must start with https:// (or http:// for a server on this "
+                "machine).",
+            )
+        problem = plain_http_problem(endpoint, auth, allowed=False)
+        if problem is not None:
+            return None, f"{problem[0].upper()}{problem[1:]} (in {self.config_path})."
+        if auth == AuthMethod.API_KEY and looks_like_key(key_env):
+            return (
+                None,
+                f"That looks like the key itself ({masked(key_env)}): keys are never saved. "
+                "Put it in an environment variable and type the variable's name here.",
             )
         if auth == AuthMethod.API_KEY and not key_env.replace("_", "").isalnum():
             return (

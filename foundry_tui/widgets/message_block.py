@@ -37,6 +37,14 @@ _STATUS_NOTES = {
 # Columns a message's frame takes: the left bar and one space each side of the text.
 FRAME_COLUMNS = 3
 
+# A message longer than this is shown cut: its first HEAD_CHARS (as Markdown, for a reply)
+# and its last TAIL_CHARS (as plain text, which a cut cannot misread), with a note between.
+# Rendering runs at about 1 MB a second: the whole of a 50 MB reply would hold the screen
+# for most of a minute, on every reopen. The whole text is always saved.
+CUT_ABOVE_CHARS = 512 * 1024
+HEAD_CHARS = 192 * 1024
+TAIL_CHARS = 16 * 1024
+
 
 @dataclass(frozen=True)
 class Palette:
@@ -138,6 +146,17 @@ def warm_up_rendering() -> None:
     console.print(_markdown(f"# Title\n\n*a* **b** `c`\n\n- item\n\n{fences}", "monokai"))
 
 
+def _size(chars: int) -> str:
+    return f"{chars / 1e6:.1f} million characters" if chars >= 1e6 else f"{chars:,} characters"
+
+
+def _head_of(text: str) -> str:
+    """The first HEAD_CHARS of ``text``, ended at a line break when one is near."""
+    head = text[:HEAD_CHARS]
+    end = head.rfind("\n", HEAD_CHARS // 2)
+    return head[: end + 1] if end >= 0 else head
+
+
 def _estimate_lines(text: str, width: int) -> int:
     # Rough on purpose: it only places messages not yet scrolled to, and must cost
     # next to nothing for a conversation of thousands of messages.
@@ -166,24 +185,76 @@ class MessageBlock:
         self._lines: list[Strip | None] = []  # None: the blank margin line above
         self._framed: list[Strip | None] = []
         self.changed_from = 0
+        # Characters of text so far (shown or not); the tail once the message is cut.
+        self._length = 0
+        self._tail: str | None = None
+        self._cut_lines: list[Strip] | None = None  # the note and the tail, rendered
 
     # -- content -------------------------------------------------------------------
 
     @property
     def _segments(self) -> list[str]:
         if self._split is None:
-            clean = sanitize(self.message.text)
+            text = self.message.text
+            self._length = len(text)
+            if len(text) > CUT_ABOVE_CHARS:  # only the ends are read: never the whole
+                self._tail = sanitize(text[-TAIL_CHARS:])
+                text = _head_of(text)
+            clean = sanitize(text)
             self._split = split_segments(clean) if self._markdown and clean else [clean]
             self._segment_lines = [None] * len(self._split)
         return self._split
 
     @property
+    def cut(self) -> bool:
+        """Whether only the ends of the text are shown."""
+        _ = self._segments
+        return self._tail is not None
+
+    @property
     def source(self) -> str:
         """The text shown: the message's text, or what has streamed in so far."""
-        return "".join(self._segments)
+        head = "".join(self._segments)
+        if self._tail is None:
+            return head
+        return f"{head}\n{self.cut_note}\n{self._tail}"
+
+    @property
+    def cut_note(self) -> str:
+        """What a cut message says where it is cut."""
+        what = "reply" if self._markdown else "message"
+        return (
+            f"⋯ {what} of {_size(self._length)}: shown cut to its first "
+            f"{_size(HEAD_CHARS)} and last {_size(TAIL_CHARS)}; "
+            "the whole text is saved in the history ⋯"
+        )
 
     def append(self, text: str) -> None:
-        """Adds streamed text; only the open (last) segment is rendered again."""
+        """Adds streamed text; only the open (last) segment is rendered again (once the
+        message is cut, only its tail)."""
+        segments = self._segments
+        if self._tail is not None:
+            self._length += len(text)
+            end = sanitize(text[-TAIL_CHARS:])
+            self._tail = end if len(end) >= TAIL_CHARS else (self._tail + end)[-TAIL_CHARS:]
+            self._cut_lines = None
+            self._height = None
+            return
+        if self._length + len(text) <= CUT_ABOVE_CHARS:
+            self._append_shown(text)
+            return
+        before = "".join(segments)[-TAIL_CHARS:]
+        room = HEAD_CHARS - self._length
+        if room > 0:
+            self._append_shown(text[:room])
+        self._length += len(text) - max(0, room)
+        self._keep_head()
+        end = sanitize(text[-TAIL_CHARS:])
+        self._tail = end if len(end) >= TAIL_CHARS else (before + end)[-TAIL_CHARS:]
+        self._cut_lines = None
+
+    def _append_shown(self, text: str) -> None:
+        self._length += len(text)
         written = len(self._segments[-1])
         open_segment = self._segments[-1] + sanitize(text)
         cut = last_cut(open_segment, not_before=written, min_length=STREAMING_SEGMENT_CHARS)
@@ -193,6 +264,22 @@ class MessageBlock:
         else:
             self._segments[-1:] = [open_segment[:cut], open_segment[cut:]]
             self._segment_lines[-1:] = [None, None]
+        self._height = None
+
+    def _keep_head(self) -> None:
+        """Drops the segments past HEAD_CHARS; the ones kept keep their rendered lines."""
+        segments = self._segments
+        kept = 0
+        for index, segment in enumerate(segments):
+            if kept + len(segment) > HEAD_CHARS:
+                if index == 0:  # one segment longer than the head: cut inside it
+                    segments[:] = [_head_of(segment)]
+                    self._segment_lines = [None]
+                else:
+                    del segments[index:]
+                    del self._segment_lines[index:]
+                break
+            kept += len(segment)
         self._height = None
 
     def set_message(self, message: Message) -> None:
@@ -207,6 +294,7 @@ class MessageBlock:
         self._width = 0
         self._height = None
         self._segment_lines = [None] * len(self._segments)
+        self._cut_lines = None
         self._framed = []
 
     # -- geometry ------------------------------------------------------------------
@@ -220,8 +308,10 @@ class MessageBlock:
             return self._height
         if self._estimate is None or self._estimate[0] != width:
             text = self.message.text if self._split is None else self.source
+            if len(text) > CUT_ABOVE_CHARS:
+                text = text[:HEAD_CHARS] + text[-TAIL_CHARS:]
             body = _estimate_lines(text, width - FRAME_COLUMNS)
-            footer = 1 if _STATUS_NOTES.get(self.message.status) else 0
+            footer = 1 if _STATUS_NOTES.get(self.message.status) or self.message.error else 0
             self._estimate = (width, 2 + body + footer)
         return self._estimate[1]
 
@@ -233,6 +323,7 @@ class MessageBlock:
         """
         if width != self._width:
             self._segment_lines = [None] * len(self._segments)
+            self._cut_lines = None
             self._width = width
             self._chrome_width = -1
         text_width = max(1, width - FRAME_COLUMNS)
@@ -247,6 +338,8 @@ class MessageBlock:
                 self._segment_lines[index] = self._render_segment(
                     self._segments[index], text_width, renderer
                 )
+        if self._tail is not None and self._cut_lines is None:
+            self._cut_lines = self._render_cut(self._tail, text_width, renderer)
         self._assemble(Strip.blank(text_width, renderer.palette.base))
         self._height = len(self._lines)
         return self._height
@@ -262,6 +355,8 @@ class MessageBlock:
                 lines.append(blank)
             first = False
             lines.extend(segment_lines)
+        if self._cut_lines is not None:
+            lines.extend(self._cut_lines)
         lines.extend(self._footer)
         old = self._lines
         same = 0
@@ -271,6 +366,19 @@ class MessageBlock:
         self.changed_from = same
         self._lines = lines
         del self._framed[same:]
+
+    def _render_cut(self, tail: str, width: int, renderer: LineRenderer) -> list[Strip]:
+        """The note where the text is cut, then the tail as plain text (from a line start
+        when one is near: a cut inside a line or a code block reads oddly as Markdown)."""
+        start = tail.find("\n", 0, 1024)
+        blank = Strip.blank(width, renderer.palette.base)
+        note = Text(self.cut_note, overflow="fold")
+        return [
+            blank,
+            *renderer.lines(note, width, renderer.palette.hint),
+            blank,
+            *renderer.lines(Text(tail[start + 1 :], overflow="fold"), width),
+        ]
 
     def _render_segment(self, text: str, width: int, renderer: LineRenderer) -> list[Strip]:
         if not self._markdown:
@@ -346,6 +454,9 @@ class MessageBlock:
         message = self.message
         note = _STATUS_NOTES.get(message.status)
         if note is None:
+            # A completed reply's note: what the server sent that was not kept.
+            if message.error and message.status == MessageStatus.COMPLETED:
+                return Text(f"ⓘ {sanitize(message.error)}", overflow="fold")
             return Text("")
         detail = f": {sanitize(message.error)}" if message.error else ""
         return Text(f"⚠ {note}{detail}", overflow="fold")
