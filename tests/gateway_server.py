@@ -15,7 +15,8 @@ a switch, on by default::
 * ``retry_after_header``: the upstream ``Retry-After`` is sent under this name instead.
 * ``ignore_paging``: ``GET /responses/{id}/input_items`` drops ``after``, ``limit`` and
   ``order``: always the upstream's default page (the newest 20, newest first), and
-  ``has_more: true`` every time.
+  ``has_more: true`` every time. ``default_order="asc"``: a gateway whose default page is
+  the oldest 20, oldest first.
 * Response ids are the gateway's own (the upstream id, encoded with a routing prefix). With
   ``raw_previous_ids`` a retrieved response's ``previous_response_id`` is the upstream's raw
   id, which this gateway's own GET rejects (400).
@@ -96,6 +97,7 @@ class GatewayServer:
         embed: str = "json",
         retry_after_header: str | None = "llm_provider-retry-after",
         ignore_paging: bool = True,
+        default_order: str = "desc",
         raw_previous_ids: bool = True,
         unknown_id_status: int = 400,
         hold_429_seconds: float = 0.0,
@@ -110,6 +112,7 @@ class GatewayServer:
         self.embed = embed
         self.retry_after_header = retry_after_header
         self.ignore_paging = ignore_paging
+        self.default_order = default_order
         self.raw_previous_ids = raw_previous_ids
         self.unknown_id_status = unknown_id_status
         self.hold_429_seconds = hold_429_seconds
@@ -277,7 +280,10 @@ class GatewayServer:
             return web.json_response(self._rewrite(payload), headers=_request_id(upstream))
 
     async def _input_items(self, request: web.Request, path: str) -> web.Response:
-        query = {} if self.ignore_paging else dict(request.query)
+        if self.ignore_paging:
+            query = {} if self.default_order == "desc" else {"order": self.default_order}
+        else:
+            query = dict(request.query)
         async with await self._send(request, path, query=query) as upstream:
             text = await upstream.text()
             if upstream.status >= 400:

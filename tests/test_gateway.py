@@ -58,6 +58,13 @@ from tests.responses_server import Fault, ResponsesServer
 SETTINGS = GenerationSettings(model="gpt-4o", instructions="Answer briefly.")
 
 
+@pytest.fixture(autouse=True)
+def no_trickle_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gateway passes each frame on by itself, so every delta looks like a trickle;
+    # the reader's pause after one (a CPU saving, tested elsewhere) only slows these tests.
+    monkeypatch.setattr(foundry_tui.backend, "TRICKLE_WAIT", 0.0)
+
+
 @pytest.fixture
 def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
     monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
@@ -97,11 +104,11 @@ async def turn(
     ]
 
 
-async def chain(backend: Backend, prompts: list[str]) -> list[str]:
+async def chain(backend: Backend, prompts: list[str], previous: str | None = None) -> list[str]:
     """Sends each prompt chained on the last reply; the gateway's response ids."""
     ids: list[str] = []
     for prompt in prompts:
-        done = (await turn(backend, [user(prompt)], ids[-1] if ids else None))[-1]
+        done = (await turn(backend, [user(prompt)], ids[-1] if ids else previous))[-1]
         assert isinstance(done, ResponseFinished) and done.status is MessageStatus.COMPLETED
         assert done.response_id is not None
         ids.append(done.response_id)
@@ -142,14 +149,36 @@ async def test_resume_ends_and_keeps_order_when_paging_and_order_are_ignored(
 ) -> None:
     gateway.raw_previous_ids = False  # the chain can be walked: paging alone is tested
     backend = backend_for(gateway, max_retries=0)
-    prompts = [f"turn {n}" for n in range(11)]  # the last input holds 21 items: over a page
-    ids = await chain(backend, prompts)
+    earlier = [f"earlier {n}" for n in range(15)]  # a transcript replayed as one input
+    root = (await turn(backend, [user(text) for text in earlier]))[-1]
+    assert isinstance(root, ResponseFinished) and root.response_id is not None
+    prompts = ["one", "two", "three"]  # the last input holds 22 items: over the page of 20
+    ids = await chain(backend, prompts, root.response_id)
     transcript, notes = await rebuilt(tmp_path, backend, ids[-1])
     await backend.aclose()
-    assert transcript == said(prompts)
+    assert transcript == [
+        *[(MessageRole.USER, text) for text in earlier],
+        (MessageRole.ASSISTANT, "You said: earlier 14"),
+        *said(prompts),
+    ]
     assert notes == []  # the chain gave every turn
     # Bounded: per response, a page, the question about its order, and the repeated page.
-    assert len(gateway.paths("/input_items")) <= 3 * len(ids)
+    assert len(gateway.paths("/input_items")) <= 3 * 4
+
+
+async def test_resume_order_comes_from_the_chain_when_the_server_ignores_order_oldest_first(
+    tmp_path: Path, upstream: ResponsesServer
+) -> None:
+    """A server that ignores `order` but lists oldest first (not the API's default): the
+    earlier turns that each input repeats show which way round it is."""
+    with GatewayServer(upstream, raw_previous_ids=False, default_order="asc") as gateway:
+        backend = backend_for(gateway, max_retries=0)
+        prompts = ["one", "two", "three", "four"]
+        ids = await chain(backend, prompts)
+        transcript, notes = await rebuilt(tmp_path, backend, ids[-1])
+        await backend.aclose()
+    assert transcript == said(prompts)
+    assert notes == []
 
 
 async def test_resume_says_what_a_gateway_that_ignores_paging_left_out(
@@ -226,7 +255,7 @@ async def test_chained_send_refused_inside_a_wrapped_error_replays_once(
         assert "transcript was resent" in status_text(app)
         third = await send(pilot, app, "gamma")
         assert third.message.status == MessageStatus.COMPLETED, third.footer
-    alpha, refused, replayed, gamma = upstream.created()
+    _alpha, refused, replayed, gamma = upstream.created()
     assert refused["previous_response_id"] and "previous_response_id" not in replayed
     assert [item["content"] for item in replayed["input"]] == ["alpha", "You said: alpha", "beta"]
     assert gamma["previous_response_id"] == decode_id(second.message.response_id or "")
