@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -18,9 +19,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from foundry_tui.coerce import ID_NOTE, MODEL_NOTE, USAGE_NOTE, short_string, token_count
 from foundry_tui.endpoints import base_url_for, entra_scope_for, foundry_project_endpoint
-from foundry_tui.errors import clean_text, explain, stream_error
+from foundry_tui.errors import clean_text, explain, retry_after_seconds, stream_error
 from foundry_tui.guards import key_problem, plain_http_problem
 from foundry_tui.models import (
+    Answered,
     AuthMethod,
     BackendError,
     BackendEvent,
@@ -28,14 +30,17 @@ from foundry_tui.models import (
     ErrorKind,
     GenerationSettings,
     InputMessage,
+    InputMessages,
     MessageRole,
     MessageStatus,
     Profile,
     ResponseFinished,
     ResponseStarted,
     RetrievedResponse,
+    Retrying,
     TextDelta,
     Usage,
+    Waiting,
 )
 from foundry_tui.stream_limits import StreamLimits
 
@@ -60,6 +65,18 @@ TRICKLE_WAIT = 0.100
 # on screen without delay.
 FAST_STREAM_DELTAS = 20
 FAST_STREAM_SECONDS = 0.1
+# A create that fails before any reply (429, 5xx, no connection) is retried here, not by
+# the SDK, so the status line can say so and count the wait down. A server that asks for
+# a longer wait than this ends the turn with its message instead (Ctrl+R resends).
+MAX_RETRY_WAIT = 60.0
+# After this long without an answer (a gateway retrying a 429 by itself holds the request
+# for a minute) the status line says how long the server is taking.
+WAIT_NOTICE_SECONDS = 20.0
+# Reading a response's input items: pages of this many, at most this many pages. A server
+# that ignores `limit` sends its default page (the API's default is 20).
+_INPUT_PAGE = 100
+_MAX_INPUT_PAGES = 50
+_DEFAULT_PAGE = 20
 
 
 def to_input_items(messages: list[InputMessage]) -> list[dict[str, object]]:
@@ -152,6 +169,56 @@ def _redirect_guard(base_url: str) -> Callable[[Any], Awaitable[None]]:
     return guard
 
 
+def _retry_wait(exc: Exception, attempt: int, attempts: int) -> float | None:
+    """Seconds to wait before the next attempt of a failed create, or None: do not retry.
+
+    The SDK's rules: connection errors, 408, 409, 429 and 5xx, `x-should-retry` obeyed;
+    a wait the server asks for (under any `*retry-after*` name) up to MAX_RETRY_WAIT,
+    else exponential backoff from 0.5 s to 8 s with jitter."""
+    import openai
+
+    if attempt >= attempts:
+        return None
+    if isinstance(exc, openai.APIStatusError):
+        headers = exc.response.headers
+        should = headers.get("x-should-retry")
+        status = exc.status_code
+        if should == "false" or (
+            should != "true" and status not in (408, 409, 429) and status < 500
+        ):
+            return None
+        asked = retry_after_seconds(headers)
+        if asked is not None:
+            return asked if asked <= MAX_RETRY_WAIT else None
+    elif not isinstance(exc, openai.APIConnectionError):  # timeouts are connection errors
+        return None
+    return min(0.5 * 2.0 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
+
+
+def _retry_reason(exc: Exception) -> str:
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code == 429:
+            return "rate limited"
+        if exc.status_code >= 500:
+            return f"server error ({exc.status_code})"
+        return f"the server answered {exc.status_code}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "timed out"
+    return "could not connect"
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Done-callback: a request abandoned (cancelled turn) logs no unretrieved error."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _item_id(item: object) -> str | None:
+    return _str_or_none(getattr(item, "id", None))
+
+
 class Backend:
     """Responses API access for one profile. Construction is cheap and imports nothing."""
 
@@ -180,6 +247,7 @@ class Backend:
         self._credential: Any = credential
         self._owns_credential = credential is None
         self._client: AsyncOpenAI | None = None
+        self._single_try: AsyncOpenAI | None = None  # the client without SDK retries
         self._client_lock = threading.Lock()
         self._secrets: tuple[str, ...] = ()
 
@@ -258,7 +326,14 @@ class Backend:
                     timeout=self._timeout,
                     http_client=http_client,
                 )
+                self._single_try = self._client.with_options(max_retries=0)
             return self._client
+
+    def _create_client(self) -> AsyncOpenAI:
+        """The client for creating replies: the SDK does not retry; stream_reply does."""
+        self._get_client()
+        assert self._single_try is not None
+        return self._single_try
 
     def warm_up(self) -> None:
         """Builds the HTTP client (its TLS context takes ~0.1 s) off the UI loop, so the
@@ -286,6 +361,7 @@ class Backend:
     async def aclose(self) -> None:
         """Close the HTTP client and the Entra ID credential (if this backend made it)."""
         client, self._client = self._client, None
+        self._single_try = None  # shares the client's connections: closed with it
         if client is not None:
             await client.close()
         credential = self._credential
@@ -308,26 +384,51 @@ class Backend:
         Yields `ResponseStarted` once, `TextDelta`s (never empty), then one
         `ResponseFinished` (completed, incomplete or failed) and stops. Anything else ends
         in a `BackendError`, including a stream that closes before its final event.
+        Before the reply: `Retrying` before each retry of a failed request, `Waiting` once
+        a request has gone unanswered WAIT_NOTICE_SECONDS, and `Answered` after either.
         """
         from openai import omit
 
-        client = self._get_client()
-        try:
-            stream = await client.responses.create(
-                model=settings.model,
-                input=cast(Any, to_input_items(input)),
-                instructions=settings.instructions if settings.instructions else omit,
-                previous_response_id=previous_response_id or omit,
-                temperature=settings.temperature if settings.temperature is not None else omit,
-                top_p=settings.top_p if settings.top_p is not None else omit,
-                max_output_tokens=(
-                    settings.max_output_tokens if settings.max_output_tokens is not None else omit
-                ),
-                store=store,
-                stream=True,
-            )
-        except Exception as exc:
-            raise self._explain(exc, "create", settings) from exc
+        client = self._create_client()
+        arguments: dict[str, Any] = {
+            "model": settings.model,
+            "input": to_input_items(input),
+            "instructions": settings.instructions if settings.instructions else omit,
+            "previous_response_id": previous_response_id or omit,
+            "temperature": settings.temperature if settings.temperature is not None else omit,
+            "top_p": settings.top_p if settings.top_p is not None else omit,
+            "max_output_tokens": (
+                settings.max_output_tokens if settings.max_output_tokens is not None else omit
+            ),
+            "store": store,
+            "stream": True,
+        }
+        attempts = self._max_retries + 1
+        announced = False  # a Retrying or Waiting went out: Answered follows
+        attempt = 1
+        while True:
+            request = asyncio.ensure_future(client.responses.create(**arguments))
+            request.add_done_callback(_retrieved)
+            failure: Exception | None = None
+            try:
+                answered, _ = await asyncio.wait({request}, timeout=WAIT_NOTICE_SECONDS)
+                if not answered:
+                    announced = True
+                    yield Waiting(WAIT_NOTICE_SECONDS)
+                stream = await request
+            except Exception as exc:
+                failure = exc
+            finally:
+                request.cancel()  # a no-op once it is done; else the turn was cancelled
+            if failure is None:
+                break
+            wait = _retry_wait(failure, attempt, attempts)
+            if wait is None:
+                raise self._explain(failure, "create", settings) from failure
+            attempt += 1
+            announced = True
+            yield Retrying(_retry_reason(failure), wait, attempt, attempts)
+            await asyncio.sleep(wait)
 
         request_id = stream.response.headers.get("x-request-id") or stream.response.headers.get(
             "apim-request-id"
@@ -342,6 +443,8 @@ class Backend:
         )
         try:
             async with stream:
+                if announced:
+                    yield Answered()
                 async for event in _events(stream, limits):
                     kind = getattr(event, "type", None)
                     if kind in ("response.created", "response.in_progress", "response.queued"):
@@ -448,15 +551,14 @@ class Backend:
             response = await client.responses.retrieve(response_id)
         except openai.NotFoundError:
             return None
-        except openai.BadRequestError as exc:
-            # agentserver answers 400 "Malformed identifier" (param responseId{...}) for ids
-            # it cannot have issued: for our purposes the response is not there.
-            param = (exc.param or "").lower()
-            if "responseid" in param or "response_id" in param or param == "id":
-                return None
-            raise self._explain(exc, "retrieve") from exc
         except Exception as exc:
-            raise self._explain(exc, "retrieve") from exc
+            # A 400 that says the id is unknown is "not there" too: agentserver's
+            # "Malformed identifier" for ids it cannot have issued, and gateways that
+            # answer an unknown id with 400 (the upstream's 404 inside their message).
+            error = self._explain(exc, "retrieve")
+            if error.kind is ErrorKind.NOT_FOUND:
+                return None
+            raise error from exc
         instructions = response.instructions
         return RetrievedResponse(
             id=response.id,
@@ -471,25 +573,75 @@ class Backend:
             ),
         )
 
-    async def input_messages(self, response_id: str) -> list[InputMessage]:
-        """The user/assistant messages of a stored response's input, oldest first."""
+    async def input_messages(self, response_id: str) -> InputMessages:
+        """The user/assistant messages of a stored response's input, oldest first.
+
+        Bounded whatever the server does: a page or a cursor seen before ends the reading
+        (a gateway that ignores `after` sends the same page forever), and so does the page
+        limit; `cut` then says the server may hold more. A server that ignores `order`
+        sends its default order, newest first (the API's default): told apart by asking
+        once for the newest item, and put oldest first.
+        """
+        from openai import omit
+
         client = self._get_client()
-        messages: list[InputMessage] = []
+        items: list[Any] = []
+        seen: set[str] = set()
+        cursors: set[str] = set()
+        cursor: str | None = None
+        cut = False
+        newest_first = False
         try:
-            async for item in client.responses.input_items.list(
-                response_id, order="asc", limit=100
-            ):
-                if getattr(item, "type", None) != "message":
-                    continue
-                role = getattr(item, "role", None)
-                if role not in ("user", "assistant"):
-                    continue
-                text = _text_of(getattr(item, "content", None))
-                if text:
-                    messages.append(InputMessage(MessageRole(role), text))
+            for number in range(_MAX_INPUT_PAGES):
+                page = await client.responses.input_items.list(
+                    response_id, order="asc", limit=_INPUT_PAGE, after=cursor or omit
+                )
+                data = list(page.data or [])
+                if number == 0 and len(data) > 1:
+                    newest_first = await self._ignores_order(response_id, data[0])
+                fresh = [item for item in data if _item_id(item) not in seen]
+                if data and not fresh:
+                    # The same page again: `after` is ignored. A server that ignores
+                    # `limit` too sends its default page size; fewer was the whole list.
+                    cut = len(items) >= _DEFAULT_PAGE
+                    break
+                items += fresh
+                seen.update(i for i in map(_item_id, fresh) if i is not None)
+                if not data or not page.has_more:
+                    break
+                cursor = _item_id(data[-1])
+                if cursor is None or cursor in cursors:
+                    cut = True
+                    break
+                cursors.add(cursor)
+            else:
+                cut = True
         except Exception as exc:
             raise self._explain(exc, "input_items") from exc
+        if newest_first:
+            items.reverse()
+        messages = InputMessages(cut=cut)
+        for item in items:
+            if getattr(item, "type", None) != "message":
+                continue
+            role = getattr(item, "role", None)
+            if role not in ("user", "assistant"):
+                continue
+            text = _text_of(getattr(item, "content", None))
+            if text:
+                messages.append(InputMessage(MessageRole(role), text))
         return messages
+
+    async def _ignores_order(self, response_id: str, first: object) -> bool:
+        """Whether the server sent `first` (asked oldest first) as its newest item too."""
+        first_id = _item_id(first)
+        if first_id is None:
+            return False
+        newest = await self._get_client().responses.input_items.list(
+            response_id, order="desc", limit=1
+        )
+        data = list(newest.data or [])
+        return bool(data) and _item_id(data[0]) == first_id
 
     async def list_models(self) -> list[str]:
         """Model ids the endpoint offers (a Foundry project: its deployment names)."""

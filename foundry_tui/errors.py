@@ -8,14 +8,26 @@ characters, the caller's secrets are masked, and anything shaped like a key or a
 
 from __future__ import annotations
 
+import ast
+import email.utils
+import json
+import math
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from foundry_tui.endpoints import base_url_for, entra_scope_for
 from foundry_tui.models import AuthMethod, BackendError, ErrorKind, GenerationSettings, Profile
 
-__all__ = ["Operation", "clean_text", "explain", "stream_error"]
+__all__ = [
+    "Operation",
+    "clean_text",
+    "error_objects",
+    "explain",
+    "retry_after_seconds",
+    "stream_error",
+]
 
 # What the backend was doing: decides how a 404 or a dropped connection reads.
 Operation = str  # "create" | "stream" | "retrieve" | "input_items" | "list_models"
@@ -66,13 +78,137 @@ def _body(exc: BaseException) -> Mapping[str, Any]:
     return body if isinstance(body, Mapping) else {}
 
 
+# Gateways in front of Azure rewrap an upstream error: their `code` is the HTTP status as a
+# string, and the upstream's error (with its real code, param and content-filter verdicts)
+# is text inside their `message`, as JSON or as a Python dict's repr. Bounded: a few
+# levels, the start of the text, a few candidate braces.
+_MAX_NESTING = 4
+_MAX_EMBEDDED_TEXT = 20_000
+_MAX_CANDIDATES = 8
+_NUMERIC_CODE = re.compile(r"^\d{3}$")
+_NOT_FOUND_TEXT = re.compile(r"\bnot\s+found\b|\bdoes\s+not\s+exist\b|\bno\s+such\b", re.I)
+_PREVIOUS_NOT_FOUND_TEXT = re.compile(
+    r"previous[\s_]+response.{0,200}?\bnot\s+found\b", re.I | re.S
+)
+
+
+def error_objects(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The error object and each one embedded as text in its `message`, outermost first."""
+    found: list[Mapping[str, Any]] = []
+    current: Mapping[str, Any] | None = body
+    while current is not None and len(found) < _MAX_NESTING:
+        found.append(current)
+        message = current.get("message")
+        current = _embedded_error(message) if isinstance(message, str) else None
+    return found
+
+
+def _embedded_error(text: str) -> Mapping[str, Any] | None:
+    text = text[:_MAX_EMBEDDED_TEXT]
+    start = text.find("{")
+    for _ in range(_MAX_CANDIDATES):
+        if start == -1:
+            return None
+        value = _object_at(text[start:])
+        if isinstance(value, Mapping):
+            inner = value.get("error")
+            if isinstance(inner, Mapping):
+                return inner
+            if "message" in value or "code" in value:
+                return value
+        start = text.find("{", start + 1)
+    return None
+
+
+def _object_at(text: str) -> object:
+    """The JSON object or Python dict literal that ``text`` starts with, or None."""
+    try:
+        return json.JSONDecoder().raw_decode(text)[0]
+    except (ValueError, RecursionError):
+        pass
+    end = _closing_brace(text)
+    if end is None:
+        return None
+    try:
+        return ast.literal_eval(text[: end + 1])
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _closing_brace(text: str) -> int | None:
+    """Index of the brace that closes the one ``text`` starts with (quotes respected)."""
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    for index, char in enumerate(text):
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "{":
+            depth += 1
+            if depth > 32:
+                return None
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def _first_field(bodies: Sequence[Mapping[str, Any]], name: str) -> str | None:
+    """The innermost meaningful value of ``name``: a gateway's "400" says less than the
+    upstream's "previous_response_not_found"."""
+    numeric: str | None = None
+    for body in reversed(bodies):
+        value = body.get(name)
+        if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
+            continue
+        text = str(value)
+        if _NUMERIC_CODE.match(text):
+            numeric = numeric or text
+            continue
+        return text
+    return numeric
+
+
+def _messages(bodies: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [m for m in (body.get("message") for body in bodies) if isinstance(m, str)]
+
+
+def _says_previous_not_found(bodies: Sequence[Mapping[str, Any]]) -> bool:
+    for body in bodies:
+        if body.get("code") == "previous_response_not_found":
+            return True
+        if body.get("param") == "previous_response_id":
+            return True
+    return any(_PREVIOUS_NOT_FOUND_TEXT.search(m) for m in _messages(bodies))
+
+
+def _says_id_not_found(bodies: Sequence[Mapping[str, Any]], param: str | None) -> bool:
+    """A 400 that means "no such response": a gateway's answer for an unknown id, or a
+    server's "malformed identifier" for an id it cannot have issued (agentserver)."""
+    about_id = (param or "").lower()
+    if "responseid" in about_id or "response_id" in about_id or about_id == "id":
+        return True
+    codes = {str(body.get("code")) for body in bodies}
+    if codes & {"not_found", "response_not_found", "404"}:
+        return True
+    return any(_NOT_FOUND_TEXT.search(m) for m in _messages(bodies))
+
+
 def _server_message(exc: BaseException, secrets: Sequence[str]) -> str:
-    body = _body(exc)
-    message = body.get("message")
-    if not isinstance(message, str) or not message.strip():
+    bodies = error_objects(_body(exc))
+    said = next((m for m in reversed(_messages(bodies)) if m.strip()), None)
+    if said is None:
         raw = getattr(exc, "body", None)
-        message = raw if isinstance(raw, str) and raw.strip() else getattr(exc, "message", "")
-    return clean_text(message, secrets=secrets)
+        said = raw if isinstance(raw, str) and raw.strip() else getattr(exc, "message", "")
+    return clean_text(said, secrets=secrets)
 
 
 def _filtered_categories(body: Mapping[str, Any]) -> list[str]:
@@ -109,16 +245,26 @@ def _filtered_categories(body: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _is_content_filter(code: str | None, body: Mapping[str, Any]) -> bool:
-    inner = body.get("innererror")
-    inner_code = inner.get("code") if isinstance(inner, Mapping) else None
-    return code in ("content_filter", "content_filtered", "ResponsibleAIPolicyViolation") or (
-        inner_code == "ResponsibleAIPolicyViolation"
-    )
+_FILTER_CODES = ("content_filter", "content_filtered", "ResponsibleAIPolicyViolation")
 
 
-def _content_filter_error(body: Mapping[str, Any], *, where: str, **fields: Any) -> BackendError:
-    categories = _filtered_categories(body)
+def _is_content_filter(code: str | None, bodies: Sequence[Mapping[str, Any]]) -> bool:
+    if code in _FILTER_CODES:
+        return True
+    for body in bodies:
+        inner = body.get("innererror")
+        inner_code = inner.get("code") if isinstance(inner, Mapping) else None
+        if body.get("code") in _FILTER_CODES or inner_code == "ResponsibleAIPolicyViolation":
+            return True
+    return False
+
+
+def _content_filter_error(
+    bodies: Sequence[Mapping[str, Any]], *, where: str, **fields: Any
+) -> BackendError:
+    categories: list[str] = []
+    for body in bodies:
+        categories += [name for name in _filtered_categories(body) if name not in categories]
     flagged = f"Categories flagged: {', '.join(categories)}. " if categories else ""
     return BackendError(
         ErrorKind.CONTENT_FILTER,
@@ -129,21 +275,40 @@ def _content_filter_error(body: Mapping[str, Any], *, where: str, **fields: Any)
     )
 
 
+def retry_after_seconds(headers: Any) -> float | None:
+    """How long a server asked to wait, in seconds: ``retry-after-ms``, ``retry-after``
+    (seconds or an HTTP date), or either under a gateway's own name for it
+    (``llm_provider-retry-after``). None when none is given or it is unreadable."""
+    try:
+        items = [(str(k).lower(), str(v)) for k, v in headers.items()]
+    except (AttributeError, TypeError):
+        return None
+    named = [(k, v) for k, v in items if "retry-after" in k]
+    # The standard names first, then anything that carries the name.
+    named.sort(key=lambda kv: kv[0] not in ("retry-after-ms", "retry-after"))
+    for name, value in named:
+        divisor = 1000.0 if name.endswith("-ms") else 1.0
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            if divisor != 1.0:
+                continue
+            parsed = email.utils.parsedate_tz(value)
+            if parsed is None:
+                continue
+            try:
+                seconds = float(email.utils.mktime_tz(parsed)) - time.time()
+            except (OverflowError, ValueError):
+                continue
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None
+
+
 def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        milliseconds = headers.get("retry-after-ms")
-        if milliseconds is not None:
-            return float(milliseconds) / 1000
-        seconds = headers.get("retry-after")
-        if seconds is not None:
-            return float(seconds)
-    except (TypeError, ValueError):
-        return None
-    return None
+    return None if headers is None else retry_after_seconds(headers)
 
 
 def _is_credential_error(exc: BaseException) -> bool:
@@ -164,11 +329,14 @@ def stream_error(
     request_id: str | None = None,
 ) -> BackendError:
     """An error the server reported inside the stream (an `error` event or error frame)."""
+    bodies = error_objects(body if body else {"code": code, "message": message})
+    code = _first_field(bodies, "code") or code
     code = clean_text(code, limit=80) or None if code else None
     fields: dict[str, Any] = {"code": code, "param": param, "request_id": request_id}
-    if _is_content_filter(code, body or {}):
-        return _content_filter_error(body or {}, where="reply", **fields)
-    said = clean_text(message, secrets=secrets) or "no details"
+    if _is_content_filter(code, bodies):
+        return _content_filter_error(bodies, where="reply", **fields)
+    innermost = next((m for m in reversed(_messages(bodies)) if m.strip()), message)
+    said = clean_text(innermost, secrets=secrets) or "no details"
     suffix = f" ({code})" if code else ""
     return BackendError(
         ErrorKind.STREAM,
@@ -285,9 +453,11 @@ def _explain_status(
     secrets: Sequence[str],
 ) -> BackendError:
     status: int = exc.status_code
-    body = _body(exc)
-    code: str | None = clean_text(exc.code, limit=80) or None if exc.code else None
-    param: str | None = clean_text(exc.param, limit=80) or None if exc.param else None
+    bodies = error_objects(_body(exc))
+    raw_code = _first_field(bodies, "code") or exc.code
+    raw_param = _first_field(bodies, "param") or exc.param
+    code: str | None = clean_text(raw_code, limit=80) or None if raw_code else None
+    param: str | None = clean_text(raw_param, limit=80) or None if raw_param else None
     headers = exc.response.headers
     request_id = exc.request_id or headers.get("apim-request-id") or headers.get("x-ms-request-id")
     fields: dict[str, Any] = {
@@ -321,7 +491,7 @@ def _explain_status(
         return BackendError(ErrorKind.AUTH, title, detail + server_said, **fields)
 
     if status == 404:
-        about_previous = code == "previous_response_not_found" or (
+        about_previous = _says_previous_not_found(bodies) or (
             param is not None and "response_id" in param.lower() and operation == "create"
         )
         if operation == "create" and about_previous:
@@ -350,10 +520,18 @@ def _explain_status(
         )
 
     if status == 400:
-        if code == "previous_response_not_found" or param == "previous_response_id":
+        if _says_previous_not_found(bodies):
             return _previous_not_found(fields, server_said)
-        if _is_content_filter(code, body):
-            return _content_filter_error(body, where="prompt", **fields)
+        if operation in ("retrieve", "input_items") and _says_id_not_found(bodies, param):
+            return BackendError(
+                ErrorKind.NOT_FOUND,
+                "Response not found on the server",
+                "The server answered 400 for this response id: it expired, was deleted, or "
+                "was never issued by this endpoint." + server_said,
+                **fields,
+            )
+        if _is_content_filter(code, bodies):
+            return _content_filter_error(bodies, where="prompt", **fields)
         unsupported = code in ("unsupported_parameter", "unsupported_value") or (
             "not supported" in said.lower() and param is not None
         )

@@ -159,7 +159,33 @@ class ContextTrimmed:
     reason: str
 
 
-BackendEvent = ResponseStarted | TextDelta | ResponseFinished | ContextTrimmed
+@dataclass(frozen=True)
+class Retrying:
+    """The request failed in a way worth another try (429, 5xx, no connection): the backend
+    waits ``wait_seconds``, then sends attempt ``attempt`` of ``attempts``."""
+
+    reason: str  # "rate limited", "server error (503)", ...
+    wait_seconds: float
+    attempt: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The server has held the request ``seconds`` without answering (a gateway that
+    retries by itself can take a minute)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The server answered after a `Retrying` or `Waiting`: the reply streams from here."""
+
+
+BackendEvent = (
+    ResponseStarted | TextDelta | ResponseFinished | ContextTrimmed | Retrying | Waiting | Answered
+)
 
 
 @dataclass(frozen=True)
@@ -182,6 +208,18 @@ class InputMessage:
 
     role: MessageRole
     text: str
+
+
+class InputMessages(list[InputMessage]):
+    """A stored response's input messages, oldest first, as far as the server gave them.
+
+    ``cut`` is set when the server may hold more than was read: it repeated a page or a
+    cursor (a gateway that ignores paging), or the list ran past the page limit.
+    """
+
+    def __init__(self, messages: list[InputMessage] | None = None, *, cut: bool = False) -> None:
+        super().__init__(messages or [])
+        self.cut = cut
 
 
 class StorageError(Exception):

@@ -30,6 +30,7 @@ from foundry_tui.coerce import (
     usage_of,
 )
 from foundry_tui.models import (
+    Answered,
     BackendError,
     BackendEvent,
     ContextTrimmed,
@@ -43,10 +44,12 @@ from foundry_tui.models import (
     ResponseFinished,
     ResponseStarted,
     RetrievedResponse,
+    Retrying,
     ServerState,
     StorageError,
     TextDelta,
     Usage,
+    Waiting,
 )
 
 if TYPE_CHECKING:
@@ -126,7 +129,16 @@ class TurnEnded:
     conversation_usage: Usage
 
 
-TurnEvent = TurnStarted | ReplyDelta | ModeChanged | ContextTrimmed | TurnEnded
+TurnEvent = (
+    TurnStarted
+    | ReplyDelta
+    | ModeChanged
+    | ContextTrimmed
+    | Retrying
+    | Waiting
+    | Answered
+    | TurnEnded
+)
 
 
 async def _in_thread(function: Callable[..., _T], *args: object, **kwargs: object) -> _T:
@@ -140,6 +152,9 @@ class ChatSession:
         self.store = store
         self.backend = backend
         self.conversation = conversation
+        # What the user should know that the transcript does not show: set when the
+        # conversation was rebuilt from the server only in part.
+        self.notes: list[str] = []
 
     # -- opening -----------------------------------------------------------------
 
@@ -334,7 +349,7 @@ class ChatSession:
         settings: GenerationSettings,
         context: list[InputMessage],
         user: Message,
-    ) -> AsyncIterator[ReplyDelta | ContextTrimmed]:
+    ) -> AsyncIterator[ReplyDelta | ContextTrimmed | Retrying | Waiting | Answered]:
         stream = self.backend.stream_reply(
             settings=settings,
             input=[*context, InputMessage(role=MessageRole.USER, text=user.text)],
@@ -346,7 +361,7 @@ class ChatSession:
                 writer.parts.append(event.text)
                 yield ReplyDelta(event.text)
                 await writer.flush_if_due()
-            elif isinstance(event, ContextTrimmed):
+            elif isinstance(event, ContextTrimmed | Retrying | Waiting | Answered):
                 yield event
             else:
                 writer.observe(event)
@@ -501,52 +516,126 @@ def _incomplete_note(finished: ResponseFinished) -> str | None:
     return f"The reply stopped early ({reason})."
 
 
+# Responses walked back at most: a server whose chain loops or never ends is not followed on.
+_MAX_CHAIN = 1000
+_SHOWN_ID = 48
+
+
 async def import_from_server(
-    store: Store, backend: ResponsesBackend, response_id: str, *, profile: str
+    store: Store,
+    backend: ResponsesBackend,
+    response_id: str,
+    *,
+    profile: str,
+    notes: list[str] | None = None,
 ) -> Conversation:
     """Rebuilds a conversation that only the server knows from its last response id.
 
     Walks ``previous_response_id`` back to the first response, then saves each request's
-    input messages and each response's output in order. Raises LookupError when the
-    server does not have ``response_id``.
+    input messages and each response's output in order: the chain decides the order of
+    the turns. Raises LookupError when the server does not have ``response_id``. When an
+    older response cannot be fetched (expired, or a gateway that rejects the raw ids it
+    hands out), or a response's input was given only in part, what was fetched is kept
+    and ``notes`` gets a line saying what is missing.
     """
     existing = await _in_thread(store.find_conversation_by_response_id, response_id)
     if existing is not None:
         return existing
+    told = notes if notes is not None else []
     chain: list[RetrievedResponse] = []
+    visited: set[str] = set()
     next_id: str | None = response_id
     while next_id is not None:
-        found = await backend.retrieve(next_id)
+        if next_id in visited or len(chain) >= _MAX_CHAIN:
+            told.append(
+                f"The server's chain of responses loops or runs past {_MAX_CHAIN} replies: "
+                f"it was followed back to response {_shown(next_id)}; older turns are missing."
+            )
+            break
+        visited.add(next_id)
+        why = "the server no longer has it"
+        try:
+            found = await backend.retrieve(next_id)
+        except BackendError as error:
+            if not chain:
+                raise
+            found, why = None, error.title
         if found is None:
             if not chain:
                 raise LookupError(f"The server has no response {response_id}")
-            break  # older part of the chain expired: keep what is still there
+            told.append(
+                f"Could not fetch response {_shown(next_id)} ({why}): the turns before it are "
+                "missing, except those a later request repeated."
+            )
+            break  # keep what is there
         chain.append(found)
         next_id = found.previous_response_id
     chain.reverse()
-    inputs = _new_inputs(chain, [await backend.input_messages(r.id) for r in chain])
+    inputs: list[list[InputMessage]] = []
+    for response in chain:
+        try:
+            inputs.append(await backend.input_messages(response.id))
+        except BackendError as error:
+            told.append(
+                f"Could not read the input of response {_shown(response.id)} ({error.title}): "
+                "its prompt is missing."
+            )
+            inputs.append([])
+    fresh, cut = _new_inputs(chain, inputs)
+    told += [
+        f"The server gave only part of the input of response {_shown(rid)} (it ignores "
+        "paging): earlier messages of that request are missing."
+        for rid in cut
+    ]
     last = chain[-1]
     settings = GenerationSettings(model=last.model or "", instructions=last.instructions)
-    return await _in_thread(_save_imported, store, profile, settings, chain, inputs)
+    return await _in_thread(_save_imported, store, profile, settings, chain, fresh)
+
+
+def _shown(response_id: str) -> str:
+    return response_id if len(response_id) <= _SHOWN_ID else response_id[: _SHOWN_ID - 1] + "…"
 
 
 def _new_inputs(
     chain: list[RetrievedResponse], inputs: list[list[InputMessage]]
-) -> list[list[InputMessage]]:
-    """Each response's own new input messages.
+) -> tuple[list[list[InputMessage]], list[str]]:
+    """Each response's own new input messages, and the ids of responses whose new input
+    the server gave only in part.
 
     Servers differ: OpenAI and agentserver list a chained response's input items starting
-    with the whole earlier conversation, others only that request's input. Whatever
-    repeats the transcript so far is dropped, so both give the same transcript.
+    with the whole earlier conversation, others only that request's input, and a gateway
+    that ignores paging only the newest items. Whatever repeats the end of the transcript
+    so far is dropped, so all give the same transcript. A list that matches the transcript
+    better reversed came newest first (a server that ignores `order`): it is turned round.
     """
     seen: list[InputMessage] = []
     result: list[list[InputMessage]] = []
+    cut: list[str] = []
     for response, request_input in zip(chain, inputs, strict=True):
-        overlap = len(seen) if request_input[: len(seen)] == seen else 0
-        fresh = request_input[overlap:]
+        items = list(request_input)
+        overlap = _overlap(seen, items)
+        flipped = items[::-1]
+        if _overlap(seen, flipped) > overlap:
+            items, overlap = flipped, _overlap(seen, flipped)
+        if getattr(request_input, "cut", False) and overlap == 0:
+            # Nothing of the earlier transcript at its start: the part left out was this
+            # request's own input.
+            cut.append(response.id)
+        fresh = items[overlap:]
         result.append(fresh)
         seen += [*fresh, InputMessage(role=MessageRole.ASSISTANT, text=response.output_text)]
-    return result
+    return result, cut
+
+
+def _overlap(seen: list[InputMessage], items: list[InputMessage]) -> int:
+    """The length of the longest end of ``seen`` that ``items`` starts with."""
+    if not items:
+        return 0
+    first = items[0]
+    for length in range(min(len(seen), len(items)), 0, -1):
+        if seen[-length] == first and items[:length] == seen[-length:]:
+            return length
+    return 0
 
 
 def _save_imported(

@@ -125,9 +125,14 @@ class Workspace:
         found = await asyncio.to_thread(store.get_conversation, target)
         if found is None:
             found = await asyncio.to_thread(store.find_conversation_by_response_id, target)
+        notes: list[str] = []
         if found is None:
-            found = await import_from_server(store, self.backend, target, profile=self.profile.name)
-        return ChatSession(store, self.backend, found)
+            found = await import_from_server(
+                store, self.backend, target, profile=self.profile.name, notes=notes
+            )
+        session = ChatSession(store, self.backend, found)
+        session.notes = notes
+        return session
 
     async def delete(self, conversation_id: str) -> None:
         await asyncio.to_thread((await self._store()).delete_conversation, conversation_id)

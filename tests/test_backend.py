@@ -885,7 +885,11 @@ async def test_input_messages_follow_pagination(server: ResponsesServer, backend
     transcript = [InputMessage(MessageRole.USER, f"message {i}") for i in range(150)]
     done = finished(await collect(backend, messages=transcript))
     assert await backend.input_messages(done.response_id or "") == transcript
-    pages = [r for r in server.requests if r.path.endswith("/input_items")]
+    pages = [
+        r
+        for r in server.requests
+        if r.path.endswith("/input_items") and r.query.get("order") == "asc"
+    ]
     assert len(pages) == 2
     assert pages[0].query["order"] == "asc" and pages[0].query["limit"] == "100"
     assert "after" in pages[1].query

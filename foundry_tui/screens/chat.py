@@ -23,14 +23,17 @@ from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from foundry_tui.models import (
+    Answered,
     BackendError,
     ContextTrimmed,
     ErrorKind,
     GenerationSettings,
     Message,
     MessageStatus,
+    Retrying,
     ServerState,
     StorageError,
+    Waiting,
 )
 from foundry_tui.screens.dialogs import ConfirmScreen, RenameScreen
 from foundry_tui.session import (
@@ -293,7 +296,16 @@ class ChatScreen(Screen[None]):
                     self.notify(event.reason)
                 elif isinstance(event, ModeChanged):
                     status.mode = _MODE_TEXT[event.mode]
+                    status.notice = "the server had lost the chain: the transcript was resent"
                     self.notify(event.reason)
+                elif isinstance(event, Retrying):
+                    status.show_retry(
+                        event.reason, event.wait_seconds, event.attempt, event.attempts
+                    )
+                elif isinstance(event, Waiting):
+                    status.show_waiting(event.seconds)
+                elif isinstance(event, Answered):
+                    status.clear_wait()
                 elif isinstance(event, TurnEnded):
                     if view is not None:
                         await transcript.finish(view)
@@ -314,6 +326,7 @@ class ChatScreen(Screen[None]):
                 status.last_status = MessageStatus.CANCELLED
             raise
         finally:
+            status.clear_wait()
             prompt_box.cursor_blink = blinks
             self.refresh_bindings()
             self.refresh_history()
@@ -470,6 +483,13 @@ class ChatScreen(Screen[None]):
             return
         status.notice = ""
         await self._show_session(session)
+        if session.notes:
+            self.notify(
+                sanitize(" ".join(session.notes)),
+                title="Rebuilt in part",
+                severity="warning",
+                timeout=20,
+            )
         self.refresh_history()
 
     async def _show_session(self, session: ChatSession) -> None:
