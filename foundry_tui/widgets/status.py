@@ -7,6 +7,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from foundry_tui.models import MessageStatus, Usage
+from foundry_tui.text import one_line
 
 
 def _tokens(value: int | None) -> str:
@@ -21,6 +22,10 @@ class StatusLine(Static):
     conversation_usage: reactive[Usage | None] = reactive(None)
     mode: reactive[str] = reactive("")
     notice: reactive[str] = reactive("")
+
+    def validate_notice(self, notice: str) -> str:
+        """A notice may quote a server (an error's title): one inert line."""
+        return one_line(notice, 300)
 
     def render(self) -> Content:
         parts: list[str] = []
