@@ -90,7 +90,9 @@ def main() -> int:
                 pasted, sent = run_once(url, data, Path(directory))
             pastes.append(pasted)
             sends.append(sent)
-            print(f"{len(data):,} bytes: paste -> on screen {pasted:.2f} s, Enter -> completed {sent:.2f} s")
+            print(
+                f"{len(data):,} bytes: paste -> on screen {pasted:.2f} s, Enter -> completed {sent:.2f} s"
+            )
         print(
             f"median of {args.runs}: paste {statistics.median(pastes):.2f} s, "
             f"send {statistics.median(sends):.2f} s"

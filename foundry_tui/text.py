@@ -31,7 +31,7 @@ _INTRODUCER = re.compile("[\x1b\x90\x98\x9b\x9d\x9e\x9f]")
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # Lone surrogates (a JSON "\\ud800") cannot be encoded for the terminal: shown as U+FFFD.
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_LINE_BREAKS = str.maketrans({"\r": "\n", "\u2028": "\n", "\u2029": "\n"})
+_LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
 
 ELLIPSIS = "…"
 
@@ -41,22 +41,26 @@ def sanitize(text: str, limit: int | None = None) -> str:
     kept (CR LF, CR and the Unicode line separators become newlines). With ``limit``, the
     result is cut to that many characters, the last being an ellipsis."""
     if not text.isprintable():
-        text = text.replace("\r\n", "\n").translate(_LINE_BREAKS)
+        if "\r" in text or "\u2028" in text or "\u2029" in text:
+            text = _LINE_BREAK.sub("\n", text)
         if _INTRODUCER.search(text):
             text = _SEQUENCE.sub("", text)
         text = _UNSAFE.sub("", text)
         if _SURROGATE.search(text):
             text = _SURROGATE.sub("\ufffd", text)
-    return _cut(text, limit)
+    return shorten(text, limit)
 
 
-def one_line(text: str, limit: int = 60) -> str:
+def one_line(text: str, limit: int | None = 60) -> str:
     """``text`` sanitized, its whitespace (newlines, tabs) collapsed to single spaces and
     shortened to ``limit`` characters with an ellipsis: for labels, titles and list entries."""
-    return _cut(" ".join(sanitize(text).split()), limit)
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return shorten(text, limit)  # already one clean line (most are: 100,000 model ids)
+    return shorten(" ".join(sanitize(text).split()), limit)
 
 
-def _cut(text: str, limit: int | None) -> str:
+def shorten(text: str, limit: int | None) -> str:
+    """``text`` cut to ``limit`` characters, the last being an ellipsis (None: not cut)."""
     if limit is None or len(text) <= limit:
         return text
     return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from textual import events
+from textual.geometry import Offset
 from textual.message import Message
 from textual.widgets import TextArea
 from textual.widgets.text_area import Edit, EditResult
@@ -83,6 +84,15 @@ class PromptInput(TextArea):
         )
         self._folded[marker] = text
         return marker
+
+    def scroll_cursor_visible(self, center: bool = False, animate: bool = False) -> Offset:
+        # Textual 8.2.8 undoes an edit, then lays the area out (the scrollbar may go), and
+        # only then moves the cursor back into the shorter text: undoing a paste of many
+        # lines asked for a line that no longer exists and ended the app. The cursor is
+        # scrolled into view once it is moved.
+        if self.cursor_location[0] >= self.document.line_count:
+            return Offset(0, 0)
+        return super().scroll_cursor_visible(center, animate)
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":

@@ -78,7 +78,6 @@ class SettingsSidebar(VerticalScroll):
         # Every name, inert and unique: the profile's deployments first, then the endpoint's.
         self._names: list[str] = []
         self._folded: list[str] = []  # the same, case-folded, for the filter
-        self._known: frozenset[str] = frozenset()
         self._deployment_count = 0
         self._listed: tuple[tuple[str, ...], int] | None = None  # what the list shows now
 
@@ -118,7 +117,7 @@ class SettingsSidebar(VerticalScroll):
             )
         for field in _NUMBER_FIELDS:
             self._show_refusal(field.name, "")
-        self._list_models(self.query_one("#model-input", Input).value)
+        self._list_models()
 
     def show_models(self, deployments: tuple[str, ...], endpoint_models: tuple[str, ...]) -> None:
         """Lists the profile's deployments first, then what the endpoint lists, marked."""
@@ -129,17 +128,17 @@ class SettingsSidebar(VerticalScroll):
         names.pop("", None)
         self._names = list(names)
         self._folded = [name.casefold() for name in self._names]
-        self._known = frozenset(self._names)
-        model_input = self.query_one("#model-input", Input)
-        model_input.suggester = SuggestFromList(self._names, case_sensitive=False)
-        self._list_models(model_input.value)
+        self.query_one("#model-input", Input).suggester = SuggestFromList(
+            self._names, case_sensitive=False
+        )
+        self._list_models()
 
-    def _list_models(self, typed: str) -> None:
-        """Lists the first LIST_CAP names that hold ``typed`` (any case); all of them while
-        the field is empty or holds a listed name (nothing is being looked for then)."""
+    def _list_models(self, typed: str = "") -> None:
+        """Lists the first LIST_CAP names that hold ``typed`` (any case), and highlights the
+        model field's name where it is listed."""
         typed = typed.strip()
         matches: Sequence[int]
-        if not typed or typed in self._known:
+        if not typed:
             matches = range(len(self._names))
         else:
             needle = typed.casefold()
@@ -160,8 +159,9 @@ class SettingsSidebar(VerticalScroll):
                 more = f"… {len(matches) - LIST_CAP:,} more: type to narrow the list"
                 options.append(Option(Content(more), disabled=True))
             option_list.set_options(options)
-        if typed in shown:
-            option_list.highlighted = shown.index(typed)
+        model = self.query_one("#model-input", Input).value.strip()
+        if model in shown:
+            option_list.highlighted = shown.index(model)
 
     # -- messages up --------------------------------------------------------------
 
@@ -176,7 +176,9 @@ class SettingsSidebar(VerticalScroll):
     def _field_changed(self, event: Input.Changed) -> None:
         event.stop()
         if event.input.id == "model-input":
-            self._list_models(event.value)
+            # Only typing narrows the list; a name put there (picked, or a conversation's
+            # own) leaves every name listed.
+            self._list_models(event.value if event.input.has_focus else "")
         self._post_if_valid()
 
     @on(TextArea.Changed, "#instructions-input")
