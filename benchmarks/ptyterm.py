@@ -88,8 +88,11 @@ class PtyApp:
         cols: int = 120,
         rows: int = 40,
         cwd: str | None = None,
+        keep_raw: bool = False,
     ) -> None:
         self.cols, self.rows = cols, rows
+        #: every byte the program wrote, in order (only with ``keep_raw``)
+        self.raw: bytearray | None = bytearray() if keep_raw else None
         self.screen = _Screen(cols, rows)
         self.stream = pyte.Stream(self.screen)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -183,6 +186,8 @@ class PtyApp:
             if item is None:
                 return
             t, cpu, data = item
+            if self.raw is not None:
+                self.raw += data
             text = self._decoder.decode(data)
             with self._lock:
                 self.stream.feed(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import sys
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from functools import partial
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from textual import on, work
 from textual.app import App, AutopilotCallbackType, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import WorkerCancelled, WorkerError, WorkerFailed
@@ -25,6 +27,7 @@ from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config
 from foundry_tui.models import Profile, StorageError
 from foundry_tui.screens.problem import ProblemScreen
 from foundry_tui.screens.setup import SetupScreen
+from foundry_tui.text import one_line, sanitize
 
 if TYPE_CHECKING:
     from foundry_tui.screens.chat import ChatScreen
@@ -40,6 +43,9 @@ GEN2_THRESHOLD = 100
 # terminal restored. The exit status is then 128 + the signal's number, as a shell
 # reports a process killed by it (143 for SIGTERM, 129 for SIGHUP).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# A notification's text is cut here: a toast shows a few lines, and a server's error page
+# can be a megabyte.
+NOTIFICATION_LIMIT = 2_000
 
 
 @runtime_checkable
@@ -132,9 +138,28 @@ class FoundryApp(App[None]):
         timeout: float | None = None,
         markup: bool = True,
     ) -> None:
-        """Every notification is plain text: many carry what a server or model said, and
-        markup in them (``[@click=app.quit]``) must never be acted on."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        """Every notification is plain, inert text: many carry what a server or model said,
+        and neither markup in them (``[@click=app.quit]``) nor an escape sequence may act."""
+        super().notify(
+            sanitize(message, NOTIFICATION_LIMIT),
+            title=one_line(title, 100),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's Linux driver, with input that keeps a bracketed paste whole (terminal.py)."""
+        driver = super().get_driver_class()
+        if sys.platform == "win32":
+            return driver
+        from textual.drivers.linux_driver import LinuxDriver
+
+        if driver is not LinuxDriver:  # TEXTUAL_DRIVER names another: it wins
+            return driver
+        from foundry_tui.terminal import PasteSafeDriver
+
+        return PasteSafeDriver
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette offers every action of the current screen that applies right now."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from foundry_tui.endpoints import base_url_for, entra_scope_for
 from foundry_tui.models import AuthMethod, BackendError, ErrorKind, GenerationSettings, Profile
+from foundry_tui.text import one_line, shorten
 
 __all__ = [
     "Operation",
@@ -45,17 +46,15 @@ _SECRET_PATTERNS = (
 
 def clean_text(text: object, *, secrets: Iterable[str] = (), limit: int = _MAX_MESSAGE) -> str:
     """Printable, one-line, secret-free text from something a server or library said."""
-    value = str(text) if text is not None else ""
+    # Made inert first (foundry_tui.text): a control character or an escape sequence inside
+    # a key must not hide it from the masks below.
+    value = one_line(str(text) if text is not None else "", None)
     for secret in secrets:
         if secret and len(secret) >= 6:
             value = value.replace(secret, "***")
     for pattern in _SECRET_PATTERNS:
         value = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", value)
-    value = "".join(ch if ch.isprintable() else " " for ch in value)
-    value = re.sub(r"\s+", " ", value).strip()
-    if len(value) > limit:
-        value = value[: limit - 1].rstrip() + "…"
-    return value
+    return shorten(value, limit)
 
 
 def _lines(text: str, *, secrets: Iterable[str], max_lines: int = 12) -> str:

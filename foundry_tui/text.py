@@ -1,23 +1,66 @@
-"""Making untrusted text (model output, server messages) safe to show in a terminal."""
+"""Making untrusted text safe to show in a terminal: the one path for every such string.
+
+Model output, model ids from ``/models``, conversation titles, error messages, paths from the
+config or the environment, pastes: anything the app did not write itself is passed through
+`sanitize` (text of several lines) or `one_line` (a label) before it is shown. Both leave only
+printable characters, newlines and tabs: no escape sequence (a clipboard write with OSC 52, a
+title change with OSC 0/2, a link with OSC 8, ``ESC [ 2 J`` blanking the screen), no C0 or C1
+control, no DEL, no NUL, no bidi control that makes text read differently from what it is, no
+lone surrogate (which the terminal's UTF-8 encoder would refuse). Markup is a separate matter:
+the widgets show the result as markup-free ``Content`` (widgets/plain.py).
+"""
 
 from __future__ import annotations
 
 import re
 
-# C0 controls except tab and newline, DEL, C1 controls (including the 8-bit CSI/OSC
-# introducers), and the bidi overrides/isolates that can make text read differently
-# from what it is. ESC is removed, so no escape sequence can reach the terminal.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Whole escape sequences, removed as a unit so that a pasted coloured log line reads as the
+# text the terminal showed ("ERROR disk full", not "[31mERROR[0m disk full"):
+# CSI (colours, cursor moves, erasing), then the string commands OSC/DCS/SOS/PM/APC with
+# their terminator (titles, clipboard, links), then any other ESC sequence of two or more
+# bytes. An unterminated string command keeps its body as text; only its introducer goes.
+# The bodies exclude ESC, BEL and C1, so no scan runs past the next introducer: linear time.
+_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]P^_X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x80-\x9f]*(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[ -/]*[0-~]"
+)
+_INTRODUCER = re.compile("[\x1b\x90\x98\x9b\x9d\x9e\x9f]")
+# What is left of controls after that: C0 except tab and newline, DEL, C1, the Unicode
+# bidi controls (Bidi_Control: ALM, LRM, RLM, the embeddings, overrides and isolates).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates (a JSON "\\ud800") cannot be encoded for the terminal: shown as U+FFFD.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
+
+ELLIPSIS = "…"
 
 
-def sanitize(text: str) -> str:
-    """Returns ``text`` with control characters and bidi overrides removed."""
-    if text.isprintable():
+def sanitize(text: str, limit: int | None = None) -> str:
+    """``text`` with escape sequences, controls and bidi controls removed; newlines and tabs
+    kept (CR LF, CR and the Unicode line separators become newlines). With ``limit``, the
+    result is cut to that many characters, the last being an ellipsis."""
+    if not text.isprintable():
+        if "\r" in text or "\u2028" in text or "\u2029" in text:
+            text = _LINE_BREAK.sub("\n", text)
+        if _INTRODUCER.search(text):
+            text = _SEQUENCE.sub("", text)
+        text = _UNSAFE.sub("", text)
+        if _SURROGATE.search(text):
+            text = _SURROGATE.sub("\ufffd", text)
+    return shorten(text, limit)
+
+
+def one_line(text: str, limit: int | None = 60) -> str:
+    """``text`` sanitized, its whitespace (newlines, tabs) collapsed to single spaces and
+    shortened to ``limit`` characters with an ellipsis: for labels, titles and list entries."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return shorten(text, limit)  # already one clean line (most are: 100,000 model ids)
+    return shorten(" ".join(sanitize(text).split()), limit)
+
+
+def shorten(text: str, limit: int | None) -> str:
+    """``text`` cut to ``limit`` characters, the last being an ellipsis (None: not cut)."""
+    if limit is None or len(text) <= limit:
         return text
-    return _UNSAFE.sub("", text.replace("\r\n", "\n"))
-
-
-def one_line(text: str, limit: int = 60) -> str:
-    """Collapses whitespace and shortens ``text`` to ``limit`` characters with an ellipsis."""
-    flat = " ".join(sanitize(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+    return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS

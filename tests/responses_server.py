@@ -1656,6 +1656,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deployments", default=None, help="comma-separated deployment names")
     parser.add_argument("--reasoning-models", default="", help="comma-separated model names")
     parser.add_argument("--models", default=None, help="comma-separated /models ids")
+    parser.add_argument(
+        "--models-file", default=None, help="a file holding /models ids as a JSON list (any text)"
+    )
     parser.add_argument("--reply", default=None, help="fixed reply text for every create")
     parser.add_argument(
         "--reply-tokens", type=int, default=None, help="reply with a deterministic N-token text"
@@ -1683,6 +1686,9 @@ def main(argv: list[str] | None = None) -> int:
     kwargs: dict[str, Any] = {}
     if args.models is not None:
         kwargs["models"] = split(args.models)
+    if args.models_file is not None:
+        with open(args.models_file, encoding="utf-8") as listing:
+            kwargs["models"] = [str(model) for model in json.load(listing)]
     server = ResponsesServer(
         tokens_per_second=args.tps,
         reply=reply,

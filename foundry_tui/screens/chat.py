@@ -45,10 +45,11 @@ from foundry_tui.session import (
     TurnEvent,
     TurnStarted,
 )
-from foundry_tui.text import sanitize
+from foundry_tui.text import one_line, sanitize
 from foundry_tui.widgets.footer import KeyFooter
 from foundry_tui.widgets.history import ConversationList, HistoryPanel
 from foundry_tui.widgets.message_block import MessageBlock
+from foundry_tui.widgets.plain import plain_line
 from foundry_tui.widgets.prompt import PromptInput
 from foundry_tui.widgets.sidebar import SettingsSidebar
 from foundry_tui.widgets.status import StatusLine
@@ -569,7 +570,7 @@ class ChatScreen(Screen[None]):
 
     @on(ConversationList.DeleteRequested)
     def _delete_requested(self, event: ConversationList.DeleteRequested) -> None:
-        title = event.title or "this conversation"
+        title = one_line(event.title, 80) or "this conversation"
 
         def deleted(confirmed: bool | None) -> None:
             if confirmed:
@@ -642,7 +643,7 @@ class ChatScreen(Screen[None]):
         # One line high and as wide as the pane (chat.tcss): a new title needs a repaint,
         # not a layout of the whole screen.
         self.query_one("#conversation-title", Static).update(
-            Content(sanitize(title) if title else "New conversation"), layout=False
+            plain_line(title) if title else Content("New conversation"), layout=False
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

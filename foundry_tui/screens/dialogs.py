@@ -1,4 +1,8 @@
-"""Small modal dialogs: confirm a deletion, rename a conversation."""
+"""Small modal dialogs: confirm a deletion, rename a conversation.
+
+Both show a conversation's title, which came from a prompt or a server: shown inert
+(widgets/plain.py), never as markup or escape sequences.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
+
+from foundry_tui.text import one_line
+from foundry_tui.widgets.plain import plain_text
+
+# The longest title the rename field starts with (a title is a line, not a document).
+RENAME_LIMIT = 500
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -25,7 +35,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-question", markup=False)
+            yield Static(plain_text(self.question), classes="dialog-question")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.confirm_label} (y)", variant="error", id="confirm-yes")
                 yield Button("Cancel (n)", id="confirm-no")
@@ -48,7 +58,9 @@ class RenameScreen(ModalScreen[str | None]):
 
     def __init__(self, title: str) -> None:
         super().__init__()
-        self.current_title = title
+        # What the field starts with: the title as one inert line. Saved only if edited, so
+        # a title shown cut or cleaned is never written back in place of the original.
+        self.current_title = one_line(title, RENAME_LIMIT)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -58,8 +70,8 @@ class RenameScreen(ModalScreen[str | None]):
 
     @on(Input.Submitted, "#rename-input")
     def _submitted(self, event: Input.Submitted) -> None:
-        title = event.value.strip()
-        self.dismiss(title or None)
+        title = one_line(event.value, RENAME_LIMIT)
+        self.dismiss(title if title and title != self.current_title else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Static
 
 from foundry_tui.widgets.footer import KeyFooter
+from foundry_tui.widgets.plain import plain_line, plain_text
 
 
 class ProblemScreen(Screen[bool]):
@@ -29,8 +30,9 @@ class ProblemScreen(Screen[bool]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="problem-box"):
-            yield Static(self.problem_title, id="problem-title", markup=False)
-            yield Static(self.problem_detail, id="problem-detail", markup=False)
+            # Both quote paths and errors from the system: inert (widgets/plain.py).
+            yield Static(plain_line(self.problem_title), id="problem-title")
+            yield Static(plain_text(self.problem_detail), id="problem-detail")
             with Horizontal(id="problem-buttons"):
                 if self.offer:
                     yield Button(f"{self.offer} (f)", variant="primary", id="problem-accept")

@@ -10,13 +10,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from foundry_tui.guards import looks_like_key, masked, plain_http_problem
 from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Profile
+from foundry_tui.text import one_line
 from foundry_tui.widgets.footer import KeyFooter
+from foundry_tui.widgets.plain import plain_text
 
 if TYPE_CHECKING:
     from foundry_tui.local.discovery import LocalStatus
@@ -68,13 +71,17 @@ class SetupScreen(Screen[None]):
         self.local = local_status()
         with VerticalScroll(id="setup-form"):
             yield Static("Welcome to foundry-tui", id="setup-title")
+            # The problem, the config path (from --config or FOUNDRY_TUI_CONFIG) and the
+            # local model's file name are shown inert: never markup, never escapes.
             if self.problem:
-                yield Static(self.problem, id="setup-problem", markup=False)
+                yield Static(plain_text(self.problem), id="setup-problem")
             yield from self._compose_local(self.local)
             yield Static(
-                "Or connect to an endpoint. Fill this in once; it is saved to\n"
-                f"{self.config_path}\n"
-                "API keys are never saved: name the environment variable that holds yours.",
+                Content(
+                    "Or connect to an endpoint. Fill this in once; it is saved to\n"
+                    f"{one_line(self.config_path, 300)}\n"
+                    "API keys are never saved: name the environment variable that holds yours."
+                ),
                 id="setup-intro",
             )
             yield Label("Endpoint kind")
@@ -105,9 +112,11 @@ class SetupScreen(Screen[None]):
             if local.ready and local.model is not None:
                 size = f" ({local.model_megabytes} MB)" if local.model_megabytes else ""
                 yield Static(
-                    f"No account needed: the local model {model_label(local.model)}{size} "
-                    "runs on this computer, offline. Replies are short and simple; the "
-                    "conversation is saved like any other.",
+                    Content(
+                        f"No account needed: the local model {one_line(model_label(local.model))}"
+                        f"{size} runs on this computer, offline. Replies are short and simple; "
+                        "the conversation is saved like any other."
+                    ),
                     id="setup-local-text",
                 )
                 with Horizontal(id="setup-local-buttons"):
@@ -179,15 +188,15 @@ class SetupScreen(Screen[None]):
 
     def action_save(self) -> None:
         profile, problem = self._read_profile()
-        error = self.query_one("#setup-error", Static)
         if profile is None:
-            error.update(problem)
+            self.show_error(problem)
             return
-        error.update("")
+        self.show_error("")
         self.post_message(self.ProfileEntered(profile))
 
     def show_error(self, message: str) -> None:
-        self.query_one("#setup-error", Static).update(message)
+        """Shows ``message`` (which may quote a path or an OS error) inert."""
+        self.query_one("#setup-error", Static).update(plain_text(message))
 
     def _read_profile(self) -> tuple[Profile | None, str]:
         kind = EndpointKind(str(self.query_one("#setup-kind", Select).value))

@@ -1,12 +1,19 @@
-"""The settings sidebar: model/deployment, temperature, top_p, max output tokens, instructions."""
+"""The settings sidebar: model/deployment, temperature, top_p, max output tokens, instructions.
+
+Model names come from the config and from the endpoint's ``/models`` (any server, any number:
+one listed 100,000): they are shown inert (foundry_tui.text), and at most LIST_CAP of them at
+a time; what is typed in the model field narrows the list among all of them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.validation import Integer, Number, ValidationResult, Validator
@@ -14,8 +21,13 @@ from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from foundry_tui.models import GenerationSettings
+from foundry_tui.text import one_line, sanitize
 
 ENDPOINT_MARK = " (endpoint)"
+# The most model names in the list at once (an option each); the rest are a keystroke away.
+LIST_CAP = 50
+# Longer names are shown cut (no real deployment name is a tenth as long).
+NAME_LIMIT = 200
 
 
 def _number_text(value: float | int | None) -> str:
@@ -63,8 +75,11 @@ class SettingsSidebar(VerticalScroll):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._deployments: tuple[str, ...] = ()
-        self._endpoint_models: tuple[str, ...] = ()
+        # Every name, inert and unique: the profile's deployments first, then the endpoint's.
+        self._names: list[str] = []
+        self._folded: list[str] = []  # the same, case-folded, for the filter
+        self._deployment_count = 0
+        self._listed: tuple[tuple[str, ...], int] | None = None  # what the list shows now
 
     def compose(self) -> ComposeResult:
         yield Static("Settings", classes="panel-title")
@@ -88,40 +103,65 @@ class SettingsSidebar(VerticalScroll):
     # -- attributes down ----------------------------------------------------------
 
     def show_settings(self, settings: GenerationSettings) -> None:
+        # A conversation's settings may have come from a server (a rebuilt conversation):
+        # the fields show them inert.
         with self.prevent(Input.Changed, TextArea.Changed):
-            self.query_one("#model-input", Input).value = settings.model
+            self.query_one("#model-input", Input).value = one_line(settings.model, NAME_LIMIT)
             self.query_one("#temperature-input", Input).value = _number_text(settings.temperature)
             self.query_one("#top-p-input", Input).value = _number_text(settings.top_p)
             self.query_one("#max-tokens-input", Input).value = _number_text(
                 settings.max_output_tokens
             )
-            self.query_one("#instructions-input", TextArea).text = settings.instructions or ""
+            self.query_one("#instructions-input", TextArea).text = sanitize(
+                settings.instructions or ""
+            )
         for field in _NUMBER_FIELDS:
             self._show_refusal(field.name, "")
-        self._highlight_model(settings.model)
+        self._list_models()
 
     def show_models(self, deployments: tuple[str, ...], endpoint_models: tuple[str, ...]) -> None:
         """Lists the profile's deployments first, then what the endpoint lists, marked."""
-        self._deployments = deployments
-        self._endpoint_models = tuple(m for m in endpoint_models if m not in deployments)
-        option_list = self.query_one("#model-list", OptionList)
-        option_list.clear_options()
-        option_list.add_options(
-            [Option(name, id=name) for name in self._deployments]
-            + [Option(name + ENDPOINT_MARK, id=name) for name in self._endpoint_models]
-        )
-        names = [*self._deployments, *self._endpoint_models]
+        names = dict.fromkeys(one_line(name, NAME_LIMIT) for name in deployments)
+        names.pop("", None)
+        self._deployment_count = len(names)
+        names.update(dict.fromkeys(one_line(name, NAME_LIMIT) for name in endpoint_models))
+        names.pop("", None)
+        self._names = list(names)
+        self._folded = [name.casefold() for name in self._names]
         self.query_one("#model-input", Input).suggester = SuggestFromList(
-            names, case_sensitive=False
+            self._names, case_sensitive=False
         )
-        self._highlight_model(self.query_one("#model-input", Input).value)
+        self._list_models()
 
-    def _highlight_model(self, model: str) -> None:
+    def _list_models(self, typed: str = "") -> None:
+        """Lists the first LIST_CAP names that hold ``typed`` (any case), and highlights the
+        model field's name where it is listed."""
+        typed = typed.strip()
+        matches: Sequence[int]
+        if not typed:
+            matches = range(len(self._names))
+        else:
+            needle = typed.casefold()
+            matches = [i for i, folded in enumerate(self._folded) if needle in folded]
+        first = matches[:LIST_CAP]
+        shown = tuple(self._names[i] for i in first)
+        listed = (shown, len(matches))
         option_list = self.query_one("#model-list", OptionList)
-        for index in range(option_list.option_count):
-            if option_list.get_option_at_index(index).id == model:
-                option_list.highlighted = index
-                return
+        if listed != self._listed:
+            self._listed = listed
+            options = [
+                Option(
+                    Content(name if i < self._deployment_count else name + ENDPOINT_MARK), id=name
+                )
+                for i, name in zip(first, shown, strict=True)
+            ]
+            if len(matches) > LIST_CAP:
+                more = f"… {len(matches) - LIST_CAP:,} more: type to narrow the list"
+                options.append(Option(Content(more), disabled=True))
+            option_list.set_options(options)
+        model = self.query_one("#model-input", Input).value.strip()
+        if model in shown:
+            option_list.highlighted = shown.index(model)
 
     # -- messages up --------------------------------------------------------------
 
@@ -135,6 +175,10 @@ class SettingsSidebar(VerticalScroll):
     @on(Input.Changed)
     def _field_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.input.id == "model-input":
+            # Only typing narrows the list; a name put there (picked, or a conversation's
+            # own) leaves every name listed.
+            self._list_models(event.value if event.input.has_focus else "")
         self._post_if_valid()
 
     @on(TextArea.Changed, "#instructions-input")

@@ -11,6 +11,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from foundry_tui.models import MessageStatus, Usage
+from foundry_tui.text import one_line
 
 
 def _tokens(value: int | None) -> str:
@@ -62,6 +63,10 @@ class StatusLine(Static):
             self.waiting = f"waiting for the server · {int(now - self._waiting_since)} s"
         if self._ticker is None:
             self._ticker = self.set_interval(0.25, self._tick)
+
+    def validate_notice(self, notice: str) -> str:
+        """A notice may quote a server (an error's title): one inert line."""
+        return one_line(notice, 300)
 
     def render(self) -> Content:
         parts: list[str] = []
