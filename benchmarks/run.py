@@ -63,6 +63,7 @@ GROUPS = (
     "long_conversation",
     "big_history",
     "local",
+    "limits",
 )
 KEY_SHIFT_TAB = "\x1b[Z"
 KEY_PAGE_UP = "\x1b[5~"
@@ -1028,6 +1029,178 @@ def g_local(bench: Bench) -> list[Figure]:
     return figures
 
 
+# ---------------------------------------------------------------------------
+# Limits: hostile sizes must not freeze the UI
+
+
+def _write_all(app: PtyApp, data: bytes) -> float:
+    """Writes ``data`` to the terminal in full (a pty takes a large write in pieces);
+    returns the time the write started."""
+    started = time.monotonic()
+    view = memoryview(data)
+    while view:
+        written = os.write(app.master, view[:65536])
+        view = view[written:]
+    return started
+
+
+def _echo_stalls(
+    app: PtyApp, keys: int, *, after: str = "\u258a ", interval: float = 0.1
+) -> list[float]:
+    """Types ``keys`` letters, one every ``interval`` s, each echoed after ``after`` in the
+    prompt; returns each key's write -> on-screen time in ms. A frozen UI shows up as one
+    large sample (every key typed during the freeze waits for it)."""
+    letters = "qwertyuiopasdfghjklzxcvbnm" * (keys // 26 + 1)
+    start = time.monotonic()
+    sends: list[float] = []
+    watchers = []
+    for k in range(keys):
+        sleep_until(start + interval * k)
+        wanted = after + letters[: k + 1]
+        watchers.append(app.watch(lambda s, w=wanted: any(w in line for line in s.bottom(10))))
+        sends.append(app.send(letters[k]))
+    deadline = time.monotonic() + 120
+    latencies = []
+    for k, watcher in enumerate(watchers):
+        t = app.wait(watcher, max(0.1, deadline - time.monotonic()), f"typed key {k}")
+        latencies.append((t - sends[k]) * 1000)
+    return latencies
+
+
+def g_limits(bench: Bench) -> list[Figure]:
+    plan = bench.plan
+    huge_mb = 10 if plan.quick else 50
+    huge = bench.figure(
+        "limits.huge_reply_stall",
+        f"{huge_mb} MB reply in one delta: largest key -> echo",
+        500.0,
+        "ms",
+        judge="max",
+        notes=(
+            f"the server sends a {huge_mb} MB reply as one text delta; from the moment the "
+            "prompt is sent, a key is typed every 100 ms for 6 s; each sample is that "
+            "key's write -> echo in the prompt. Judged on the max: the longest freeze."
+        ),
+    )
+    reopen = bench.figure(
+        "limits.huge_reply_reopen_stall",
+        f"Reopening the {huge_mb} MB reply: largest key -> echo",
+        500.0,
+        "ms",
+        judge="max",
+        notes="--resume of that conversation; keys typed every 100 ms for 3 s from the prompt frame.",
+    )
+    models = bench.figure(
+        "limits.models_100k_stall",
+        "/models with 100,000 entries: largest key -> echo at start-up",
+        500.0,
+        "ms",
+        judge="max",
+        notes=(
+            "the endpoint lists 100,000 models; keys typed every 100 ms for 4 s from the "
+            "prompt frame, while the list is fetched and the sidebar filled."
+        ),
+    )
+    paste_shown = bench.figure(
+        "limits.paste_5mb_shown",
+        "5 MB bracketed paste: write -> its end shown in the prompt",
+        0.5,
+        "s",
+        judge="max",
+        notes="5 MB of log lines written to the terminal as one bracketed paste.",
+    )
+    paste_stall = bench.figure(
+        "limits.paste_5mb_send_stall",
+        "5 MB paste sent: largest key -> echo",
+        500.0,
+        "ms",
+        judge="max",
+        notes=(
+            "after the paste, Enter sends it; once the prompt is empty again (the time "
+            "that took is in extra), keys are typed every 100 ms for 4 s; each sample is "
+            "the key's write -> echo in the prompt."
+        ),
+    )
+    runs = 1 if plan.quick else 2
+
+    # A huge reply, then its reopening.
+    bench.reset_server(tps=None)
+    word = "x" * 999 + " "
+    huge_text = word * (huge_mb * 1024 * 1024 // len(word)) + "HUGEEND"
+    saved_step = bench.server.tokens_per_delta
+    for _ in range(runs):
+        db = bench.fresh_db("huge")
+        bench.server.tokens_per_delta = 10**9
+        try:
+            bench.server.queue_reply(huge_text)
+            with running(bench.launch(cols=120, rows=40, db=db)) as app:
+                wait_prompt(app)
+                settle(app, wait=0.0)
+                app.send("send me something huge\r")
+                app.wait_text("send me something huge", 30)  # the turn has started
+                for value in _echo_stalls(app, 60):
+                    huge.add(value)
+                app.wait_for(
+                    lambda s: s.contains("● ") and not s.contains("● pending"),
+                    plan.long_timeout,
+                    "the huge reply to end",
+                )
+                huge.extra.setdefault("rss_mb", []).append(round(app.rss_bytes() / MB, 1))
+        finally:
+            bench.server.tokens_per_delta = saved_step
+        store = Store.open(db)
+        try:
+            conversation = store.list_conversations(limit=1)[0].id
+        finally:
+            store.close()
+        with running(
+            bench.launch(cols=120, rows=40, db=db, args=("--resume", conversation))
+        ) as app:
+            wait_prompt(app)
+            for value in _echo_stalls(app, 30):
+                reopen.add(value)
+            reopen.extra.setdefault("rss_mb", []).append(round(app.rss_bytes() / MB, 1))
+
+    # A model list of 100,000 entries.
+    saved_models = bench.server.models
+    bench.server.models = [f"model-{i:06d}" for i in range(100_000)]
+    try:
+        for _ in range(runs):
+            with running(bench.launch(cols=160, rows=40)) as app:
+                wait_prompt(app)
+                for value in _echo_stalls(app, 40):
+                    models.add(value)
+                models.extra.setdefault("rss_mb", []).append(round(app.rss_bytes() / MB, 1))
+    finally:
+        bench.server.models = saved_models
+
+    # A 5 MB paste, then sending it.
+    line = "2026-12-06T02:41:07Z INFO worker[17] request handled in 12 ms path=/v1/responses\n"
+    body = line * (5 * 1024 * 1024 // len(line)) + "PASTEEND"
+    for _ in range(runs):
+        bench.reset_server(tps=None)
+        bench.server.queue_reply("Got it: PASTEREPLY")
+        with running(bench.launch(cols=120, rows=40)) as app:
+            wait_prompt(app)
+            settle(app, wait=0.0)
+            shown = app.watch(lambda s: any("PASTEEND" in row for row in s.bottom(10)))
+            started = _write_all(app, b"\x1b[200~" + body.encode() + b"\x1b[201~")
+            paste_shown.add(app.wait(shown, plan.long_timeout, "the end of the paste") - started)
+            sent = app.send("\r")
+            emptied = app.wait_for(
+                lambda s: s.contains(PLACEHOLDER), plan.long_timeout, "the prompt to empty"
+            )
+            paste_stall.extra.setdefault("enter_to_prompt_emptied_s", []).append(
+                round(emptied - sent, 3)
+            )
+            for value in _echo_stalls(app, 40):
+                paste_stall.add(value)
+            app.wait_for(
+                lambda s: s.contains("PASTEREPLY"), plan.long_timeout, "the reply to the paste"
+            )
+    return [huge, reopen, models, paste_shown, paste_stall]
+
+
 GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "cold_start": g_cold_start,
     "first_token": g_first_token,
@@ -1036,6 +1209,7 @@ GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "long_conversation": g_long_conversation,
     "big_history": g_big_history,
     "local": g_local,
+    "limits": g_limits,
 }
 
 # The figures each group reports, so a failed group still lists them (with its error).
@@ -1069,6 +1243,13 @@ GROUP_FIGURES: dict[str, list[tuple[str, str, float, str, str]]] = {
         ("big_history.list_visible", "Big history: list on screen", 0.2, "s", "median"),
         ("big_history.search_keystroke", "Big history: search keystroke", 50.0, "ms", "max"),
         ("big_history.rss", "Big history: RSS", 250.0, "MB", "max"),
+    ],
+    "limits": [
+        ("limits.huge_reply_stall", "Huge reply: largest key -> echo", 500.0, "ms", "max"),
+        ("limits.huge_reply_reopen_stall", "Huge reply reopened: stall", 500.0, "ms", "max"),
+        ("limits.models_100k_stall", "100,000 models: stall", 500.0, "ms", "max"),
+        ("limits.paste_5mb_shown", "5 MB paste: shown", 0.5, "s", "max"),
+        ("limits.paste_5mb_send_stall", "5 MB paste sent: stall", 500.0, "ms", "max"),
     ],
 }
 
