@@ -447,7 +447,7 @@ class _ReplyWriter:
                 ("response id", response_id, short_string(response_id)),
                 ("model", model, short_string(model)),
             )
-            if value is not None and kept is None
+            if value not in (None, "") and kept is None  # "": none given (local model)
         ]
         if usage_dropped:
             dropped.append("token counts")

@@ -119,6 +119,12 @@ async def test_session_saves_text_and_status_whatever_the_other_fields_hold(
         session = await ChatSession.start_new(
             store, backend, profile="p", settings=GenerationSettings(model="m")
         )
+        # No id at all (the local model gives "" and None) is nothing to note.
+        plain = ResponseFinished(MessageStatus.COMPLETED, None, "m", Usage(1, 2, 3))
+        session.backend = _OddBackend(ResponseStarted("", None), plain)
+        quiet = [event async for event in session.send(PROMPT)][-1]
+        assert isinstance(quiet, TurnEnded) and quiet.reply.error is None
+        session.backend = backend
         events = [event async for event in session.send(PROMPT)]
         ended = events[-1]
         assert isinstance(ended, TurnEnded)
