@@ -389,6 +389,9 @@ class FoundryApp(App[None]):
             models = await self.workspace.endpoint_models()
         except BackendError:
             return  # listing is a convenience; typed names still work
+        # Keys typed meanwhile go first: reading a long listing (100,000 ids) and listing it
+        # in the sidebar each take a tenth of a second or so.
+        await asyncio.sleep(0)
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
                 screen.query_one(SettingsSidebar).show_models(

@@ -164,6 +164,33 @@ def test_no_hostile_sequence_reaches_the_terminal_from_any_surface(
         assert sequence not in raw, sequence
 
 
+def test_setup_and_problem_screens_write_no_hostile_sequence(
+    tmp_path: Path, server_process: Callable[..., str]
+) -> None:
+    """A config path (FOUNDRY_TUI_CONFIG) on the setup screen, a database path (--db) on the
+    problem screen: shown, and none of their sequences reach the terminal."""
+    url = server_process()
+    link = "\x1b]8;;evil.example\x1b\\"  # a file name holds no "/", so no closing tag
+    hostile = tmp_path / f"dir{SET_TITLE}{CLIPBOARD}-[b]x{WIPE}{link}[@click=app.quit]q"
+    hostile.mkdir()
+    shown_dir = "dir-[b]x[@click=app.quit]q"
+    config = {"FOUNDRY_TUI_CONFIG": str(hostile / "none.toml")}
+    with foundry_in_pty(tmp_path, url, env=config, cols=160, rows=40) as app:
+        app.wait_text("Welcome to foundry-tui", 20)
+        joined = f"{shown_dir}/none.toml"  # wherever the form wraps the path
+        app.wait_for(lambda s: joined in "".join(line.strip() for line in s.lines), 5, joined)
+        setup_bytes = bytes(app.raw or b"")
+    damaged = hostile / "history.db"
+    damaged.write_bytes(b"not a database, " * 100)
+    with foundry_in_pty(tmp_path, url, args=("--db", str(damaged)), cols=160, rows=40) as app:
+        app.wait_text("The history database is damaged", 20)
+        app.wait_for(lambda s: shown_dir in "".join(line.strip() for line in s.lines), 5, "path")
+        problem_bytes = bytes(app.raw or b"")
+    for raw in (setup_bytes, problem_bytes):
+        for sequence in FORBIDDEN:
+            assert sequence not in raw, sequence
+
+
 # -- each surface ---------------------------------------------------------------------------
 
 
