@@ -34,8 +34,8 @@ async def wait_until(
 ) -> None:
     """Lets the app run until ``predicate()`` holds; fails with ``what`` after ``timeout``.
 
-    The app paints at its own pace meanwhile (``pilot.pause`` would force a repaint at every
-    look, doubling what a streaming reply costs to draw)."""
+    The app paints at its own pace meanwhile (``pilot.pause`` would force a repaint at
+    every look)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -66,7 +66,7 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self.now += seconds
 
 
-class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _JumpingSelector(selectors.DefaultSelector):
     def __init__(self, clock: VirtualClockLoop) -> None:
         super().__init__()
         self._clock = clock
@@ -79,7 +79,7 @@ class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
         if ready or timeout == 0:
             return ready
         if timeout is None:  # no timer at all: only another thread can wake the loop
-            return super().select(None)  # type: ignore[no-any-return]
+            return super().select(None)
         self._clock.advance(timeout)  # idle until the next timer: be there at once
         return ready
 
