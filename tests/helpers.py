@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import selectors
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.cells import cell_len
+from textual import events
 from textual.app import App
 from textual.driver import Driver
 from textual.drivers.headless_driver import HeadlessDriver
 from textual.geometry import Offset, Region
+from textual.keys import KEY_NAME_REPLACEMENTS, key_to_character
 from textual.pilot import Pilot
 
 from foundry_tui.config import AppConfig, Overrides, load_config
@@ -29,13 +32,15 @@ KEY_VARIABLE = "FOUNDRY_TEST_KEY"
 async def wait_until(
     pilot: Pilot[object], predicate: Callable[[], bool], *, timeout: float = 10.0, what: str = ""
 ) -> None:
-    """Lets the app run until ``predicate()`` holds; fails with ``what`` after ``timeout``."""
+    """Lets the app run until ``predicate()`` holds; fails with ``what`` after ``timeout``.
+
+    The app paints at its own pace meanwhile (``pilot.pause`` would force a repaint at
+    every look)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
-        await pilot.pause(0.01)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
 
 
 class VirtualClockLoop(asyncio.SelectorEventLoop):
@@ -61,7 +66,7 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self.now += seconds
 
 
-class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _JumpingSelector(selectors.DefaultSelector):
     def __init__(self, clock: VirtualClockLoop) -> None:
         super().__init__()
         self._clock = clock
@@ -74,7 +79,7 @@ class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
         if ready or timeout == 0:
             return ready
         if timeout is None:  # no timer at all: only another thread can wake the loop
-            return super().select(None)  # type: ignore[no-any-return]
+            return super().select(None)
         self._clock.advance(timeout)  # idle until the next timer: be there at once
         return ready
 
@@ -248,10 +253,32 @@ def last_reply_done(app: object) -> bool:
     return bool(views) and views[-1].message.status != MessageStatus.PENDING
 
 
+def _key_for(character: str) -> str:
+    """The key name Textual gives a typed character ("a", "space", "slash"...)."""
+    if character.isalnum():
+        return character
+    name = unicodedata.name(character).lower().replace("-", "_").replace(" ", "_")
+    return KEY_NAME_REPLACEMENTS.get(name, name)
+
+
+async def press_keys(pilot: Pilot[object], *keys: str) -> None:
+    """Presses ``keys`` (characters or key names) as ``Pilot.press`` does, but without its
+    wait for an idle CPU after each key (40 ms a key at least): the key events are queued
+    in order, as from a fast typist. Wait for what they do with ``wait_until``."""
+    for key in keys:
+        if len(key) == 1:
+            event = events.Key(_key_for(key), key)
+        else:
+            event = events.Key(key, key_to_character(key))
+        pilot.app.post_message(event)
+    await pilot.pause(0)
+
+
 async def send(pilot: object, app: object, text: str) -> MessageBlock:
     before = len(replies(app))
-    await pilot.press(*text)  # type: ignore[attr-defined]
-    await pilot.press("enter")  # type: ignore[attr-defined]
+    prompt = app.screen.query_one("#prompt")  # type: ignore[attr-defined]
+    await wait_until(pilot, lambda: prompt.has_focus, what="the prompt focused")  # type: ignore[arg-type]
+    await press_keys(pilot, *text, "enter")  # type: ignore[arg-type]
     await wait_until(
         pilot,  # type: ignore[arg-type]
         lambda: len(replies(app)) > before and last_reply_done(app),
@@ -268,6 +295,20 @@ async def set_field(pilot: object, app: object, selector: str, value: str) -> No
     field.value = ""
     await pilot.press(*value) if value else None  # type: ignore[attr-defined]
     await pilot.pause()  # type: ignore[attr-defined]
+
+
+def control(base_url: str, action: str, **body: object) -> None:
+    """Steers a test server running as its own process (``POST /_control/ACTION``)."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        base_url.rsplit("/v1", 1)[0] + f"/_control/{action}",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10).close()
 
 
 def terminal_env(directory: Path, base_url: str) -> dict[str, str]:

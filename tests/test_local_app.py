@@ -26,7 +26,7 @@ from foundry_tui.models import (
 from foundry_tui.store import Store
 from foundry_tui.widgets.message_block import MessageBlock
 from foundry_tui.widgets.status import StatusLine
-from tests.helpers import KEY_VARIABLE, TEST_KEY, chat_ready, shown, wait_until
+from tests.helpers import KEY_VARIABLE, TEST_KEY, chat_ready, press_keys, shown, wait_until
 
 pytestmark = pytest.mark.skipif(
     discovery.cpu_has_avx2() is False,
@@ -71,8 +71,9 @@ def reply_done(app: Any, count: int) -> bool:
 
 async def send(pilot: Any, app: Any, text: str) -> MessageBlock:
     count = len(replies(app)) + 1
-    await pilot.press(*text)
-    await pilot.press("enter")
+    prompt = app.screen.query_one("#prompt")
+    await wait_until(pilot, lambda: prompt.has_focus, what="the prompt focused")
+    await press_keys(pilot, *text, "enter")
     await wait_until(
         pilot, lambda: reply_done(app, count), timeout=LOADING_TIMEOUT, what=f"reply to {text!r}"
     )

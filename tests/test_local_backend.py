@@ -44,6 +44,7 @@ from foundry_tui.models import (
     ResponseStarted,
     TextDelta,
 )
+from tests.helpers import eventually
 
 AVX2 = discovery.cpu_has_avx2()
 needs_avx2 = pytest.mark.skipif(
@@ -262,14 +263,15 @@ async def test_quitting_while_the_model_loads_stops_it() -> None:
     backend = LocalBackend(local_profile())
     progress: list[str] = []
     preparing = asyncio.create_task(backend.prepare(progress.append))
-    for _ in range(500):
-        if (
+    await eventually(
+        lambda: (
             backend.server is not None
             and backend.server.pid is None
             and progress[-1:] != ["Checking the local model…"]
-        ):
-            break
-        await asyncio.sleep(0.01)
+        ),
+        timeout=30,
+        what="the model to start loading",
+    )
     server = backend.server
     assert server is not None
     process = server._process

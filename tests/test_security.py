@@ -3,9 +3,7 @@ replies kept without a crash or a freeze."""
 
 from __future__ import annotations
 
-import json
 import sys
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from foundry_tui.store import Store
 from tests.helpers import (
     KEY_VARIABLE,
     click_does_nothing,
+    control,
     record_notifications,
     replies,
     send,
@@ -144,14 +143,7 @@ def test_nothing_hostile_reaches_the_real_terminal(
     model: no OSC 52 clipboard write, no title change, no bidi override."""
     executable = Path(sys.executable).parent / "foundry-tui"
     url = server_process()
-    control = url.rsplit("/v1", 1)[0] + "/_control/reply"
-    request = urllib.request.Request(
-        control,
-        data=json.dumps({"text": HOSTILE}).encode(),
-        headers={"content-type": "application/json"},
-        method="POST",
-    )
-    urllib.request.urlopen(request, timeout=5).close()
+    control(url, "reply", text=HOSTILE)
     raw = tmp_path / "terminal.bytes"
     env = terminal_env(tmp_path, url)
     terminal = Terminal(tmp_path)

@@ -18,7 +18,15 @@ from foundry_tui.backend import Backend
 from foundry_tui.models import MessageRole, MessageStatus, Profile
 from foundry_tui.screens.chat import ChatScreen
 from foundry_tui.store import Store
-from tests.helpers import KEY_VARIABLE, TEST_KEY, replies, start_chat, wait_until, write_config
+from tests.helpers import (
+    KEY_VARIABLE,
+    TEST_KEY,
+    press_keys,
+    replies,
+    start_chat,
+    wait_until,
+    write_config,
+)
 from tests.responses_server import Fault, ResponsesServer
 
 TURNS = 200
@@ -76,7 +84,7 @@ async def test_soak(tmp_path: Path, server: ResponsesServer) -> None:
             visit, within = divmod(turn, TURNS // (2 * CONVERSATIONS))
             if within == 0 and visit < CONVERSATIONS:
                 if turn:
-                    await pilot.press("ctrl+n")
+                    await press_keys(pilot, "ctrl+n")
                     await wait_until(pilot, lambda: screen.session is None, what="new")
             elif within == 0:
                 target = conversation_ids[visit - CONVERSATIONS]
@@ -87,10 +95,13 @@ async def test_soak(tmp_path: Path, server: ResponsesServer) -> None:
                         screen.session is not None
                         and screen.session.conversation.id == t
                         and not screen.streaming
+                        and bool(replies(app))
+                        and all(block.message.conversation_id == t for block in replies(app))
                     ),
                     what="reopened",
                 )
-                await pilot.pause()
+                box = screen.query_one("#prompt")
+                await wait_until(pilot, lambda b=box: b.has_focus, what="the prompt focused")
             fault = rng.choice(FAULTS) if rng.random() < 0.3 else None
             if fault is not None:
                 server.inject(fault)
@@ -98,7 +109,7 @@ async def test_soak(tmp_path: Path, server: ResponsesServer) -> None:
             prompts.append(prompt)
             before = len(replies(app))
             screen.query_one("#prompt").text = prompt
-            await pilot.press("enter")
+            await press_keys(pilot, "enter")
             await wait_until(
                 pilot,
                 lambda b=before: (
@@ -112,11 +123,13 @@ async def test_soak(tmp_path: Path, server: ResponsesServer) -> None:
             counts[f"{fault.value if fault else 'no fault'} -> {status.value}"] += 1
             if status != MessageStatus.COMPLETED and rng.random() < 0.5:
                 counts["retried"] += 1
-                await pilot.press("ctrl+r")
+                failed = replies(app)[-1].message.id
+                await press_keys(pilot, "ctrl+r")
                 await wait_until(
                     pilot,
-                    lambda: (
-                        replies(app)[-1].message.status != MessageStatus.PENDING
+                    lambda f=failed: (
+                        replies(app)[-1].message.id != f
+                        and replies(app)[-1].message.status != MessageStatus.PENDING
                         and not screen.streaming
                     ),
                     what="retry",

@@ -18,6 +18,7 @@ from foundry_tui.models import MessageRole, MessageStatus
 from foundry_tui.screens.problem import ProblemScreen
 from foundry_tui.store import Store
 from tests.helpers import (
+    control,
     record_notifications,
     send,
     start_chat,
@@ -200,6 +201,7 @@ def test_kill_9_mid_stream_keeps_prompt_and_partial_reply(
         os.kill(int(app_pid), signal.SIGKILL)
         terminal.wait_for("EXITED-137")
         terminal.close()
+        control(url, "tps", tokens_per_second=None)  # the next reply at once
 
         terminal.launch(f"{executable} --db {db}", env)
         terminal.wait_for("Enter to send")
