@@ -9,8 +9,6 @@ characters, the caller's secrets are masked, and anything shaped like a key or a
 from __future__ import annotations
 
 import ast
-import email.utils
-import json
 import math
 import re
 import time
@@ -84,11 +82,7 @@ def _body(exc: BaseException) -> Mapping[str, Any]:
 _MAX_NESTING = 4
 _MAX_EMBEDDED_TEXT = 20_000
 _MAX_CANDIDATES = 8
-_NUMERIC_CODE = re.compile(r"^\d{3}$")
-_NOT_FOUND_TEXT = re.compile(r"\bnot\s+found\b|\bdoes\s+not\s+exist\b|\bno\s+such\b", re.I)
-_PREVIOUS_NOT_FOUND_TEXT = re.compile(
-    r"previous[\s_]+response.{0,200}?\bnot\s+found\b", re.I | re.S
-)
+_NOT_FOUND_WORDS = ("not found", "does not exist", "no such")
 
 
 def error_objects(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -121,6 +115,8 @@ def _embedded_error(text: str) -> Mapping[str, Any] | None:
 
 def _object_at(text: str) -> object:
     """The JSON object or Python dict literal that ``text`` starts with, or None."""
+    import json  # only on an error: kept out of start-up
+
     try:
         return json.JSONDecoder().raw_decode(text)[0]
     except (ValueError, RecursionError):
@@ -169,7 +165,7 @@ def _first_field(bodies: Sequence[Mapping[str, Any]], name: str) -> str | None:
         if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
             continue
         text = str(value)
-        if _NUMERIC_CODE.match(text):
+        if len(text) == 3 and text.isdigit():
             numeric = numeric or text
             continue
         return text
@@ -180,13 +176,22 @@ def _messages(bodies: Sequence[Mapping[str, Any]]) -> list[str]:
     return [m for m in (body.get("message") for body in bodies) if isinstance(m, str)]
 
 
+def _words(text: str) -> str:
+    """Lower case, one space between words, `_` as a space: for phrase matching."""
+    return " ".join(text.lower().replace("_", " ").split())
+
+
 def _says_previous_not_found(bodies: Sequence[Mapping[str, Any]]) -> bool:
     for body in bodies:
         if body.get("code") == "previous_response_not_found":
             return True
         if body.get("param") == "previous_response_id":
             return True
-    return any(_PREVIOUS_NOT_FOUND_TEXT.search(m) for m in _messages(bodies))
+    for message in map(_words, _messages(bodies)):
+        at = message.find("previous response")
+        if at != -1 and "not found" in message[at:]:
+            return True
+    return False
 
 
 def _says_id_not_found(bodies: Sequence[Mapping[str, Any]], param: str | None) -> bool:
@@ -198,7 +203,9 @@ def _says_id_not_found(bodies: Sequence[Mapping[str, Any]], param: str | None) -
     codes = {str(body.get("code")) for body in bodies}
     if codes & {"not_found", "response_not_found", "404"}:
         return True
-    return any(_NOT_FOUND_TEXT.search(m) for m in _messages(bodies))
+    return any(
+        words in message for message in map(_words, _messages(bodies)) for words in _NOT_FOUND_WORDS
+    )
 
 
 def _server_message(exc: BaseException, secrets: Sequence[str]) -> str:
@@ -292,6 +299,8 @@ def retry_after_seconds(headers: Any) -> float | None:
         except ValueError:
             if divisor != 1.0:
                 continue
+            import email.utils  # rare (an HTTP date): kept out of start-up
+
             parsed = email.utils.parsedate_tz(value)
             if parsed is None:
                 continue

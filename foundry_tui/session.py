@@ -38,6 +38,7 @@ from foundry_tui.models import (
     ErrorKind,
     GenerationSettings,
     InputMessage,
+    InputMessages,
     Message,
     MessageRole,
     MessageStatus,
@@ -617,7 +618,7 @@ def _new_inputs(
         flipped = items[::-1]
         if _overlap(seen, flipped) > overlap:
             items, overlap = flipped, _overlap(seen, flipped)
-        if getattr(request_input, "cut", False) and overlap == 0:
+        if isinstance(request_input, InputMessages) and request_input.cut and overlap == 0:
             # Nothing of the earlier transcript at its start: the part left out was this
             # request's own input.
             cut.append(response.id)
