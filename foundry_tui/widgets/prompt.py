@@ -1,4 +1,5 @@
-"""The multi-line prompt: Enter sends, Shift+Enter or Ctrl+J inserts a newline."""
+"""The multi-line prompt: Enter sends, Shift+Enter or Ctrl+J inserts a newline, and Up on
+an empty prompt recalls earlier prompts (Down goes forward again)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,21 @@ class PromptInput(TextArea):
         def control(self) -> PromptInput:
             return self.prompt
 
+    @dataclass
+    class RecallWanted(Message):
+        """Up (``older``) or Down on an empty or recalled prompt: the screen, which knows
+        the earlier prompts, answers with ``show_recalled``."""
+
+        prompt: PromptInput
+        older: bool
+        # False when the box was empty (a fresh start), True when it shows a recalled
+        # prompt, unchanged, to step from.
+        stepping: bool
+
+        @property
+        def control(self) -> PromptInput:
+            return self.prompt
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
             id=id,
@@ -30,6 +46,18 @@ class PromptInput(TextArea):
             compact=True,
             placeholder="Message (Enter to send, Shift+Enter or Ctrl+J for a new line)",
         )
+        self._recalled: str | None = None
+
+    @property
+    def recalling(self) -> bool:
+        """Whether the box shows a recalled prompt, as it was recalled."""
+        return self._recalled is not None and self.text == self._recalled
+
+    def show_recalled(self, text: str) -> None:
+        """Shows a recalled prompt (or "" for an empty box), the cursor at its end."""
+        self._recalled = text or None
+        self.text = text
+        self.move_cursor(self.document.end)
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
@@ -45,4 +73,11 @@ class PromptInput(TextArea):
             start, end = self.selection
             self._replace_via_keyboard("\n", start, end)
             return
+        if event.key in ("up", "down"):
+            recalling = self.recalling
+            if recalling or (not self.text and event.key == "up"):
+                event.stop()
+                event.prevent_default()
+                self.post_message(self.RecallWanted(self, event.key == "up", recalling))
+                return
         await super()._on_key(event)
