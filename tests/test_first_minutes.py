@@ -264,6 +264,19 @@ async def test_up_on_an_empty_prompt_recalls_this_conversation_then_older_ones(
         assert reply.message.text == "You said: second again"
 
 
+def test_recall_steps_through_this_conversation_then_the_older_prompts_once_read() -> None:
+    from foundry_tui.screens.recall import PromptRecall
+
+    recall = PromptRecall(["b", "a", "b", "Continue"], skip=frozenset({"Continue"}))
+    assert [recall.older(), recall.older()] == ["b", "a"]
+    assert recall.older() is None  # the older ones are still being read: Up waits for them
+    assert recall.add_older(["a", "z", "y"]) == "z"  # and shows the next when they come
+    assert [recall.older(), recall.older()] == ["y", None]
+    assert [recall.newer(), recall.newer(), recall.newer(), recall.newer()] == ["z", "a", "b", ""]
+    assert recall.newer() == ""
+    assert recall.add_older([]) is None  # not waiting: nothing to show
+
+
 # -- no model ----------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -34,6 +34,7 @@ from foundry_tui.models import (
     StorageError,
 )
 from foundry_tui.screens.dialogs import ConfirmScreen, RenameScreen
+from foundry_tui.screens.recall import PromptRecall
 from foundry_tui.session import (
     ChatSession,
     ModeChanged,
@@ -93,18 +94,6 @@ _MODE_SHORT = {
     SendMode.REPLAY: "resends",
     SendMode.LOCAL: "local",
 }
-
-
-@dataclass
-class _Recall:
-    """Where Up and Down are in the earlier prompts: this conversation's, newest first,
-    then, once read from the history, other conversations'."""
-
-    entries: list[str]
-    index: int = -1  # -1: the empty box
-    older_read: bool = False
-    waiting: bool = False  # Up went past the end before the older ones were read
-    seen: set[str] = field(default_factory=set)
 
 
 class ChatScreen(Screen[None]):
@@ -185,7 +174,7 @@ class ChatScreen(Screen[None]):
         self._history_search = ""
         self._last_reply: Message | None = None
         self._last_error: BackendError | None = None
-        self._recall: _Recall | None = None
+        self._recall: PromptRecall | None = None
 
     # -- layout ------------------------------------------------------------------
 
@@ -264,27 +253,22 @@ class ChatScreen(Screen[None]):
     def _recall_wanted(self, event: PromptInput.RecallWanted) -> None:
         recall = self._recall
         if recall is None or not event.stepping:
-            mine = [
-                message.text
-                for message in reversed(self.current_messages())
-                if message.role == MessageRole.USER
-            ]
-            recall = self._recall = _Recall([])
-            _add_prompts(recall, mine)
+            recall = self._recall = PromptRecall(
+                (
+                    message.text
+                    for message in reversed(self.current_messages())
+                    if message.role == MessageRole.USER
+                ),
+                skip=frozenset({CONTINUE_PROMPT}),
+            )
             self.read_older_prompts(recall)
-        if event.older:
-            if recall.index + 1 < len(recall.entries):
-                recall.index += 1
-                event.prompt.show_recalled(recall.entries[recall.index])
-            elif not recall.older_read:
-                recall.waiting = True
-            return
-        recall.waiting = False
-        recall.index = max(-1, recall.index - 1)
-        event.prompt.show_recalled(recall.entries[recall.index] if recall.index >= 0 else "")
+        if not event.older:
+            event.prompt.show_recalled(recall.newer())
+        elif (text := recall.older()) is not None:
+            event.prompt.show_recalled(text)
 
     @work(exclusive=True, group="recall", exit_on_error=False)
-    async def read_older_prompts(self, recall: _Recall) -> None:
+    async def read_older_prompts(self, recall: PromptRecall) -> None:
         current = self.session.conversation.id if self.session else None
         try:
             older = await self.workspace.recent_prompts(current, RECALL_ROWS)
@@ -292,14 +276,10 @@ class ChatScreen(Screen[None]):
             older = []  # recalling is a convenience; the problem shows where it matters
         if recall is not self._recall:
             return
-        _add_prompts(recall, older)
-        recall.older_read = True
         prompt = self.query_one(PromptInput)
-        if recall.waiting and (prompt.recalling or not prompt.text):
-            recall.waiting = False
-            if recall.index + 1 < len(recall.entries):
-                recall.index += 1
-                prompt.show_recalled(recall.entries[recall.index])
+        text = recall.add_older(older)
+        if text is not None and (prompt.recalling or not prompt.text):
+            prompt.show_recalled(text)
 
     async def _session_for(self, settings: GenerationSettings) -> ChatSession | None:
         """The current session (created on the first send) with ``settings`` applied."""
@@ -781,11 +761,3 @@ class ChatScreen(Screen[None]):
     def current_messages(self) -> list[Message]:
         """What the transcript shows, for tests and exports."""
         return [block.message for block in self.query_one(Transcript).blocks]
-
-
-def _add_prompts(recall: _Recall, prompts: list[str]) -> None:
-    """Adds what Up can recall, each text once (the newest time it was sent)."""
-    for text in prompts:
-        if text.strip() and text != CONTINUE_PROMPT and text not in recall.seen:
-            recall.seen.add(text)
-            recall.entries.append(text)
