@@ -191,6 +191,41 @@ async def test_a_failed_turn_is_left_out_of_a_replayed_transcript_until_resent(
     ]
 
 
+def test_which_turns_a_replay_sends_again() -> None:
+    from foundry_tui.models import Message, MessageRole
+    from foundry_tui.session import SendMode, _request_context
+
+    def turn(number: int, status: MessageStatus, reply: str) -> list[Message]:
+        def message(role: MessageRole, text: str, state: MessageStatus) -> Message:
+            return Message(f"m{number}{role.value}", "c", None, role, text, state, "")
+
+        return [
+            message(MessageRole.USER, f"prompt {number}", MessageStatus.COMPLETED),
+            message(MessageRole.ASSISTANT, reply, status),
+        ]
+
+    history = [
+        *turn(1, MessageStatus.COMPLETED, "answer 1"),
+        *turn(2, MessageStatus.FAILED, "half an answer, then a content filter"),
+        *turn(3, MessageStatus.CANCELLED, "stopped by the user"),
+        *turn(4, MessageStatus.CANCELLED, ""),
+        *turn(5, MessageStatus.INCOMPLETE, "cut off at the limit"),
+        *turn(6, MessageStatus.INTERRUPTED, "the app closed"),
+    ]
+    previous, context = _request_context(history, SendMode.REPLAY)
+    assert previous is None
+    assert [message.text for message in context] == [
+        "prompt 1",
+        "answer 1",
+        "prompt 3",
+        "stopped by the user",
+        "prompt 5",
+        "cut off at the limit",
+        "prompt 6",
+        "the app closed",
+    ]
+
+
 async def test_the_status_line_forgets_the_last_turn_when_a_turn_starts_or_it_is_deleted(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
