@@ -936,7 +936,7 @@ def g_big_history(bench: Bench) -> list[Figure]:
         judge="max",
         notes=(
             f"'{dbgen.SEARCH_WORD}' typed letter by letter into the history filter "
-            "(ctrl+o twice, shift+tab): each sample is key write -> pty output with the "
+            "(ctrl+o, shift+tab): each sample is key write -> pty output with the "
             "first list entry that prefix must bring to the top (planted words make every "
             "keystroke change it; extra.matching_rows: rows the store finds per prefix, up "
             "to 1,000; the list fetches about two screens of them, and more as it scrolls). "
@@ -975,7 +975,7 @@ def g_big_history(bench: Bench) -> list[Figure]:
             after_frame.append(t_list - t_prompt)
             settle(app, since=t_prompt, timeout=plan.long_timeout)
             rss_list = app.rss_bytes()
-            for key in (KEY_CTRL_O, KEY_CTRL_O, KEY_SHIFT_TAB):  # hide, show+focus, filter
+            for key in (KEY_CTRL_O, KEY_SHIFT_TAB):  # to the list (shown), to its filter
                 app.send(key)
                 app.wait_idle(0.3, plan.long_timeout)
             filter_row = app.text().row_of("Filter (full text)")

@@ -128,6 +128,11 @@ class FoundryApp(App[None]):
         self.sidebar_preference = config.sidebar
         self._chat_modes = 0
         self._stop_signal: int | None = None
+        # The theme picked last time (the config's [ui] theme); one it does not know is
+        # left alone, and Textual's default applies.
+        self._saved_theme = config.theme
+        if config.theme and config.theme in self.available_themes:
+            self.theme = config.theme
 
     def notify(
         self,
@@ -161,6 +166,26 @@ class FoundryApp(App[None]):
 
         return PasteSafeDriver
 
+    def watch_theme(self, theme: str) -> None:
+        if theme != self._saved_theme:
+            self.save_theme(theme)
+
+    @work(exclusive=True, group="theme", exit_on_error=False)
+    async def save_theme(self, theme: str) -> None:
+        """Keeps the theme the user picked for the next start, in the config's [ui]."""
+        from foundry_tui.config_writer import write_ui_setting
+
+        try:
+            await asyncio.to_thread(write_ui_setting, self.config.path, "theme", theme)
+        except (ConfigError, OSError) as error:
+            self.notify(
+                f"The theme applies until you quit: {error}",
+                title="Could not save the theme",
+                severity="warning",
+            )
+            return
+        self._saved_theme = theme
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette offers every action of the current screen that applies right now."""
         yield from super().get_system_commands(screen)
@@ -174,6 +199,9 @@ class FoundryApp(App[None]):
                 binding.tooltip,
                 partial(screen.run_action, binding.action),
             )
+        palette_commands = getattr(screen, "palette_commands", None)
+        if palette_commands is not None:
+            yield from palette_commands()
 
     async def run_async(
         self,
@@ -381,7 +409,6 @@ class FoundryApp(App[None]):
     async def load_endpoint_models(self) -> None:
         from foundry_tui.models import BackendError
         from foundry_tui.screens.chat import ChatScreen
-        from foundry_tui.widgets.sidebar import SettingsSidebar
 
         if self.workspace is None:
             return
@@ -394,9 +421,7 @@ class FoundryApp(App[None]):
         await asyncio.sleep(0)
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
-                screen.query_one(SettingsSidebar).show_models(
-                    self.workspace.profile.deployments, tuple(models)
-                )
+                screen.show_models(self.workspace.profile.deployments, tuple(models))
 
     @on(SetupScreen.ProfileEntered)
     async def _profile_entered(self, event: SetupScreen.ProfileEntered) -> None:

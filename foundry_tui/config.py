@@ -38,6 +38,7 @@ another file. Its format::
     [ui]
     sidebar = true            # true | false; leave out to decide by terminal width
     db_path = "~/chats/history.db"   # optional; default <user_data_dir>/foundry-tui/history.db
+    theme = "nord"            # a Textual theme; the app writes it when you pick one
 
 API keys never go in the file (a key named ``api_key`` is refused): a profile names
 the environment variable that holds its key (``api_key_env``); a value there that reads
@@ -200,6 +201,7 @@ class AppConfig:
     db_path: Path
     keymap: dict[str, str] = field(default_factory=dict)
     sidebar: bool | None = None  # None: decide by terminal width
+    theme: str | None = None  # None: Textual's default
     # The profile a flag or the environment picked (None: fall back to default_profile).
     selected_profile: str | None = None
 
@@ -316,7 +318,7 @@ def _close_match(word: str, choices: set[str]) -> str | None:
 
 
 _TOP_KEYS = {"default_profile", "profiles", "keymap", "ui", "db_path"}
-_UI_KEYS = {"sidebar", "db_path"}
+_UI_KEYS = {"sidebar", "db_path", "theme"}
 _PROFILE_KEYS = {
     "kind",
     "endpoint",
@@ -647,6 +649,8 @@ def _history_path(
     if problem is not None:
         raise refuse(problem, str(path))
     return path
+
+
 def _refuse_leaks(
     profile: Profile, endpoint_source: str | None, env: Mapping[str, str], path: Path
 ) -> None:
@@ -720,6 +724,7 @@ def load_config(
     raw_ui = v.table((), "ui", data.get("ui", {}))
     v.check_keys(("ui",), raw_ui, _UI_KEYS)
     sidebar = v.boolean(("ui",), "sidebar", raw_ui["sidebar"]) if "sidebar" in raw_ui else None
+    theme = v.string(("ui",), "theme", raw_ui["theme"]) if "theme" in raw_ui else None
     db_in_file: tuple[tuple[str, ...], str] | None = None  # (table, text)
     if "db_path" in raw_ui:
         db_in_file = (("ui",), v.string(("ui",), "db_path", raw_ui["db_path"]))
@@ -772,6 +777,7 @@ def load_config(
         db_path=_history_path(v, db_in_file, env, overrides.db),
         keymap=keymap,
         sidebar=sidebar,
+        theme=theme,
         selected_profile=selected,
     )
     active = config.active_profile()

@@ -1,6 +1,8 @@
-"""Writing the config file: add or replace one profile, keeping everything else.
+"""Writing the config file: add or replace one profile, or set one ``[ui]`` value,
+keeping everything else (comments too).
 
-Used by the setup screen and ``foundry-tui local install``; nothing else writes the file.
+Used by the setup screen, ``foundry-tui local install`` and the app when the user picks a
+theme; nothing else writes the file.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from foundry_tui.config import ConfigError
 from foundry_tui.models import EndpointKind, Profile
 from foundry_tui.toml_lines import HEADER_RE, LineFinder, table_name, tomllib_line
 
-__all__ = ["write_profile"]
+__all__ = ["write_profile", "write_ui_setting"]
 
 
 def _toml_string(value: str) -> str:
@@ -169,16 +171,8 @@ def write_profile(path: Path, profile: Profile, *, make_default: bool = True) ->
     The directory is created with mode 0700 and the file written with mode 0600. Only the
     name of the key's environment variable is written, never a key.
     """
-    text = ""
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"not valid TOML, so not rewritten: {exc}", path=path, line=tomllib_line(str(exc))
-        ) from exc
-
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    data = _parsed(text, path)
     expected = dict(data)
     expected_profiles = dict(expected.get("profiles", {}))
     expected_profiles[profile.name] = _profile_table(profile)
@@ -187,13 +181,83 @@ def write_profile(path: Path, profile: Profile, *, make_default: bool = True) ->
         expected["default_profile"] = profile.name
 
     new_text = _edit_in_place(text, profile, make_default)
-    try:
-        ok = tomllib.loads(new_text) == expected
-    except tomllib.TOMLDecodeError:
-        ok = False
-    if not ok:  # the profile was written in a form we cannot edit line by line
+    if not _reads_as(new_text, expected):  # written in a form we cannot edit line by line
         new_text = _dump(expected)
+    _write_file(path, new_text)
 
+
+def write_ui_setting(path: Path, key: str, value: str | bool) -> None:
+    """Set ``key = value`` in the file's ``[ui]`` table, keeping everything else.
+
+    The line that sets it already is replaced (its comment kept); otherwise the line is
+    added at the end of ``[ui]``, or a ``[ui]`` table at the end of the file.
+    """
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    data = _parsed(text, path)
+    expected = dict(data)
+    expected["ui"] = {**expected.get("ui", {}), key: value}
+    new_text = _set_in_table(text, ("ui",), key, value)
+    if not _reads_as(new_text, expected):  # e.g. `ui = { … }` inline: written anew
+        new_text = _dump(expected)
+    _write_file(path, new_text)
+
+
+def _parsed(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"not valid TOML, so not rewritten: {exc}", path=path, line=tomllib_line(str(exc))
+        ) from exc
+
+
+def _reads_as(text: str, expected: Mapping[str, Any]) -> bool:
+    try:
+        return tomllib.loads(text) == expected
+    except tomllib.TOMLDecodeError:
+        return False
+
+
+def _set_in_table(text: str, table: tuple[str, ...], key: str, value: object) -> str:
+    finder = LineFinder(text)
+    lines = list(finder.lines)
+    setting = f"{_toml_key(key)} = {_toml_value(value)}"
+    section = next(((start, end) for parts, start, end in finder.sections if parts == table), None)
+    if section is None:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        lines += [*([""] if lines else []), f"[{table_name(table)}]", setting]
+        return "\n".join(lines) + "\n"
+    start, end = section
+    key_re = re.compile(rf"\s*(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')\s*=")
+    for index in range(start + 1, end):
+        if key_re.match(lines[index]):
+            lines[index] = setting + _comment_of(lines[index])
+            return "\n".join(lines) + "\n"
+    last = start
+    for index in range(start + 1, end):
+        stripped = lines[index].strip()
+        if stripped and not stripped.startswith("#"):
+            last = index
+    lines.insert(last + 1, setting)
+    return "\n".join(lines) + "\n"
+
+
+def _comment_of(line: str) -> str:
+    """The comment after a one-line `key = value` (with the space before it), or ""."""
+    for index, char in enumerate(line):
+        if char != "#":
+            continue
+        try:
+            tomllib.loads(line[:index])
+        except tomllib.TOMLDecodeError:
+            continue  # a "#" inside the value
+        return "  " + line[index:]
+    return ""
+
+
+def _write_file(path: Path, new_text: str) -> None:
+    """Replaces the file at once (a crash leaves the old or the new one, never half)."""
     directory = path.parent
     if not directory.exists():
         directory.mkdir(parents=True, mode=0o700)

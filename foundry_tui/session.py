@@ -222,7 +222,8 @@ class ChatSession:
         self.conversation = replace(self.conversation, server_state=state)
 
     def next_send_mode(self, transcript: list[Message]) -> SendMode:
-        if not transcript:
+        """How the next turn after ``transcript`` (the whole path shown) reaches the server."""
+        if not _replayed(transcript):
             return SendMode.NEW
         if self.backend.stateless:
             return SendMode.LOCAL
@@ -505,7 +506,34 @@ def _request_context(
 
 
 def _as_input(messages: list[Message]) -> list[InputMessage]:
-    return [InputMessage(role=m.role, text=m.text) for m in messages if m.text.strip()]
+    return [InputMessage(role=m.role, text=m.text) for m in _replayed(messages) if m.text.strip()]
+
+
+def _replayed(messages: list[Message]) -> list[Message]:
+    """The messages a later turn sends as context.
+
+    A turn whose reply failed (a refused request, a content filter, a broken stream) is
+    left out, prompt and reply, unless it is resent: the model never answered it, and a
+    blocked prompt replayed would be blocked again on every later turn. So is a turn
+    cancelled before any text came. A reply cut short with text the user saw (incomplete,
+    cancelled, interrupted) is kept, with its prompt: the user may refer to it.
+    """
+    kept: list[Message] = []
+    for index, message in enumerate(messages):
+        if message.role == MessageRole.USER:
+            reply = messages[index + 1] if index + 1 < len(messages) else None
+            if reply is not None and reply.role == MessageRole.ASSISTANT and _dropped(reply):
+                continue
+        elif _dropped(message):
+            continue
+        kept.append(message)
+    return kept
+
+
+def _dropped(reply: Message) -> bool:
+    if reply.status == MessageStatus.FAILED:
+        return True
+    return reply.status != MessageStatus.COMPLETED and not reply.text.strip()
 
 
 def _incomplete_note(finished: ResponseFinished) -> str | None:

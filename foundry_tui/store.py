@@ -336,6 +336,11 @@ class Store:
             row = store_reads.transcript_json(conn, conversation_id, newest)
         return store_reads.messages_from_json(row)
 
+    def recent_prompts(self, *, exclude_conversation: str | None, limit: int) -> list[str]:
+        """Prompts sent in other conversations, newest first (for recalling them)."""
+        with self._read() as conn:
+            return store_reads.recent_prompts(conn, exclude_conversation, limit)
+
     def mark_interrupted(self) -> int:
         """At start-up: every PENDING assistant message becomes INTERRUPTED."""
         with self._write("update") as conn:

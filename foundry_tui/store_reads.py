@@ -156,3 +156,18 @@ def conversation_usage(conn: sqlite3.Connection, conversation_id: str) -> Any:
         "WHERE m.conversation_id = :cid AND m.role = :role",
         {"cid": conversation_id, "role": MessageRole.ASSISTANT.value},
     ).fetchone()
+
+
+def recent_prompts(
+    conn: sqlite3.Connection, exclude_conversation: str | None, limit: int
+) -> list[str]:
+    """The newest ``limit`` prompts of other conversations, newest first (repeats kept).
+
+    Walks the messages' rowid backwards, so it reads about ``limit`` rows of any history.
+    """
+    rows = conn.execute(
+        "SELECT text FROM messages WHERE role = :role AND conversation_id != :cid "
+        "ORDER BY seq DESC LIMIT :limit",
+        {"role": MessageRole.USER.value, "cid": exclude_conversation or "", "limit": limit},
+    ).fetchall()
+    return [row[0] for row in rows]

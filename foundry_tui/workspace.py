@@ -134,6 +134,13 @@ class Workspace:
         session.notes = notes
         return session
 
+    async def recent_prompts(self, exclude_conversation: str | None, limit: int) -> list[str]:
+        """Prompts of other conversations, newest first (Up on an empty prompt)."""
+        store = await self._store()
+        return await asyncio.to_thread(
+            store.recent_prompts, exclude_conversation=exclude_conversation, limit=limit
+        )
+
     async def delete(self, conversation_id: str) -> None:
         await asyncio.to_thread((await self._store()).delete_conversation, conversation_id)
 

@@ -94,7 +94,10 @@ async def test_failed_send_keeps_prompt_and_saves_turn(
         screen = await start_chat(app, pilot)
         reply = await send(pilot, app, "keep me")
         assert reply.message.status == MessageStatus.FAILED
-        assert screen.query_one(PromptInput).text == "keep me"
+        # Kept once, in the transcript with its failed reply (Ctrl+R resends it), and not
+        # also in the box, where Enter would send it a second time.
+        assert shown(app)[0].message.text == "keep me"
+        assert screen.query_one(PromptInput).text == ""
         footer = reply.footer
         assert "failed" in footer
     with Store.open(config.db_path) as store:
@@ -493,6 +496,8 @@ async def test_keymap_from_config_rebinds_keys(tmp_path: Path, server: Responses
         screen = await start_chat(app, pilot)
         sidebar = screen.query_one(SettingsSidebar)
         assert sidebar.display
+        await pilot.press("f9")  # shown, not focused: the key goes to it
+        assert sidebar.display and sidebar.has_focus_within
         await pilot.press("f9")
         assert not sidebar.display
 

@@ -125,7 +125,7 @@ deployments = ["gpt-4o"]
     terminal.wait_for("hello from tmux")
     terminal.keys("Enter")  # open the highlighted (newest) conversation
     terminal.wait_for("You said: hello from tmux")
-    terminal.wait_for("chained on the server")
+    terminal.wait_for("· chained")  # the short form: the history takes a third of the width
     terminal.type("and a second turn")
     terminal.keys("Enter")
     terminal.wait_for("You said: and a second turn")

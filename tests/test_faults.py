@@ -236,7 +236,9 @@ async def connection_case(
         shown = failed.footer
         for fragment in fragments:
             assert fragment in shown, shown
-        assert screen.query_one("#prompt").text == PROMPT  # nothing arrived: prompt kept
+        # Nothing arrived: the prompt stays in the transcript for Ctrl+R, not in the box too.
+        assert screen.query_one("#prompt").text == ""
+        assert screen.current_messages()[0].text == PROMPT
     with Store.open(config.db_path) as store:
         [summary] = store.list_conversations()
         assert store.transcript(summary.id)[0].text == PROMPT

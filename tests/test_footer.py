@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from foundry_tui.app import make_app
 from foundry_tui.widgets.footer import KeyFooter
 from foundry_tui.widgets.sidebar import SettingsSidebar
-from tests.helpers import start_chat, wait_until, write_config
-from tests.responses_server import ResponsesServer
+from tests.helpers import send, start_chat, wait_until, write_config
+from tests.responses_server import Fault, ResponsesServer
 
 
 @asynccontextmanager
@@ -23,7 +26,7 @@ async def chat_with_keys(
     async with app.run_test(size=(160, 40)) as pilot:
         screen = await start_chat(app, pilot)
         footer = screen.query_one(KeyFooter)
-        await wait_until(pilot, lambda: "Cancel reply" in footer.text, what="keys")
+        await wait_until(pilot, lambda: "Quit" in footer.text, what="keys")
         yield pilot, screen, footer
 
 
@@ -31,7 +34,7 @@ async def test_footer_follows_focus_and_repaints_only_on_change(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
     async with chat_with_keys(tmp_path, server) as (pilot, screen, footer):
-        assert footer.text.startswith(" esc Cancel reply  ^n New  ^b Settings ")
+        assert footer.text.startswith(" ^n New  ^b Settings ")
         assert footer.text.endswith("▏^p palette ")
         assert len(footer.text) == 160
         assert "Delete" not in footer.text
@@ -68,6 +71,8 @@ async def test_clicking_a_key_presses_it(tmp_path: Path, server: ResponsesServer
         assert sidebar.display
         column = footer.text.index("Settings")
         await pilot.click(KeyFooter, offset=(column, 0))
+        await wait_until(pilot, lambda: sidebar.has_focus_within, what="the sidebar focused")
+        await pilot.click(KeyFooter, offset=(column, 0))
         await wait_until(pilot, lambda: not sidebar.display, what="the sidebar to hide")
         # The space between the keys and the palette key presses nothing.
         await pilot.click(KeyFooter, offset=(footer.text.index("▏") - 3, 0))
@@ -94,6 +99,39 @@ async def test_hovering_a_key_highlights_it_and_shows_its_tooltip(
         # The hovered key is drawn differently; the other keys are not.
         start = footer.text.index(" ^n ")
         assert hovered.crop(start, start + 3) != plain.crop(start, start + 3)
-        assert hovered.crop(0, 4) == plain.crop(0, 4)
+        other = footer.text.index(" ^b ")
+        assert hovered.crop(other, other + 4) == plain.crop(other, other + 4)
         await pilot.hover(KeyFooter, offset=(footer.text.index("▏") - 3, 0))
         await wait_until(pilot, lambda: footer.tooltip is None, what="the tooltip to go")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 30), (160, 40)], ids=["80", "120", "160"])
+async def test_quit_and_the_palette_always_show_and_cancel_only_while_a_reply_streams(
+    tmp_path: Path, server: ResponsesServer, size: tuple[int, int]
+) -> None:
+    app = make_app(replace(write_config(tmp_path, server.base_url), sidebar=None))
+    async with app.run_test(size=size) as pilot:
+        screen = await start_chat(app, pilot)
+        footer = screen.query_one(KeyFooter)
+
+        def shows(*words: str) -> bool:
+            return all(word in footer.text for word in words)
+
+        await wait_until(pilot, lambda: shows("^q Quit", "^p palette"), what="the keys")
+        assert "Cancel reply" not in footer.text
+        server.inject(Fault.INCOMPLETE)
+        await send(pilot, app, "cut me off")
+        await wait_until(pilot, lambda: shows("Continue", "Retry", "^q Quit", "^p palette"))
+        # The most keys at once: a reply streams after one that was cut off.
+        server.tokens_per_second = 40
+        server.queue_reply(" ".join(["word"] * 300))
+        await pilot.press(*"go on", "enter")
+        await wait_until(
+            pilot,
+            lambda: shows("Cancel reply", "Continue", "^q Quit", "^p palette"),
+            what="Cancel reply while streaming",
+        )
+        assert len(footer.text) == size[0]
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: "Cancel reply" not in footer.text, what="Cancel gone")
+        assert shows("^q Quit", "^p palette")

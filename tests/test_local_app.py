@@ -81,7 +81,7 @@ async def send(pilot: Any, app: Any, text: str) -> MessageBlock:
 
 
 def status_text(app: Any) -> str:
-    return str(app.screen.query_one(StatusLine).render())
+    return app.screen.query_one(StatusLine).full_text  # type: ignore[no-any-return]
 
 
 async def test_local_chat_streams_saves_and_reopens_after_a_restart(tmp_path: Path) -> None:
@@ -134,6 +134,26 @@ async def test_local_chat_streams_saves_and_reopens_after_a_restart(tmp_path: Pa
         assert usage.input_tokens is not None and usage.input_tokens > 30  # history was sent
     with Store.open(config.db_path) as store:
         assert len(store.transcript(summary.id)) == 6
+
+
+async def test_a_local_reply_cut_off_at_max_output_tokens_offers_continue(tmp_path: Path) -> None:
+    from foundry_tui.screens.chat import CONTINUE_PROMPT
+    from foundry_tui.widgets.footer import KeyFooter
+
+    config = load_config(write_local_config(tmp_path), overrides=Overrides(db=tmp_path / "h.db"))
+    app = make_app(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: chat_ready(app), what="chat screen")
+        cut = await send(pilot, app, "Write a long story about a dragon.")
+        assert cut.message.status == MessageStatus.INCOMPLETE
+        assert "max output tokens" in cut.footer
+        footer = app.screen.query_one(KeyFooter)
+        await wait_until(pilot, lambda: "^g Continue" in footer.text, what="Continue offered")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: reply_done(app, 2), timeout=LOADING_TIMEOUT)
+        prompts = [b.message.text for b in shown(app) if b.message.role == MessageRole.USER]
+        assert prompts[-1] == CONTINUE_PROMPT
+        assert replies(app)[-1].message.text.strip()
 
 
 async def test_setup_screen_offers_the_local_model_first(tmp_path: Path) -> None:

@@ -198,6 +198,35 @@ async def test_history_over_the_budget_is_trimmed_and_said_first(shared: LocalBa
 
 @needs_avx2
 @pytest.mark.asyncio(loop_scope="module")
+async def test_a_reply_stopped_by_max_output_tokens_is_incomplete(shared: LocalBackend) -> None:
+    cut = GenerationSettings(model="m", max_output_tokens=8, temperature=0)
+    events = await collect(
+        shared.stream_reply(
+            settings=cut, input=[user("Write a long story about a cat.")], previous_response_id=None
+        )
+    )
+    finished = events[-1]
+    assert isinstance(finished, ResponseFinished)
+    assert finished.usage.output_tokens == 8
+    assert finished.status == MessageStatus.INCOMPLETE
+    assert finished.incomplete_reason == "max_output_tokens"
+    # One that ends on its own before the limit is complete.
+    roomy = GenerationSettings(model="m", max_output_tokens=200, temperature=0)
+    events = await collect(
+        shared.stream_reply(
+            settings=roomy,
+            input=[user("What is 2+2? Answer with one number.")],
+            previous_response_id=None,
+        )
+    )
+    finished = events[-1]
+    assert isinstance(finished, ResponseFinished)
+    assert finished.usage.output_tokens is not None and finished.usage.output_tokens < 200
+    assert finished.status == MessageStatus.COMPLETED
+
+
+@needs_avx2
+@pytest.mark.asyncio(loop_scope="module")
 async def test_cancelling_a_reply_frees_the_model_for_the_next(shared: LocalBackend) -> None:
     long = GenerationSettings(model="m", max_output_tokens=1000, temperature=0)
     stream = shared.stream_reply(

@@ -4,6 +4,7 @@ after checking the new pictures in snapshot_report.html."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,16 @@ def test_chat_screen_with_streamed_reply(
         terminal_size=(100, 34),
         run_before=_streamed_reply,
     )
+
+
+def test_chat_screen_at_80_columns(
+    snap_compare: Any, tmp_path: Path, server: ResponsesServer
+) -> None:
+    """A new user's 80 columns: the status line keeps its figures (fewer words), and the key
+    bar keeps Quit and the palette key."""
+    server.queue_reply("Two lines,\nno more.")
+    config = replace(write_config(tmp_path, server.base_url), sidebar=None)
+    assert snap_compare(make_app(config), terminal_size=(80, 24), run_before=_streamed_reply)
 
 
 async def _invalid_temperature(pilot: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.geometry import Offset
 from textual.selection import Selection
 
@@ -148,3 +149,51 @@ async def test_older_messages_put_above_keep_what_the_user_reads_in_place(
         transcript.scroll_to(y=0, animate=False)
         await pilot.pause()
         assert "message number 0" in visible_text(transcript)
+
+
+COPIED_REPLY = """A first paragraph long enough that an eighty column terminal has to wrap it over \
+several lines of the transcript, which must not show in what is copied.
+
+```python
+def count(path: str) -> int:
+    with open(path) as handle:
+        return sum(1 for _ in handle)
+```
+
+- an item in a list, also long enough to be wrapped by the view at eighty columns wide
+- another item"""
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 30), (160, 40)], ids=["80", "120", "160"])
+async def test_a_copied_selection_is_the_text_as_written_not_as_wrapped(
+    tmp_path: Path, server: ResponsesServer, size: tuple[int, int]
+) -> None:
+    prompt = ("A question typed in one line that is long enough to wrap " * 3).strip()
+    server.queue_reply(COPIED_REPLY)
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=True))
+    async with app.run_test(size=size) as pilot:
+        screen = await start_chat(app, pilot)
+        transcript = screen.query_one(Transcript)
+        await send(pilot, app, prompt)
+        # Lines of a block: a margin, the header, then the text.
+        answer_top = transcript.blocks[0].height(transcript.scrollable_content_region.width)
+        screen.selections = {transcript: Selection(Offset(0, 2), Offset(999, answer_top - 1))}
+        assert screen.get_selected_text() == prompt
+        screen.selections = {transcript: Selection(Offset(0, answer_top + 2), None)}
+        copied = screen.get_selected_text()
+        assert copied is not None
+        lines = copied.split("\n")
+        assert lines[0] == COPIED_REPLY.split("\n")[0]  # one line, as written
+        assert "def count(path: str) -> int:" in lines  # no margin added
+        assert "    with open(path) as handle:" in lines  # the code's own indentation kept
+        assert any(line.endswith("by the view at eighty columns wide") for line in lines)
+        # From a word in the paragraph's second row to one in its third: no line break.
+        transcript.action_scroll_home()
+        await pilot.pause()
+        rows = [transcript.render_line(y).text for y in range(transcript.size.height)]
+        second = next(y for y, row in enumerate(rows) if "A first paragraph" in row) + 1
+        start = rows[second].index(rows[second].split()[2])
+        selection = Selection(Offset(start, second), Offset(start + 5, second + 1))
+        screen.selections = {transcript: selection}
+        part = screen.get_selected_text()
+        assert part is not None and "\n" not in part and part.strip() in COPIED_REPLY, part

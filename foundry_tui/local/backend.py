@@ -398,20 +398,30 @@ class LocalBackend:
                 # leave them out, so the saved turn never looks chainable to a cloud server.
                 yield ResponseStarted(response_id="", model=event.model)
             elif isinstance(event, ResponseFinished):
-                yield self._finished(event)
+                yield self._finished(event, settings.max_output_tokens)
             else:
                 yield event
 
-    def _finished(self, event: ResponseFinished) -> ResponseFinished:
+    def _finished(self, event: ResponseFinished, limit: int | None) -> ResponseFinished:
         event = replace(event, response_id=None)
+        if event.status != MessageStatus.COMPLETED:
+            return event
+        # llama.cpp's Responses API ends every reply as "completed" (its chat API would say
+        # finish_reason "length"): the token counts tell a reply it cut off.
         total = event.usage.total_tokens
-        if event.status == MessageStatus.COMPLETED and total is not None and total >= self.n_ctx:
-            # llama.cpp ends a reply that fills the context as "completed": say what happened.
+        if total is not None and total >= self.n_ctx:
             return replace(
                 event,
                 status=MessageStatus.INCOMPLETE,
                 incomplete_reason="the local model's context is full; start a new "
                 "conversation (Ctrl+N), or continue and older turns will be left out",
+            )
+        output = event.usage.output_tokens
+        if limit is not None and output is not None and output >= limit:
+            # Stopped at Max output tokens (a reply ending on its own exactly there counts
+            # its end-of-text token too, so it looks the same): offer to continue.
+            return replace(
+                event, status=MessageStatus.INCOMPLETE, incomplete_reason="max_output_tokens"
             )
         return event
 

@@ -8,18 +8,18 @@ Everything else that waits (history, opening, server checks) runs in async worke
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
-from textual.widgets import Input, Static
+from textual.widgets import Input, OptionList, Static
 from textual.worker import Worker, WorkerState
 
 from foundry_tui.models import (
@@ -29,6 +29,7 @@ from foundry_tui.models import (
     ErrorKind,
     GenerationSettings,
     Message,
+    MessageRole,
     MessageStatus,
     Retrying,
     ServerState,
@@ -36,6 +37,7 @@ from foundry_tui.models import (
     Waiting,
 )
 from foundry_tui.screens.dialogs import ConfirmScreen, RenameScreen
+from foundry_tui.screens.recall import PromptRecall
 from foundry_tui.session import (
     ChatSession,
     ModeChanged,
@@ -76,12 +78,25 @@ CONTINUE_PROMPT = "Continue exactly where you stopped."
 OPENING_MESSAGES = 40
 # The longest the UI loop handles deltas without letting other work (keys) run.
 DELTA_RUN_SECONDS = 0.005
+# How many prompts of other conversations Up on an empty prompt can go back through.
+RECALL_ROWS = 200
+NO_MODEL_HINT = (
+    "This endpoint has no model (deployment) set. Pick one in the list with the arrow keys "
+    "and Enter, or type its name; then Ctrl+L goes back to the prompt."
+)
 
 _MODE_TEXT = {
     SendMode.NEW: "new conversation",
     SendMode.CHAIN: "chained on the server",
     SendMode.REPLAY: "not on the server: resends the transcript",
     SendMode.LOCAL: "local model: sends the transcript each turn",
+}
+# What the status line says when it is too narrow for the above.
+_MODE_SHORT = {
+    SendMode.NEW: "new",
+    SendMode.CHAIN: "chained",
+    SendMode.REPLAY: "resends",
+    SendMode.LOCAL: "local",
 }
 
 
@@ -107,14 +122,14 @@ class ChatScreen(Screen[None]):
             "toggle_sidebar",
             "Settings",
             id="chat.toggle_sidebar",
-            tooltip="Show or hide the settings sidebar",
+            tooltip="Go to the settings sidebar (from there: hide it)",
         ),
         Binding(
             "ctrl+o",
             "toggle_history",
             "History",
             id="chat.toggle_history",
-            tooltip="Show or hide the conversation history",
+            tooltip="Go to the conversation history (from there: hide it)",
         ),
         Binding(
             "ctrl+l",
@@ -163,6 +178,7 @@ class ChatScreen(Screen[None]):
         self._history_search = ""
         self._last_reply: Message | None = None
         self._last_error: BackendError | None = None
+        self._recall: PromptRecall | None = None
 
     # -- layout ------------------------------------------------------------------
 
@@ -175,7 +191,15 @@ class ChatScreen(Screen[None]):
                 yield StatusLine(id="status")
                 yield PromptInput(id="prompt")
             yield SettingsSidebar(id="sidebar")
-        yield KeyFooter()
+        # On a narrow terminal these go first (Quit and the palette key always stay).
+        yield KeyFooter(
+            drop_first=(
+                "chat.focus_prompt",
+                "chat.toggle_history",
+                "chat.new",
+                "chat.toggle_sidebar",
+            )
+        )
 
     async def on_mount(self) -> None:
         width = self.app.size.width
@@ -196,6 +220,8 @@ class ChatScreen(Screen[None]):
             self.resume_conversation(self.resume_target)
         else:
             await self.query_one(Transcript).show([])
+            if not self._pending_settings.model:
+                self._ask_for_model()
         self.refresh_history()
         self.post_message(self.Ready(self))
 
@@ -226,6 +252,38 @@ class ChatScreen(Screen[None]):
             return
         event.prompt.clear()
         self.send_prompt(event.text, settings)
+
+    @on(PromptInput.RecallWanted)
+    def _recall_wanted(self, event: PromptInput.RecallWanted) -> None:
+        recall = self._recall
+        if recall is None or not event.stepping:
+            recall = self._recall = PromptRecall(
+                (
+                    message.text
+                    for message in reversed(self.current_messages())
+                    if message.role == MessageRole.USER
+                ),
+                skip=frozenset({CONTINUE_PROMPT}),
+            )
+            self.read_older_prompts(recall)
+        if not event.older:
+            event.prompt.show_recalled(recall.newer())
+        elif (text := recall.older()) is not None:
+            event.prompt.show_recalled(text)
+
+    @work(exclusive=True, group="recall", exit_on_error=False)
+    async def read_older_prompts(self, recall: PromptRecall) -> None:
+        current = self.session.conversation.id if self.session else None
+        try:
+            older = await self.workspace.recent_prompts(current, RECALL_ROWS)
+        except StorageError:
+            older = []  # recalling is a convenience; the problem shows where it matters
+        if recall is not self._recall:
+            return
+        prompt = self.query_one(PromptInput)
+        text = recall.add_older(older)
+        if text is not None and (prompt.recalling or not prompt.text):
+            prompt.show_recalled(text)
 
     async def _session_for(self, settings: GenerationSettings) -> ChatSession | None:
         """The current session (created on the first send) with ``settings`` applied."""
@@ -287,8 +345,10 @@ class ChatScreen(Screen[None]):
                         await transcript.add(event.user)
                     view = await transcript.add(event.reply)
                     transcript.jump_to_end()
-                    status.mode = _MODE_TEXT[event.mode]
+                    self._show_mode(event.mode)
                     status.last_status = MessageStatus.PENDING
+                    # The last turn's figures are not this turn's.
+                    status.last_usage = None
                     # A blinking cursor repaints twice a second: not while a reply streams.
                     prompt_box.cursor_blink = False
                     self._show_title()
@@ -296,7 +356,7 @@ class ChatScreen(Screen[None]):
                     status.notice = event.reason
                     self.notify(event.reason)
                 elif isinstance(event, ModeChanged):
-                    status.mode = _MODE_TEXT[event.mode]
+                    self._show_mode(event.mode)
                     status.notice = "the server had lost the chain: the transcript was resent"
                     self.notify(event.reason)
                 elif isinstance(event, Retrying):
@@ -311,7 +371,7 @@ class ChatScreen(Screen[None]):
                     if view is not None:
                         await transcript.finish(view)
                         transcript.update(view, event.reply)
-                    self._turn_ended(event, prompt)
+                    self._turn_ended(event)
         except StorageError as error:
             self.notify(str(error), title="Could not save", severity="error", timeout=15)
             if prompt is not None and view is None:
@@ -332,7 +392,7 @@ class ChatScreen(Screen[None]):
             self.refresh_bindings()
             self.refresh_history()
 
-    def _turn_ended(self, event: TurnEnded, prompt: str | None) -> None:
+    def _turn_ended(self, event: TurnEnded) -> None:
         status = self.query_one(StatusLine)
         reply = event.reply
         self._last_reply = reply
@@ -341,12 +401,14 @@ class ChatScreen(Screen[None]):
         status.last_usage = reply.usage
         status.conversation_usage = event.conversation_usage
         if self.session is not None:
-            status.mode = _MODE_TEXT[self.session.next_send_mode([reply])]
+            # From the whole transcript: after a failed turn the next send still chains
+            # from the last reply the server kept.
+            self._show_mode(self.session.next_send_mode(self.current_messages()))
         self._show_title()
         if event.error is not None:
+            # The prompt stays in the transcript, with its failed reply, for Ctrl+R to
+            # resend; it is not also put back in the box, where Enter would send it again.
             self._show_error(event.error)
-            if not reply.text and prompt is not None:
-                self._restore_prompt(prompt)
         elif reply.status == MessageStatus.INCOMPLETE:
             self.notify(
                 f"{reply.error or 'The reply stopped early.'} Press Ctrl+G to ask the model to "
@@ -359,6 +421,10 @@ class ChatScreen(Screen[None]):
     # -- retry and continue ---------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_reply":
+            # Shown only while there is a reply to cancel (the key bar follows the turn
+            # worker's state: see on_worker_state_changed).
+            return self.streaming
         if action == "retry":
             return self._last_reply is not None and self._last_reply.status in _RETRYABLE
         if action == "continue_reply":
@@ -430,6 +496,33 @@ class ChatScreen(Screen[None]):
     async def save_settings(self, session: ChatSession, settings: GenerationSettings) -> None:
         await session.update_settings(settings)
 
+    def _ask_for_model(self) -> None:
+        """No model configured: the first send could only fail, so the model list (or the
+        name field, while the endpoint's list is not in yet) gets the cursor at once."""
+        sidebar = self.query_one(SettingsSidebar)
+        sidebar.display = True
+        self._focus_model_list()
+        self.notify(NO_MODEL_HINT, title="Choose a model", timeout=30)
+
+    def _focus_model_list(self) -> None:
+        sidebar = self.query_one(SettingsSidebar)
+        models = sidebar.query_one("#model-list", OptionList)
+        if models.option_count:
+            if models.highlighted is None:
+                models.highlighted = 0
+            models.focus()
+        else:
+            sidebar.query_one("#model-input", Input).focus()
+
+    def show_models(self, deployments: tuple[str, ...], endpoint_models: tuple[str, ...]) -> None:
+        """The profile's deployments and what the endpoint lists, in the sidebar."""
+        sidebar = self.query_one(SettingsSidebar)
+        sidebar.show_models(deployments, endpoint_models)
+        name_field = sidebar.query_one("#model-input", Input)
+        # Still no model, and the cursor still waits in the empty name field for one.
+        if self.focused is name_field and not name_field.value.strip():
+            self._focus_model_list()
+
     # -- history -------------------------------------------------------------------
 
     @work(exclusive=True, group="history", exit_on_error=False)
@@ -495,6 +588,7 @@ class ChatScreen(Screen[None]):
 
     async def _show_session(self, session: ChatSession) -> None:
         self.session = session
+        self._recall = None
         transcript = self.query_one(Transcript)
         # The newest messages first, on screen at once; the rest of a long conversation
         # is read after them and put above.
@@ -520,7 +614,7 @@ class ChatScreen(Screen[None]):
         status.last_status = last_reply.status if last_reply else None
         status.last_usage = last_reply.usage if last_reply else None
         status.conversation_usage = await session.usage()
-        status.mode = _MODE_TEXT[session.next_send_mode(messages)]
+        self._show_mode(session.next_send_mode(messages))
         self._show_title()
         self.query_one(PromptInput).focus()
         if messages:
@@ -539,9 +633,9 @@ class ChatScreen(Screen[None]):
             return
         status.notice = ""
         if state == ServerState.EXPIRED:
-            status.mode = _MODE_TEXT[SendMode.REPLAY]
+            self._show_mode(SendMode.REPLAY)
         elif state == ServerState.LIVE:
-            status.mode = _MODE_TEXT[SendMode.CHAIN]
+            self._show_mode(SendMode.CHAIN)
 
     def action_new_conversation(self) -> None:
         if self.streaming:
@@ -551,8 +645,17 @@ class ChatScreen(Screen[None]):
 
     @work(exclusive=True, group="open", exit_on_error=False)
     async def start_new_conversation(self) -> None:
+        await self._start_afresh()
+        self.query_one(PromptInput).focus()
+        self.refresh_history()
+
+    async def _start_afresh(self) -> None:
+        """An empty conversation in place of the open one (new, or the open one deleted):
+        nothing of the last turn stays on the status line."""
         self.session = None
         self._last_reply = None
+        self._last_error = None
+        self._recall = None
         self.refresh_bindings()
         self._pending_settings = replace(
             self.workspace.default_settings(), model=self._pending_settings.model
@@ -562,11 +665,10 @@ class ChatScreen(Screen[None]):
         status.last_status = None
         status.last_usage = None
         status.conversation_usage = None
-        status.mode = _MODE_TEXT[SendMode.NEW]
+        status.notice = ""
+        self._show_mode(SendMode.NEW)
         await self.query_one(Transcript).show([])
         self._show_title()
-        self.query_one(PromptInput).focus()
-        self.refresh_history()
 
     @on(ConversationList.DeleteRequested)
     def _delete_requested(self, event: ConversationList.DeleteRequested) -> None:
@@ -582,9 +684,7 @@ class ChatScreen(Screen[None]):
     async def delete_conversation(self, conversation_id: str) -> None:
         await self.workspace.delete(conversation_id)
         if self.session is not None and self.session.conversation.id == conversation_id:
-            self.session = None
-            await self.query_one(Transcript).show([])
-            self._show_title()
+            await self._start_afresh()
         self.notify("Conversation deleted.")
         self.refresh_history()
 
@@ -616,27 +716,37 @@ class ChatScreen(Screen[None]):
 
     # -- panels ----------------------------------------------------------------------
 
+    # A panel's key goes to the panel: it shows it, or moves the cursor into it when it is
+    # shown elsewhere; only a press from inside the panel hides it.
+
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one(SettingsSidebar)
-        sidebar.display = not sidebar.display
-        if sidebar.display:
-            sidebar.query_one("#model-input").focus()
-        else:
+        if sidebar.display and sidebar.has_focus_within:
+            sidebar.display = False
             self.query_one(PromptInput).focus()
+            return
+        sidebar.display = True
+        sidebar.query_one("#model-input").focus()
 
     def action_toggle_history(self) -> None:
         history = self.query_one(HistoryPanel)
-        history.display = not history.display
-        if history.display:
-            conversations = history.query_one(ConversationList)
-            if conversations.highlighted is None and conversations.option_count:
-                conversations.highlighted = 0
-            conversations.focus()
-        else:
+        if history.display and history.has_focus_within:
+            history.display = False
             self.query_one(PromptInput).focus()
+            return
+        history.display = True
+        conversations = history.query_one(ConversationList)
+        if conversations.highlighted is None and conversations.option_count:
+            conversations.highlighted = 0
+        conversations.focus()
 
     def action_focus_prompt(self) -> None:
         self.query_one(PromptInput).focus()
+
+    def _show_mode(self, mode: SendMode) -> None:
+        status = self.query_one(StatusLine)
+        status.mode = _MODE_TEXT[mode]
+        status.mode_short = _MODE_SHORT[mode]
 
     def _show_title(self) -> None:
         title = self.session.conversation.title if self.session else ""
@@ -654,12 +764,22 @@ class ChatScreen(Screen[None]):
             self.notify(
                 sanitize(message), title="Something went wrong", severity="error", timeout=12
             )
-        if worker.group == "turn" and event.state in (
-            WorkerState.SUCCESS,
-            WorkerState.ERROR,
-            WorkerState.CANCELLED,
-        ):
-            self.query_one(StatusLine).refresh()
+        if worker.group == "turn":
+            # Cancel reply comes and goes with the reply.
+            self.refresh_bindings()
+            if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+                self.query_one(StatusLine).refresh()
+
+    def palette_commands(self) -> Iterator[SystemCommand]:
+        """Commands the command palette offers beyond the key bindings."""
+        yield SystemCommand(
+            "Show status",
+            "The whole status line, however narrow the terminal",
+            self.action_show_status,
+        )
+
+    def action_show_status(self) -> None:
+        self.notify(self.query_one(StatusLine).full_text, title="Status", timeout=15)
 
     def current_messages(self) -> list[Message]:
         """What the transcript shows, for tests and exports."""

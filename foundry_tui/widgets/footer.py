@@ -5,11 +5,15 @@ styled again) whenever the screen's bindings may have changed: on every focus ch
 several times while the app starts. At start-up its eight widgets cost about as much as the
 transcript and the prompt together. This bar is a single widget that keeps a list of keys
 and repaints its one line when that list changes; clicking a key presses it.
+
+When the line is too narrow for every key, keys go in the order the screen names them
+(``drop_first``), then from the right; Quit and the command palette key always stay.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from rich.segment import Segment
@@ -22,6 +26,8 @@ from textual.widget import Widget
 
 # Drawn left of the command-palette key, which sits at the right end.
 SEPARATOR = "▏"
+# Kept whatever the width: the way out.
+KEPT_BINDINGS = frozenset({"app.quit"})
 
 
 class ShownKey(NamedTuple):
@@ -30,6 +36,11 @@ class ShownKey(NamedTuple):
     description: str
     enabled: bool
     tooltip: str
+    binding_id: str | None = None
+
+    @property
+    def width(self) -> int:
+        return len(f" {self.display} ") + (len(self.description) + 1 if self.description else 0)
 
 
 class _Placed(NamedTuple):
@@ -50,8 +61,10 @@ class KeyFooter(Widget, can_focus=False):
         "key-footer--disabled",
     }
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, drop_first: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # Binding ids, least useful first: what goes when the line is too narrow.
+        self.drop_first = tuple(drop_first)
         self.keys: tuple[ShownKey, ...] = ()
         self.palette_key: ShownKey | None = None
         self._placed: list[_Placed] = []
@@ -105,6 +118,7 @@ class KeyFooter(Widget, can_focus=False):
                     binding.description,
                     enabled,
                     tooltip or binding.tooltip,
+                    binding.id,
                 )
             )
         if tuple(keys) != self.keys or palette != self.palette_key:
@@ -141,7 +155,9 @@ class KeyFooter(Widget, can_focus=False):
         segments: list[Segment] = []
         placed: list[_Placed] = []
         x = 0
-        for shown in self.keys:
+        palette = self.palette_key
+        palette_room = len(f"{SEPARATOR}{palette.display} {palette.description} ") if palette else 0
+        for shown in self._fitting(width - palette_room):
             key_text = f" {shown.display} "
             description_text = f"{shown.description} " if shown.description else ""
             end = x + len(key_text) + len(description_text)
@@ -152,7 +168,6 @@ class KeyFooter(Widget, can_focus=False):
                 segments.append(Segment(description_text, styled(shown, description_style)))
             placed.append(_Placed(x, end, shown))
             x = end
-        palette = self.palette_key
         tail: list[Segment] = []
         if palette is not None:
             palette_text = f"{palette.display} {palette.description} "
@@ -172,6 +187,26 @@ class KeyFooter(Widget, can_focus=False):
         segments.extend(tail)
         self._placed = placed
         return segments
+
+    def _fitting(self, room: int) -> list[ShownKey]:
+        """The keys that fit in ``room`` columns, in their order."""
+        keys = list(self.keys)
+        used = sum(shown.width for shown in keys)
+        order = {binding_id: rank for rank, binding_id in enumerate(self.drop_first)}
+        # Named keys first (in the order named), then the others from the right end.
+        candidates = sorted(
+            (shown for shown in keys if shown.binding_id not in KEPT_BINDINGS),
+            key=lambda shown: (
+                order.get(shown.binding_id or "", len(order)),
+                -keys.index(shown),
+            ),
+        )
+        for shown in candidates:
+            if used <= room:
+                break
+            keys.remove(shown)
+            used -= shown.width
+        return keys
 
     # -- mouse --------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from textual.strip import Strip
 from foundry_tui.markdown_split import last_cut, split_segments
 from foundry_tui.models import Message, MessageRole, MessageStatus
 from foundry_tui.text import sanitize
+from foundry_tui.widgets.unwrap import Copied, Place, block_indents, locate
 
 # While a reply streams, its last segment is closed sooner than a saved reply's: each
 # frame re-renders the open segment, so its size bounds the cost of a frame.
@@ -36,6 +37,21 @@ _STATUS_NOTES = {
 
 # Columns a message's frame takes: the left bar and one space each side of the text.
 FRAME_COLUMNS = 3
+# The widest a message is rendered to copy a selection of it unwrapped (a longer written
+# line keeps a break every this many columns).
+COPY_WIDTH_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class _Unwrapped:
+    """A block's body (or status note) as wrapped on screen and as written."""
+
+    first: int  # the block line the part starts at
+    wrapped: list[str]
+    wide: list[str]
+    indents: list[int]
+    places: list[Place | None]
+
 
 # A message longer than this is shown cut: its first HEAD_CHARS (as Markdown, for a reply)
 # and its last TAIL_CHARS (as plain text, which a cut cannot misread), with a note between.
@@ -417,6 +433,61 @@ class MessageBlock:
         """Line ``y``'s text without the frame, for copying a selection."""
         content = self._lines[y] if 0 <= y < len(self._lines) else None
         return "" if content is None else content.text.rstrip()
+
+    def copy_into(
+        self,
+        copied: Copied,
+        spans: list[tuple[int, int, int | None]],
+        renderer: LineRenderer,
+    ) -> None:
+        """Adds lines of this block to ``copied``: each span is a line, the column the
+        selection starts at in its text and the one it ends at (None: the line's end).
+        The body and the status note are copied as written, not as wrapped here."""
+        body_start = 1 + len(self._header)
+        footer_start = len(self._lines) - len(self._footer)
+        longest = max(map(len, self.source.split("\n")), default=0)
+        wide_width = min(COPY_WIDTH_LIMIT, max(self._width, longest + 16))
+        parts: dict[bool, _Unwrapped] = {}
+        for y, start, end in spans:
+            if y < body_start:  # the margin and the header: as shown
+                copied.add_shown(self.plain_line(y)[start:end])
+                continue
+            body = y < footer_start
+            if body not in parts:
+                first, last = (
+                    (body_start, footer_start) if body else (footer_start, len(self._lines))
+                )
+                wrapped = [self.plain_line(line) for line in range(first, last)]
+                wide = self._wide_lines(body, wide_width, renderer)
+                # A reply's Markdown is indented by its rendering (code, lists); a prompt
+                # and the status note are plain text, indented as written.
+                indents = block_indents(wide) if body and self._markdown else [0] * len(wide)
+                parts[body] = _Unwrapped(first, wrapped, wide, indents, locate(wrapped, wide))
+            unwrapped = parts[body]
+            index = y - unwrapped.first
+            place = unwrapped.places[index]
+            if place is None:
+                copied.add_shown(unwrapped.wrapped[index][start:end])
+            else:
+                key = id(self) * 2 + body
+                indent = unwrapped.indents[place.line]
+                copied.add_placed(key, unwrapped.wide, place, start, end, indent)
+
+    def _wide_lines(self, body: bool, width: int, renderer: LineRenderer) -> list[str]:
+        """The body (or the status note) rendered ``width`` wide, as plain lines."""
+        if not body:
+            footer = self._footer_text()
+            strips = renderer.lines(footer, width, renderer.palette.footer) if footer else []
+            return [strip.text.rstrip() for strip in strips]
+        lines: list[str] = []
+        for segment in self._segments:
+            rendered = self._render_segment(segment, width, renderer)
+            if not rendered:
+                continue
+            if lines:
+                lines.append("")
+            lines.extend(strip.text.rstrip() for strip in rendered)
+        return lines
 
     def bar_style(self, palette: Palette) -> Style:
         status = self.message.status

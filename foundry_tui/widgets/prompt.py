@@ -1,4 +1,5 @@
-"""The multi-line prompt: Enter sends, Shift+Enter or Ctrl+J inserts a newline.
+"""The multi-line prompt: Enter sends, Shift+Enter or Ctrl+J inserts a newline, and Up on
+an empty prompt recalls earlier prompts (Down goes forward again).
 
 Whatever enters it (keys, a paste, a prompt put back after a failed send) is sanitized
 (foundry_tui.text): the prompt draws its text as it is, so an escape sequence in it would
@@ -39,6 +40,21 @@ class PromptInput(TextArea):
         def control(self) -> PromptInput:
             return self.prompt
 
+    @dataclass
+    class RecallWanted(Message):
+        """Up (``older``) or Down on an empty or recalled prompt: the screen, which knows
+        the earlier prompts, answers with ``show_recalled``."""
+
+        prompt: PromptInput
+        older: bool
+        # False when the box was empty (a fresh start), True when it shows a recalled
+        # prompt, unchanged, to step from.
+        stepping: bool
+
+        @property
+        def control(self) -> PromptInput:
+            return self.prompt
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
             id=id,
@@ -50,6 +66,7 @@ class PromptInput(TextArea):
         )
         self._folded: dict[str, str] = {}  # marker -> the text it stands for
         self._folds = 0
+        self._recalled: str | None = None
 
     @property
     def full_text(self) -> str:
@@ -94,6 +111,17 @@ class PromptInput(TextArea):
             return Offset(0, 0)
         return super().scroll_cursor_visible(center, animate)
 
+    @property
+    def recalling(self) -> bool:
+        """Whether the box shows a recalled prompt, as it was recalled."""
+        return self._recalled is not None and self.text == self._recalled
+
+    def show_recalled(self, text: str) -> None:
+        """Shows a recalled prompt (or "" for an empty box), the cursor at its end."""
+        self._recalled = text or None
+        self.text = text
+        self.move_cursor(self.document.end)
+
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
             event.stop()
@@ -108,4 +136,11 @@ class PromptInput(TextArea):
             start, end = self.selection
             self._replace_via_keyboard("\n", start, end)
             return
+        if event.key in ("up", "down"):
+            recalling = self.recalling
+            if recalling or (not self.text and event.key == "up"):
+                event.stop()
+                event.prevent_default()
+                self.post_message(self.RecallWanted(self, event.key == "up", recalling))
+                return
         await super()._on_key(event)

@@ -29,6 +29,7 @@ from foundry_tui.widgets.message_block import (
     MessageBlock,
     Palette,
 )
+from foundry_tui.widgets.unwrap import Copied
 
 # How often a streaming reply is repainted; deltas in between are shown together.
 FRAMES_PER_SECOND = 8
@@ -467,19 +468,30 @@ class Transcript(ScrollView, can_focus=True):
             return "\n\n".join(block.source for block in self._blocks), "\n"
         first = selection.start.y if selection.start is not None else 0
         last = selection.end.y if selection.end is not None else self._tops[-1] - 1
-        lines = [self._plain_line(y) for y in range(first, last + 1)]
-        shifted = Selection(
-            None if selection.start is None else selection.start - (0, first),
-            None if selection.end is None else selection.end - (0, first),
-        )
-        return shifted.extract("\n".join(lines)), "\n"
-
-    def _plain_line(self, y: int) -> str:
-        index = bisect_right(self._tops, y) - 1
-        if not 0 <= index < len(self._blocks):
-            return ""
-        block = self._blocks[index]
         width = self._text_width()
-        if not block.rendered_at(width):
-            block.render(width, self._line_renderer())
-        return " " * _TEXT_INDENT + block.plain_line(y - self._tops[index])
+        renderer = self._line_renderer()
+        copied = Copied()
+        # Each block's selected lines, in columns of its text (the frame left out).
+        spans: list[tuple[int, int, int | None]] = []
+        block: MessageBlock | None = None
+        for y in range(first, last + 1):
+            index = bisect_right(self._tops, y) - 1
+            if not 0 <= index < len(self._blocks) or (span := selection.get_span(y)) is None:
+                continue
+            if self._blocks[index] is not block:
+                if block is not None:
+                    block.copy_into(copied, spans, renderer)
+                block, spans = self._blocks[index], []
+                if not block.rendered_at(width):
+                    block.render(width, renderer)
+            start, end = span
+            spans.append(
+                (
+                    y - self._tops[index],
+                    max(0, start - _TEXT_INDENT),
+                    None if end == -1 else max(0, end - _TEXT_INDENT),
+                )
+            )
+        if block is not None:
+            block.copy_into(copied, spans, renderer)
+        return copied.text(), "\n"
