@@ -2,7 +2,7 @@
 
 A real reverse proxy on 127.0.0.1 (aiohttp, its own event loop in a thread) that passes
 requests to an upstream `ResponsesServer` and misbehaves the way such gateways were seen
-to (see ../shared/responses-api/NOTES.md, "Gateways in front of Azure"). Each behaviour is
+to in front of Azure (README, "When things go wrong"). Each behaviour is
 a switch, on by default::
 
     with ResponsesServer(api_key=KEY) as upstream, GatewayServer(upstream) as gateway:

@@ -21,7 +21,7 @@ from foundry_tui.models import (
     Profile,
     TextDelta,
 )
-from tests.helpers import TEST_KEY, send, start_chat, write_config
+from tests.helpers import TEST_KEY, send, shown, start_chat, write_config
 from tests.responses_server import Fault, ResponsesServer
 
 PROMPT = "where"
@@ -95,5 +95,9 @@ async def test_the_turn_says_where_the_server_pointed(
         failed = await send(pilot, app, PROMPT)
         assert failed.message.status == MessageStatus.FAILED
         assert f"127.0.0.2:{elsewhere.port}" in failed.footer
-        assert screen.query_one("#prompt").text == PROMPT  # nothing arrived: prompt kept
+        # The prompt is kept once, in the transcript above its failed reply (Ctrl+R
+        # resends it), and not also put back in the box to be sent twice.
+        prompts = [b.message.text for b in shown(app) if b.message.role == MessageRole.USER]
+        assert prompts == [PROMPT]
+        assert screen.query_one("#prompt").text == ""
     assert elsewhere.requests == []

@@ -26,12 +26,20 @@ from tests.responses_server import ResponsesServer
 PROFILE = '[profiles.p]\nkind = "compatible"\nendpoint = "http://127.0.0.1:9"\nauth = "none"\n'
 
 
-def start(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Runs `python -m foundry_tui`; (exit status, stderr). It must stop by itself: an app
-    that started its UI instead is a failure."""
+# Root reads and writes any file whatever its mode: run as root, the app is started without
+# the two capabilities that allow that (util-linux's setpriv), so file modes hold for it.
+AS_A_USER = (
+    ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+)
+
+
+def start(*args: str, env: dict[str, str] | None = None, as_user: bool = False) -> tuple[int, str]:
+    """Runs `python -m foundry_tui` (``as_user``: without root's power over file modes);
+    (exit status, stderr). It must stop by itself: an app that started its UI instead is
+    a failure."""
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "foundry_tui", *args],
+            [*(AS_A_USER if as_user else []), sys.executable, "-m", "foundry_tui", *args],
             capture_output=True,
             text=True,
             timeout=10,
@@ -89,14 +97,13 @@ def test_a_config_folder_that_cannot_be_read(
     assert_refused(status, capsys.readouterr().err, "permission denied", str(folder))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a folder whatever its mode")
 def test_a_config_folder_without_permissions(isolated_home: Path) -> None:
     folder = isolated_home / "xdg_config_home" / "foundry-tui"
     folder.mkdir(parents=True)
     (folder / "config.toml").write_text(PROFILE, encoding="utf-8")
     folder.chmod(0)
     try:
-        assert_refused(*start(), "permission denied")
+        assert_refused(*start(as_user=True), "permission denied")
     finally:
         folder.chmod(0o700)
 
