@@ -237,6 +237,7 @@ class ChatScreen(Screen[None]):
     @on(PromptInput.Submitted)
     def _prompt_submitted(self, event: PromptInput.Submitted) -> None:
         if self.streaming:
+            event.prompt.put_back(event.text)
             self.notify("A reply is still streaming: press Escape to stop it first.")
             return
         sidebar = self.query_one(SettingsSidebar)
@@ -248,9 +249,9 @@ class ChatScreen(Screen[None]):
                 message = "Type or pick a deployment (model) name in the sidebar first."
             else:
                 message = "Fix the highlighted setting in the sidebar before sending."
+            event.prompt.put_back(event.text)
             self.notify(message, severity="error")
             return
-        event.prompt.clear()
         self.send_prompt(event.text, settings)
 
     @on(PromptInput.RecallWanted)

@@ -122,12 +122,20 @@ class PromptInput(TextArea):
         self.text = text
         self.move_cursor(self.document.end)
 
+    def put_back(self, text: str) -> None:
+        """Puts a prompt that was not sent back in front of whatever was typed since."""
+        self.insert(text, (0, 0))
+        self.move_cursor(self.document.end)
+
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
             event.stop()
             event.prevent_default()
             text = self.full_text
             if text.strip():
+                # Emptied now, not when the screen takes the message: a key typed right
+                # after Enter reaches this box first and would be wiped with the old text.
+                self.clear()
                 self.post_message(self.Submitted(self, text))
             return
         if event.key in ("shift+enter", "ctrl+j"):
