@@ -1183,7 +1183,10 @@ def g_limits(bench: Bench) -> list[Figure]:
         with running(bench.launch(cols=120, rows=40)) as app:
             wait_prompt(app)
             settle(app, wait=0.0)
-            shown = app.watch(lambda s: any("PASTEEND" in row for row in s.bottom(10)))
+            # A paste this big is shown folded to one marker line ([pasted N lines, ...]).
+            shown = app.watch(
+                lambda s: any("PASTEEND" in row or "[pasted " in row for row in s.bottom(10))
+            )
             started = _write_all(app, b"\x1b[200~" + body.encode() + b"\x1b[201~")
             paste_shown.add(app.wait(shown, plan.long_timeout, "the end of the paste") - started)
             sent = app.send("\r")

@@ -690,6 +690,21 @@ class _TextDelta:
         self.delta = delta
 
 
+# Events that only repeat what the deltas brought, the whole text again (a huge reply
+# comes back in each of them): nothing here reads them, so they are skipped by their SSE
+# event name, before their data is decoded. Decoding one 50 MB event holds the UI loop for
+# a fifth of a second. The name must also be in the data's opening, where a server puts
+# its "type", so a mislabelled frame is still read.
+_REPEATS = frozenset(
+    {
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+    }
+)
+_TYPE_WITHIN = 120
+
+
 async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncIterator[Any]:
     """The stream's events as the SDK makes them, except text deltas.
 
@@ -736,6 +751,8 @@ async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncItera
         waited = loop.time() - asked
         if sse.data.startswith("[DONE]"):
             break
+        if sse.event in _REPEATS and sse.event in sse.data[:_TYPE_WITHIN]:
+            continue
         data = sse.json()
         if isinstance(data, dict):
             kind = data.get("type")
