@@ -292,25 +292,27 @@ async def test_quitting_while_the_model_loads_stops_it() -> None:
     backend = LocalBackend(local_profile())
     progress: list[str] = []
     preparing = asyncio.create_task(backend.prepare(progress.append))
-    await eventually(
-        lambda: (
-            backend.server is not None
-            and backend.server.pid is None
-            and progress[-1:] != ["Checking the local model…"]
-        ),
-        timeout=30,
-        what="the model to start loading",
-    )
-    server = backend.server
-    assert server is not None
-    process = server._process
-    assert process is not None
-    await backend.aclose()
-    assert process.returncode is not None  # the child is gone, waited for
-    with pytest.raises((asyncio.CancelledError, BackendError)):
-        await preparing
-    with pytest.raises(BackendError):
-        await backend.prepare(progress.append)
+    try:
+        # The child process runs, and has not said the model is loaded (no pid yet).
+        await eventually(
+            lambda: (
+                backend.server is not None and backend.server.running and backend.server.pid is None
+            ),
+            timeout=30,
+            what="the model loading in its child process",
+        )
+        server = backend.server
+        assert server is not None
+        process = server._process
+        assert process is not None
+        await backend.aclose()
+        assert process.returncode is not None  # the child is gone, waited for
+        with pytest.raises((asyncio.CancelledError, BackendError)):
+            await preparing
+        with pytest.raises(BackendError):
+            await backend.prepare(progress.append)
+    finally:
+        await backend.aclose()  # a failed check leaves no process behind
 
 
 @needs_avx2
