@@ -732,20 +732,11 @@ async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncItera
     iterator = events.__aiter__()
     recent: deque[float] = deque(maxlen=FAST_STREAM_DELTAS)  # when the latest deltas came
     while True:
-        if limits.expired:
-            raise limits.error()
         asked = loop.time()
-        limits.reading = True
         try:
-            sse = await iterator.__anext__()
+            sse = await _next_within(iterator, limits)
         except StopAsyncIteration:
             break
-        except asyncio.CancelledError:
-            if limits.took_over():
-                raise limits.error() from None
-            raise
-        finally:
-            limits.reading = False
         # How long this event kept the reader waiting: not how long the app took between
         # two events (a frame drawn meanwhile is not a slow stream).
         waited = loop.time() - asked
@@ -782,24 +773,31 @@ async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncItera
         yield process(data=data, cast_to=cast_to, response=stream.response)
 
 
+async def _next_within(iterator: Any, limits: StreamLimits) -> Any:
+    """The iterator's next item (StopAsyncIteration at its end), or the limits' error when
+    one ran out before it came (their timer cancels the wait)."""
+    if limits.expired:
+        raise limits.error()
+    limits.reading = True
+    try:
+        return await iterator.__anext__()
+    except asyncio.CancelledError:
+        if limits.took_over():
+            raise limits.error() from None
+        raise
+    finally:
+        limits.reading = False
+
+
 async def _limited(stream: Any, limits: StreamLimits) -> AsyncIterator[Any]:
     """The SDK's own iteration, under the same limits."""
     iterator = stream.__aiter__()
     loop = asyncio.get_running_loop()
     while True:
-        if limits.expired:
-            raise limits.error()
-        limits.reading = True
         try:
-            event = await iterator.__anext__()
+            event = await _next_within(iterator, limits)
         except StopAsyncIteration:
             return
-        except asyncio.CancelledError:
-            if limits.took_over():
-                raise limits.error() from None
-            raise
-        finally:
-            limits.reading = False
         kind = getattr(event, "type", None)
         if isinstance(kind, str) and kind.endswith(".delta") and getattr(event, "delta", None):
             limits.last_text = loop.time()

@@ -46,6 +46,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.responses_server import ResponsesServer
+from tests.threaded_server import ThreadedServer
 
 __all__ = ["GatewayRequest", "GatewayServer", "decode_id", "encode_id"]
 
@@ -86,7 +87,7 @@ class GatewayRequest:
     query: dict[str, str] = field(default_factory=dict)
 
 
-class GatewayServer:
+class GatewayServer(ThreadedServer):
     """A misbehaving OpenAI-compatible gateway in front of a `ResponsesServer`."""
 
     def __init__(
@@ -124,8 +125,6 @@ class GatewayServer:
         #: how many times the gateway retried a 429 by itself
         self.own_retries = 0
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -145,61 +144,6 @@ class GatewayServer:
         """The requests the gateway received whose path ends with ``suffix``."""
         with self._lock:
             return [r for r in self.requests if r.path.endswith(suffix)]
-
-    def start(self) -> GatewayServer:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self._astart())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="gateway-server", daemon=True)
-        self._thread.start()
-        ready.wait(30)
-        if failure:
-            self._thread.join()
-            raise failure[0]
-        if self.port is None:
-            raise RuntimeError("GatewayServer did not start in time")
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        if loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(self._astop(), loop)
-            with contextlib.suppress(Exception):
-                future.result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> GatewayServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     async def _astart(self) -> None:
         self._session = aiohttp.ClientSession(

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import itertools
 import json
@@ -52,6 +51,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from tests.threaded_server import ThreadedServer
 
 __all__ = [
     "SCHEMA_PATH",
@@ -445,7 +446,7 @@ _MODEL_CREATED = 1_715_367_049
 # ---------------------------------------------------------------------------
 
 
-class ResponsesServer:
+class ResponsesServer(ThreadedServer):
     """A deterministic OpenAI Responses API server (create/stream/retrieve/delete/items/models)."""
 
     def __init__(
@@ -490,8 +491,6 @@ class ResponsesServer:
         self._faults: deque[tuple[Fault, dict[str, Any]]] = deque()
         self._replies: deque[str] = deque()
         self._ids = itertools.count(1)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
         self._streams: set[asyncio.Transport] = set()
@@ -558,65 +557,6 @@ class ResponsesServer:
             self.schema_errors.clear()
 
     # -- lifecycle ------------------------------------------------------------
-
-    def start(self) -> ResponsesServer:
-        if self._thread is not None:
-            raise RuntimeError("ResponsesServer already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            try:
-                loop.run_until_complete(self._astart())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="responses-server", daemon=True)
-        self._thread.start()
-        ready.wait(30)
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise failure[0]
-        if self.port is None:
-            raise RuntimeError("ResponsesServer did not start in time")
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        if loop.is_running():
-            fut = asyncio.run_coroutine_threadsafe(self._astop(), loop)
-            with contextlib.suppress(Exception):
-                fut.result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> ResponsesServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     async def _astart(self) -> None:
         self._stopping = asyncio.Event()

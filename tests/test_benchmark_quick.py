@@ -36,6 +36,11 @@ FIGURES = {
     "local.app_overhead",
     "local.first_token",
     "local.follow_up",
+    "limits.huge_reply_stall",
+    "limits.huge_reply_reopen_stall",
+    "limits.models_100k_stall",
+    "limits.paste_5mb_shown",
+    "limits.paste_5mb_send_stall",
 }
 # Figures that can rightly be below zero (the app's run was faster than the reference).
 SIGNED = {"local.app_overhead"}
