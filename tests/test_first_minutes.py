@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import OptionList
+from textual.widgets import Input, OptionList
 
 from foundry_tui.app import make_app
 from foundry_tui.config import AppConfig, Overrides, load_config
@@ -37,6 +37,13 @@ SIZE_IDS = ["80", "120", "160"]
 def width_default(config: AppConfig) -> AppConfig:
     """No [ui] sidebar setting: the panels shown depend on the terminal's width."""
     return replace(config, sidebar=None)
+
+
+async def say(pilot: Any, app: Any, text: str) -> Any:
+    """Sends ``text`` put in the prompt at once (typed key by key, a prompt takes 70 ms a
+    character) and waits for the reply."""
+    app.screen.query_one(PromptInput).text = text
+    return await send(pilot, app, "")
 
 
 def notes(app: Any) -> list[str]:
@@ -109,7 +116,8 @@ async def test_the_status_line_drops_words_not_figures_and_has_the_whole_text(
         assert status.tooltip == full
         # The palette's "Show status" gives the whole text.
         await pilot.press("ctrl+p")
-        await pilot.press(*"Show status")
+        await wait_until(pilot, lambda: bool(app.screen.query("CommandInput")), what="palette")
+        app.screen.query_one("CommandInput", Input).value = "Show status"
         await wait_until(
             pilot,
             lambda: any(
@@ -132,16 +140,16 @@ async def test_after_a_failed_turn_the_status_says_how_the_next_send_goes_and_it
     app = make_app(width_default(write_config(tmp_path, server.base_url)))
     async with app.run_test(size=(120, 30)) as pilot:
         screen = await start_chat(app, pilot)
-        first = await send(pilot, app, "one")
+        first = await say(pilot, app, "one")
         server.inject(Fault.CONTENT_FILTER)
-        failed = await send(pilot, app, "two")
+        failed = await say(pilot, app, "two")
         assert failed.message.status == MessageStatus.FAILED
         status = screen.query_one(StatusLine)
         assert "chained on the server" in status.full_text, status.full_text
         # The blocked prompt is in the transcript, once, and not back in the box.
         assert screen.query_one(PromptInput).text == ""
         assert [block.message.text for block in shown(app)].count("two") == 1
-        await send(pilot, app, "three")
+        await say(pilot, app, "three")
     body = server.created()[-1]
     assert body["previous_response_id"] == first.message.response_id
     # The blocked turn is not sent again as context.
@@ -155,12 +163,12 @@ async def test_a_failed_turn_is_left_out_of_a_replayed_transcript_until_resent(
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await start_chat(app, pilot)
         server.inject(Fault.CONTENT_FILTER)
-        await send(pilot, app, "lost")
+        await say(pilot, app, "lost")
         # Nothing the server kept and nothing to replay: the next send starts afresh.
         assert "new conversation" in screen.query_one(StatusLine).full_text
-        await send(pilot, app, "alpha")
+        await say(pilot, app, "alpha")
         server.expire_all()
-        await send(pilot, app, "beta")
+        await say(pilot, app, "beta")
         replayed = server.created()[-1]
         assert [item["content"] for item in replayed["input"]] == [
             "alpha",
@@ -169,7 +177,7 @@ async def test_a_failed_turn_is_left_out_of_a_replayed_transcript_until_resent(
         ]
         # Resent, it is part of the conversation.
         server.inject(Fault.CONTENT_FILTER)
-        failed = await send(pilot, app, "gamma")
+        failed = await say(pilot, app, "gamma")
         await pilot.press("ctrl+r")
         await wait_until(
             pilot,
@@ -178,7 +186,7 @@ async def test_a_failed_turn_is_left_out_of_a_replayed_transcript_until_resent(
         )
         assert failed.message.status == MessageStatus.FAILED
         server.expire_all()
-        await send(pilot, app, "delta")
+        await say(pilot, app, "delta")
     contents = [item["content"] for item in server.created()[-1]["input"]]
     assert contents == [
         "alpha",
@@ -237,7 +245,7 @@ async def test_the_status_line_forgets_the_last_turn_when_a_turn_starts_or_it_is
         screen = await start_chat(app, pilot)
         status = screen.query_one(StatusLine)
         server.queue_reply("short")
-        await send(pilot, app, "first")
+        await say(pilot, app, "first")
         assert "in " in status.full_text and "/ out " in status.full_text
         server.queue_reply(" ".join(["word"] * 200))
         await pilot.press(*"second", "enter")
@@ -270,11 +278,11 @@ async def test_up_on_an_empty_prompt_recalls_this_conversation_then_older_ones(
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await start_chat(app, pilot)
         prompt = screen.query_one(PromptInput)
-        await send(pilot, app, "older topic")
+        await say(pilot, app, "older topic")
         await pilot.press("ctrl+n")
         await wait_until(pilot, lambda: not shown(app), what="a new conversation")
-        await send(pilot, app, "first")
-        await send(pilot, app, "second")
+        await say(pilot, app, "first")
+        await say(pilot, app, "second")
         recalled = []
         for key in ("up", "up", "up", "up", "down", "down", "down"):
             await pilot.press(key)
@@ -336,7 +344,7 @@ async def test_with_no_model_set_the_model_list_gets_the_cursor_with_a_hint(
         assert models.highlighted == 0
         assert any("Pick one in the list" in note for note in said), said
         await pilot.press("down", "enter", "ctrl+l")
-        reply = await send(pilot, app, "hello")
+        reply = await say(pilot, app, "hello")
         assert reply.message.status == MessageStatus.COMPLETED
     assert server.created()[-1]["model"] == models.get_option_at_index(1).id
 

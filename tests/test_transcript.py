@@ -9,6 +9,7 @@ from textual.geometry import Offset
 from textual.selection import Selection
 
 from foundry_tui.app import make_app
+from foundry_tui.widgets.prompt import PromptInput
 from foundry_tui.widgets.transcript import Transcript
 from tests.helpers import (
     send,
@@ -174,7 +175,8 @@ async def test_a_copied_selection_is_the_text_as_written_not_as_wrapped(
     async with app.run_test(size=size) as pilot:
         screen = await start_chat(app, pilot)
         transcript = screen.query_one(Transcript)
-        await send(pilot, app, prompt)
+        screen.query_one(PromptInput).text = prompt  # typed key by key, it takes seconds
+        await send(pilot, app, "")
         # Lines of a block: a margin, the header, then the text.
         answer_top = transcript.blocks[0].height(transcript.scrollable_content_region.width)
         screen.selections = {transcript: Selection(Offset(0, 2), Offset(999, answer_top - 1))}

@@ -90,6 +90,8 @@ class StatusLine(Static):
         return _fit(self._parts(), self.content_size.width or None)
 
     def render(self) -> Content:
+        # Every reactive above repaints the line, so the tooltip follows here, in one place
+        # (setting it only tells a tooltip on screen to show the new text).
         full = self.full_text
         tooltip = full if full != "Ready" else None
         if self.tooltip != tooltip:
