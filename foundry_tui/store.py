@@ -334,7 +334,7 @@ class Store:
         # conversation is read in one step even while another thread holds the GIL.
         with self._read() as conn:
             row = store_reads.transcript_json(conn, conversation_id, newest)
-        return store_reads.messages_from_json(row)
+            return store_reads.messages_from_json(row, conn)
 
     def recent_prompts(self, *, exclude_conversation: str | None, limit: int) -> list[str]:
         """Prompts sent in other conversations, newest first (for recalling them)."""

@@ -122,10 +122,22 @@ def get_message(conn: sqlite3.Connection, message_id: str) -> sqlite3.Row | None
     return fetch_row(conn, f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", [message_id])
 
 
+# A text longer than this (in characters) leaves the JSON row and is read on its own:
+# decoding a string out of JSON is Python's work with the GIL held (a 50 MB reply froze
+# the screen 0.4-0.6 s on reopening), while a text column comes out of SQLite in one copy.
+BIG_TEXT = 1 << 20
+
+
 def transcript_json(conn: sqlite3.Connection, conversation_id: str, newest: int | None) -> Any:
-    """The transcript's messages as one JSON row (see _SUMMARY_JSON), or None."""
+    """The transcript's messages as one JSON row (see _SUMMARY_JSON), or None. A text
+    over BIG_TEXT is NULL there: `big_texts` reads it."""
     names = _MESSAGE_NAMES
-    columns = ", ".join(f"m.{name}" for name in names)
+    columns = ", ".join(
+        f"CASE WHEN length(m.text) > {BIG_TEXT} THEN NULL ELSE m.text END AS text"
+        if name == "text"
+        else f"m.{name}"
+        for name in names
+    )
     chain = _CHAIN_CTE
     if newest is not None:
         chain = chain.replace("chain.depth < 1000000", f"chain.depth < {max(0, newest - 1)}")
@@ -138,14 +150,22 @@ def transcript_json(conn: sqlite3.Connection, conversation_id: str, newest: int 
     ).fetchone()
 
 
-def messages_from_json(row: Any) -> list[Message]:
-    """The transcript, oldest first, from the row ``transcript_json`` returns."""
+def messages_from_json(row: Any, conn: sqlite3.Connection) -> list[Message]:
+    """The transcript, oldest first, from the row ``transcript_json`` returns; texts left
+    out of it are read from ``conn`` (in the same read)."""
     names = _MESSAGE_NAMES
     rows = json.loads(row[0]) if row and row[0] else []
     # The subquery's order is what json_group_array sees; sorting again makes it a
     # guarantee rather than an SQLite habit.
     rows.sort(key=lambda values: values[0], reverse=True)
-    return [message_from_row(dict(zip(names, values[1:], strict=True))) for values in rows]
+    records = [dict(zip(names, values[1:], strict=True)) for values in rows]
+    for record in records:
+        if record["text"] is None:
+            found = conn.execute(
+                "SELECT text FROM messages WHERE id = ?", [record["id"]]
+            ).fetchone()
+            record["text"] = found[0] if found is not None and found[0] is not None else ""
+    return [message_from_row(record) for record in records]
 
 
 def conversation_usage(conn: sqlite3.Connection, conversation_id: str) -> Any:

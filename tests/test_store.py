@@ -240,6 +240,26 @@ def test_transcript_newest_reads_only_the_latest_messages(store: Store) -> None:
     assert store.transcript("missing", newest=3) == []
 
 
+def test_a_text_too_big_for_the_json_row_is_read_whole(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from foundry_tui import store_reads
+
+    monkeypatch.setattr(store_reads, "BIG_TEXT", 1000)  # the rule, at a test's size
+    c = store.create_conversation(profile="p", settings=SETTINGS)
+    big = 'é"quoted"\n' * 200  # over the limit, with what JSON escapes
+    texts = ["small", big, "after"]
+    for i, text in enumerate(texts):
+        role = USER if i % 2 == 0 else ASSISTANT
+        store.add_message(conversation_id=c.id, role=role, text=text, status=COMPLETED)
+    assert [m.text for m in store.transcript(c.id)] == texts
+    assert [m.text for m in store.transcript(c.id, newest=2)] == texts[1:]
+    # ...and it was left out of the JSON row, not decoded from it.
+    with store._read() as conn:
+        row = store_reads.transcript_json(conn, c.id, None)
+    assert big not in row[0] and "small" in row[0]
+
+
 def test_transcript_follows_head_through_branches(store: Store) -> None:
     c = store.create_conversation(profile="p", settings=SETTINGS)
     u1 = store.add_message(conversation_id=c.id, role=USER, text="one", status=COMPLETED)
