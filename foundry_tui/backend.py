@@ -573,6 +573,24 @@ class Backend:
             ),
         )
 
+    async def holds(self, response_id: str) -> bool:
+        """Whether the server still has the response, asked without reading it: a stored
+        reply can be megabytes, which the SDK would decode on the UI loop (a 50 MB reply
+        held the screen a second when its conversation reopened) only to answer yes."""
+        import openai
+
+        client = self._get_client()
+        try:
+            async with client.responses.with_streaming_response.retrieve(response_id):
+                return True
+        except openai.NotFoundError:
+            return False
+        except Exception as exc:
+            error = self._explain(exc, "retrieve")  # a "not found" 400, as in retrieve
+            if error.kind is ErrorKind.NOT_FOUND:
+                return False
+            raise error from exc
+
     async def input_messages(self, response_id: str) -> InputMessages:
         """The user/assistant messages of a stored response's input, oldest first.
 

@@ -91,6 +91,10 @@ class ResponsesBackend(Protocol):
 
     async def retrieve(self, response_id: str) -> RetrievedResponse | None: ...
 
+    async def holds(self, response_id: str) -> bool:
+        """Whether the server still has that response (without reading it)."""
+        ...
+
     async def input_messages(self, response_id: str) -> list[InputMessage]: ...
 
 
@@ -210,8 +214,8 @@ class ChatSession:
         anchor = _chain_anchor(await self.transcript())
         if anchor is None or anchor.response_id is None:
             return self.conversation.server_state
-        found = await self.backend.retrieve(anchor.response_id)
-        state = ServerState.LIVE if found is not None else ServerState.EXPIRED
+        held = await self.backend.holds(anchor.response_id)
+        state = ServerState.LIVE if held else ServerState.EXPIRED
         await self._set_server_state(state)
         return state
 

@@ -95,6 +95,9 @@ class _OddBackend:
     async def retrieve(self, response_id: str) -> None:
         return None
 
+    async def holds(self, response_id: str) -> bool:
+        return False
+
     async def input_messages(self, response_id: str) -> list[InputMessage]:
         return []
 

@@ -431,6 +431,9 @@ class LocalBackend:
         """llama.cpp stores no response."""
         return None
 
+    async def holds(self, response_id: str) -> bool:
+        return False
+
     async def input_messages(self, response_id: str) -> list[InputMessage]:
         return []
 
