@@ -329,6 +329,15 @@ class Backend:
                 self._single_try = self._client.with_options(max_retries=0)
             return self._client
 
+    async def _ready_client(self) -> AsyncOpenAI:
+        """The client; built in a thread the first time. Importing openai (~0.5 s) and
+        building its TLS context (~0.1 s) on the UI loop froze the screen for that long
+        when something asked the server before the warm-up had done it (a conversation
+        resumed at start is checked at once)."""
+        if self._client is None:
+            return await asyncio.to_thread(self._get_client)
+        return self._client
+
     def _create_client(self) -> AsyncOpenAI:
         """The client for creating replies: the SDK does not retry; stream_reply does."""
         self._get_client()
@@ -387,6 +396,7 @@ class Backend:
         Before the reply: `Retrying` before each retry of a failed request, `Waiting` once
         a request has gone unanswered WAIT_NOTICE_SECONDS, and `Answered` after either.
         """
+        await self._ready_client()
         from openai import omit
 
         client = self._create_client()
@@ -544,9 +554,9 @@ class Backend:
 
     async def retrieve(self, response_id: str) -> RetrievedResponse | None:
         """The stored response, or None when the server no longer has it."""
+        client = await self._ready_client()
         import openai
 
-        client = self._get_client()
         try:
             response = await client.responses.retrieve(response_id)
         except openai.NotFoundError:
@@ -577,9 +587,9 @@ class Backend:
         """Whether the server still has the response, asked without reading it: a stored
         reply can be megabytes, which the SDK would decode on the UI loop (a 50 MB reply
         held the screen a second when its conversation reopened) only to answer yes."""
+        client = await self._ready_client()
         import openai
 
-        client = self._get_client()
         try:
             async with client.responses.with_streaming_response.retrieve(response_id):
                 return True
@@ -600,9 +610,9 @@ class Backend:
         sends its default order, newest first (the API's default): told apart by asking
         once for the newest item, and put oldest first.
         """
+        client = await self._ready_client()
         from openai import omit
 
-        client = self._get_client()
         items: list[Any] = []
         seen: set[str] = set()
         cursors: set[str] = set()
@@ -663,7 +673,7 @@ class Backend:
 
     async def list_models(self) -> list[str]:
         """Model ids the endpoint offers (a Foundry project: its deployment names)."""
-        client = self._get_client()
+        client = await self._ready_client()
         names: list[str] = []
         try:
             if self.profile.kind is EndpointKind.FOUNDRY_PROJECT:

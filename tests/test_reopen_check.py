@@ -67,3 +67,26 @@ async def test_a_server_that_cannot_answer_is_an_error() -> None:
     with pytest.raises(BackendError) as caught:
         await backend.holds("resp_1")
     assert caught.value.kind is ErrorKind.AUTH
+
+
+async def test_the_first_request_builds_the_client_off_the_ui_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Importing openai and building the client take most of a second: a request made
+    before the warm-up (the check of a conversation resumed at start) must not do that
+    on the loop that draws the screen."""
+    import threading
+
+    from foundry_tui.backend import Backend
+
+    backend = mock_backend(lambda request: httpx2.Response(404, json={"error": {}}))
+    built_on: list[int] = []
+    build = Backend._get_client
+
+    def recording(self: Backend) -> object:
+        built_on.append(threading.get_ident())
+        return build(self)
+
+    monkeypatch.setattr(Backend, "_get_client", recording)
+    assert await backend.holds("resp_1") is False
+    assert built_on and built_on[0] != threading.get_ident()
