@@ -55,6 +55,19 @@ LOOPBACK = [
 ]
 
 
+async def refused_turn(backend: Backend) -> BackendError:
+    """Sends one turn that must be refused; the refusal (the backend is closed after)."""
+    with pytest.raises(BackendError) as caught:
+        async for _event in backend.stream_reply(
+            settings=GenerationSettings(model="gpt-4o"),
+            input=[InputMessage(MessageRole.USER, "hi")],
+            previous_response_id=None,
+        ):
+            pass
+    await backend.aclose()
+    return caught.value
+
+
 @pytest.mark.parametrize("auth", ["api_key", "entra_id"])
 def test_config_refuses_a_key_over_plain_http_to_another_host(tmp_path: Path, auth: str) -> None:
     path = config_file(tmp_path, profile_toml(GATEWAY, auth))
@@ -119,16 +132,9 @@ async def test_backend_never_sends_the_key_over_plain_http() -> None:
         name="gw", kind=EndpointKind.COMPATIBLE, endpoint=GATEWAY, api_key_env="GW_KEY"
     )
     backend = Backend(profile, env={"GW_KEY": "sk-test-0123456789abcdef"}, max_retries=0)
-    with pytest.raises(BackendError) as caught:
-        async for _event in backend.stream_reply(
-            settings=GenerationSettings(model="gpt-4o"),
-            input=[InputMessage(MessageRole.USER, "hi")],
-            previous_response_id=None,
-        ):
-            pass
-    await backend.aclose()
-    assert caught.value.kind == ErrorKind.CONFIG
-    assert "allow_plain_http = true" in caught.value.user_message
+    refused = await refused_turn(backend)
+    assert refused.kind == ErrorKind.CONFIG
+    assert "allow_plain_http = true" in refused.user_message
 
 
 async def fill_setup(pilot: object, app: object, endpoint: str, key_env: str) -> SetupScreen:
@@ -184,18 +190,11 @@ async def test_backend_never_sends_a_key_with_a_control_character(key: str) -> N
             name="p", kind=EndpointKind.COMPATIBLE, endpoint=server.base_url, api_key_env="K"
         )
         backend = Backend(profile, env={"K": key}, max_retries=0)
-        with pytest.raises(BackendError) as caught:
-            async for _event in backend.stream_reply(
-                settings=GenerationSettings(model="gpt-4o"),
-                input=[InputMessage(MessageRole.USER, "hi")],
-                previous_response_id=None,
-            ):
-                pass
-        await backend.aclose()
+        refused = await refused_turn(backend)
         assert server.requests == []
-    assert caught.value.kind == ErrorKind.CONFIG
-    assert "$K" in caught.value.user_message
-    assert "second-half" not in caught.value.user_message
+    assert refused.kind == ErrorKind.CONFIG
+    assert "$K" in refused.user_message
+    assert "second-half" not in refused.user_message
 
 
 HEX_KEY = "a3f9c2e81b7d4056a9e2c4f81d3b7a60"
