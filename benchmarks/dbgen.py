@@ -27,9 +27,8 @@ from pathlib import Path
 
 from textgen import markdown_text, prose
 
-from foundry_tui import migrations
-from foundry_tui.models import GenerationSettings, MessageRole, MessageStatus
-from foundry_tui.store import Store, title_from_prompt
+from foundry_tui.core.models import GenerationSettings, MessageRole, MessageStatus
+from foundry_tui.store import Store, migrations, title_from_prompt
 
 #: bump when what a generator writes changes (invalidates that kind of cached db)
 CONVERSATION_VERSION = 6

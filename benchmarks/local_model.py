@@ -42,14 +42,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from foundry_tui.config import local_profile  # noqa: E402
-from foundry_tui.local.backend import LocalBackend  # noqa: E402
-from foundry_tui.models import (  # noqa: E402
+from foundry_tui.core.models import (  # noqa: E402
     GenerationSettings,
     InputMessage,
     MessageRole,
     ResponseFinished,
     TextDelta,
 )
+from foundry_tui.local.backend import LocalBackend  # noqa: E402
 
 _WORDS = [
     "river",

@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Textual is imported; a value the user set wins.)
     os.environ.setdefault("TEXTUAL_FPS", str(FRAMES_PER_SECOND))
     try:
-        from foundry_tui.app import make_app
+        from foundry_tui.ui.app import make_app
 
         app = make_app(config, overrides=overrides, resume=args.resume)
         app.run()

@@ -20,10 +20,10 @@ from textual.keys import KEY_NAME_REPLACEMENTS, key_to_character
 from textual.pilot import Pilot
 
 from foundry_tui.config import AppConfig, Overrides, load_config
-from foundry_tui.models import MessageRole, MessageStatus
-from foundry_tui.screens.chat import ChatScreen
-from foundry_tui.widgets.message_block import MessageBlock
-from foundry_tui.widgets.transcript import Transcript
+from foundry_tui.core.models import MessageRole, MessageStatus
+from foundry_tui.ui.screens.chat import ChatScreen
+from foundry_tui.ui.widgets.message_block import MessageBlock
+from foundry_tui.ui.widgets.transcript import Transcript
 
 TEST_KEY = "sk-test-0123456789abcdef"
 KEY_VARIABLE = "FOUNDRY_TEST_KEY"

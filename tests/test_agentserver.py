@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from foundry_tui.backend import Backend
-from foundry_tui.models import (
+from foundry_tui.backend.client import Backend
+from foundry_tui.core.models import (
     AuthMethod,
     BackendError,
     BackendEvent,

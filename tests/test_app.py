@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from foundry_tui.app import make_app
-from foundry_tui.models import MessageRole, MessageStatus
-from foundry_tui.screens.chat import ChatScreen
+from foundry_tui.core.models import MessageRole, MessageStatus
 from foundry_tui.store import Store
-from foundry_tui.widgets.prompt import PromptInput
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.screens.chat import ChatScreen
+from foundry_tui.ui.widgets.prompt import PromptInput
 from tests.helpers import (
     KEY_VARIABLE,
     TEST_KEY,
@@ -242,7 +242,7 @@ async def first_session(config: object, server: ResponsesServer, prompts: list[s
 
 
 async def open_first_history_entry(pilot: object, app: object) -> ChatScreen:
-    from foundry_tui.widgets.history import ConversationList
+    from foundry_tui.ui.widgets.history import ConversationList
 
     screen = await start_chat(app, pilot)
     history = screen.query_one(ConversationList)
@@ -261,7 +261,7 @@ async def open_first_history_entry(pilot: object, app: object) -> ChatScreen:
 async def test_reopen_from_history_checks_server_and_chains(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
-    from foundry_tui.widgets.status import StatusLine
+    from foundry_tui.ui.widgets.status import StatusLine
 
     config = write_config(tmp_path, server.base_url)
     [_first_id, second_id] = await first_session(config, server, ["alpha", "beta"])
@@ -286,7 +286,7 @@ async def test_reopen_from_history_checks_server_and_chains(
 async def test_expired_conversation_replays_transcript(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
-    from foundry_tui.widgets.status import StatusLine
+    from foundry_tui.ui.widgets.status import StatusLine
 
     config = write_config(tmp_path, server.base_url)
     await first_session(config, server, ["alpha", "beta"])
@@ -366,8 +366,8 @@ async def test_resume_rebuilds_conversation_from_response_id(
 
 
 async def test_delete_asks_for_confirmation(tmp_path: Path, server: ResponsesServer) -> None:
-    from foundry_tui.screens.dialogs import ConfirmScreen
-    from foundry_tui.widgets.history import ConversationList
+    from foundry_tui.ui.screens.dialogs import ConfirmScreen
+    from foundry_tui.ui.widgets.history import ConversationList
 
     config = write_config(tmp_path, server.base_url)
     await first_session(config, server, ["doomed"])
@@ -399,7 +399,7 @@ async def test_delete_asks_for_confirmation(tmp_path: Path, server: ResponsesSer
 async def test_new_conversation_key_and_rename(tmp_path: Path, server: ResponsesServer) -> None:
     from textual.widgets import Input
 
-    from foundry_tui.screens.dialogs import RenameScreen
+    from foundry_tui.ui.screens.dialogs import RenameScreen
 
     config = write_config(tmp_path, server.base_url)
     app = make_app(config)
@@ -428,8 +428,8 @@ async def test_setup_screen_writes_config_and_starts_chat(
     from textual.widgets import Input, Select
 
     from foundry_tui.config import load_config
-    from foundry_tui.models import AuthMethod, EndpointKind
-    from foundry_tui.screens.setup import SetupScreen
+    from foundry_tui.core.models import AuthMethod, EndpointKind
+    from foundry_tui.ui.screens.setup import SetupScreen
 
     config_path = tmp_path / "conf" / "config.toml"
     app = make_app(load_config(config_path))
@@ -461,12 +461,12 @@ async def test_setup_screen_writes_config_and_starts_chat(
 def test_every_binding_has_a_unique_id_and_tooltip() -> None:
     from textual.binding import Binding
 
-    from foundry_tui.app import FoundryApp
-    from foundry_tui.screens.chat import ChatScreen
-    from foundry_tui.screens.dialogs import ConfirmScreen, RenameScreen
-    from foundry_tui.screens.problem import ProblemScreen
-    from foundry_tui.screens.setup import SetupScreen
-    from foundry_tui.widgets.history import ConversationList
+    from foundry_tui.ui.app import FoundryApp
+    from foundry_tui.ui.screens.chat import ChatScreen
+    from foundry_tui.ui.screens.dialogs import ConfirmScreen, RenameScreen
+    from foundry_tui.ui.screens.problem import ProblemScreen
+    from foundry_tui.ui.screens.setup import SetupScreen
+    from foundry_tui.ui.widgets.history import ConversationList
 
     ids: list[str] = []
     for owner in (
@@ -487,7 +487,7 @@ def test_every_binding_has_a_unique_id_and_tooltip() -> None:
 
 
 async def test_keymap_from_config_rebinds_keys(tmp_path: Path, server: ResponsesServer) -> None:
-    from foundry_tui.widgets.sidebar import SettingsSidebar
+    from foundry_tui.ui.widgets.sidebar import SettingsSidebar
 
     config = write_config(tmp_path, server.base_url)
     config = type(config)(**{**config.__dict__, "keymap": {"chat.toggle_sidebar": "f9"}})
@@ -565,7 +565,7 @@ async def test_model_list_shows_deployments_then_endpoint_models(
 async def test_view_follows_stream_until_user_scrolls_up(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
-    from foundry_tui.widgets.transcript import Transcript
+    from foundry_tui.ui.widgets.transcript import Transcript
 
     server.tokens_per_second = 150
     server.queue_reply("\n\n".join(f"Paragraph {i} of a long answer." for i in range(120)))
@@ -601,8 +601,8 @@ async def test_view_follows_stream_until_user_scrolls_up(
 async def test_long_conversation_opens_at_the_newest_and_scrolls_to_the_first(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
-    from foundry_tui.models import GenerationSettings
-    from foundry_tui.widgets.transcript import Transcript
+    from foundry_tui.core.models import GenerationSettings
+    from foundry_tui.ui.widgets.transcript import Transcript
 
     config = write_config(tmp_path, server.base_url)
     with Store.open(config.db_path) as store:

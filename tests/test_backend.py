@@ -16,9 +16,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from foundry_tui.backend import Backend, to_input_items
-from foundry_tui.errors import clean_text
-from foundry_tui.models import (
+from foundry_tui.backend.client import Backend, to_input_items
+from foundry_tui.backend.errors import clean_text
+from foundry_tui.core.models import (
     AuthMethod,
     BackendError,
     BackendEvent,
@@ -161,7 +161,7 @@ class FakeCredential:
 
 def test_import_does_not_load_openai_or_azure() -> None:
     code = (
-        "import foundry_tui.backend, sys\n"
+        "import foundry_tui.backend.client, sys\n"
         "assert 'openai' not in sys.modules and 'azure.identity' not in sys.modules\n"
         "assert 'httpx2' not in sys.modules\n"
     )
@@ -976,7 +976,7 @@ async def test_entra_token_reaches_the_server() -> None:
 async def test_events_fall_back_to_the_sdk_iteration_without_its_private_members() -> None:
     """Deltas skip the SDK's typed models through private members of its stream; a
     stream without them (another SDK version) is iterated the public way."""
-    from foundry_tui.backend import _events
+    from foundry_tui.backend.client import _events
 
     class PublicOnly:
         def __init__(self, items: list[object]) -> None:
@@ -1050,7 +1050,7 @@ def _paced(count: int, rate: float) -> list[float]:
 def test_a_trickling_stream_is_read_a_few_deltas_at_a_time() -> None:
     """Deltas sent 20 ms apart are read several at a time, and never later than one wait
     after they were sent: the first one is not held back, the stream is not slower."""
-    from foundry_tui.backend import TRICKLE_WAIT
+    from foundry_tui.backend.client import TRICKLE_WAIT
 
     sends = _paced(60, 50)
     times = _delta_times(sends)
@@ -1098,7 +1098,7 @@ def test_a_pause_in_a_fast_stream_is_not_taken_for_a_trickle() -> None:
 
 async def test_deltas_skip_the_sdk_typed_models(server: ResponsesServer, backend: Backend) -> None:
     """With this SDK, text deltas take the fast path; the other events are the SDK's."""
-    from foundry_tui.backend import _events
+    from foundry_tui.backend.client import _events
 
     stream = await backend._get_client().responses.create(model="gpt-4o", input="hi", stream=True)
     async with stream:

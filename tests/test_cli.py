@@ -82,7 +82,7 @@ def test_flags_reach_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         seen.update(kwargs)
         return FakeApp()
 
-    monkeypatch.setattr("foundry_tui.app.make_app", fake_make_app)
+    monkeypatch.setattr("foundry_tui.ui.app.make_app", fake_make_app)
     config = tmp_path / "config.toml"
     config.write_text(
         '[profiles.work]\nkind = "azure"\nendpoint = "https://a.openai.azure.com"\n'

@@ -21,9 +21,9 @@ from foundry_tui.config import (
     default_db_path,
     load_config,
 )
-from foundry_tui.config_writer import write_profile
-from foundry_tui.endpoints import base_url_for, entra_scope_for, parse_endpoint_kind
-from foundry_tui.models import AuthMethod, EndpointKind, GenerationSettings, Profile
+from foundry_tui.config.endpoints import base_url_for, entra_scope_for, parse_endpoint_kind
+from foundry_tui.config.writer import write_profile
+from foundry_tui.core.models import AuthMethod, EndpointKind, GenerationSettings, Profile
 
 REPO = Path(__file__).resolve().parents[1]
 

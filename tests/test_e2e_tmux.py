@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from foundry_tui.models import MessageRole
+from foundry_tui.core.models import MessageRole
 from foundry_tui.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

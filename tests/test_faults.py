@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from foundry_tui.app import make_app
-from foundry_tui.backend import Backend
+from foundry_tui.backend.client import Backend
 from foundry_tui.config import AppConfig
-from foundry_tui.models import MessageRole, MessageStatus, Profile
+from foundry_tui.core.models import MessageRole, MessageStatus, Profile
 from foundry_tui.store import Store
+from foundry_tui.ui.app import make_app
 from tests.helpers import (
     KEY_VARIABLE,
     TEST_KEY,

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from textual.widgets import Input, OptionList
 
-from foundry_tui.app import make_app
 from foundry_tui.config import AppConfig, Overrides, load_config
-from foundry_tui.config_writer import write_ui_setting
-from foundry_tui.models import MessageStatus, Usage
-from foundry_tui.widgets.history import HistoryPanel
-from foundry_tui.widgets.prompt import PromptInput
-from foundry_tui.widgets.sidebar import SettingsSidebar
-from foundry_tui.widgets.status import StatusLine
+from foundry_tui.config.writer import write_ui_setting
+from foundry_tui.core.models import MessageStatus, Usage
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.history import HistoryPanel
+from foundry_tui.ui.widgets.prompt import PromptInput
+from foundry_tui.ui.widgets.sidebar import SettingsSidebar
+from foundry_tui.ui.widgets.status import StatusLine
 from tests.helpers import (
     KEY_VARIABLE,
     replies,
@@ -200,8 +200,8 @@ async def test_a_failed_turn_is_left_out_of_a_replayed_transcript_until_resent(
 
 
 def test_which_turns_a_replay_sends_again() -> None:
-    from foundry_tui.models import Message, MessageRole
-    from foundry_tui.session import SendMode, _request_context
+    from foundry_tui.core.models import Message, MessageRole
+    from foundry_tui.core.session import SendMode, _request_context
 
     def turn(number: int, status: MessageStatus, reply: str) -> list[Message]:
         def message(role: MessageRole, text: str, state: MessageStatus) -> Message:
@@ -237,7 +237,7 @@ def test_which_turns_a_replay_sends_again() -> None:
 async def test_the_status_line_forgets_the_last_turn_when_a_turn_starts_or_it_is_deleted(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
-    from foundry_tui.screens.dialogs import ConfirmScreen
+    from foundry_tui.ui.screens.dialogs import ConfirmScreen
 
     server.tokens_per_second = 40
     app = make_app(width_default(write_config(tmp_path, server.base_url)))
@@ -308,7 +308,7 @@ async def test_up_on_an_empty_prompt_recalls_this_conversation_then_older_ones(
 
 
 def test_recall_steps_through_this_conversation_then_the_older_prompts_once_read() -> None:
-    from foundry_tui.screens.recall import PromptRecall
+    from foundry_tui.ui.screens.recall import PromptRecall
 
     recall = PromptRecall(["b", "a", "b", "Continue"], skip=frozenset({"Continue"}))
     assert [recall.older(), recall.older()] == ["b", "a"]

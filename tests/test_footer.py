@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from foundry_tui.app import make_app
-from foundry_tui.widgets.footer import KeyFooter
-from foundry_tui.widgets.sidebar import SettingsSidebar
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.footer import KeyFooter
+from foundry_tui.ui.widgets.sidebar import SettingsSidebar
 from tests.helpers import send, start_chat, wait_until, write_config
 from tests.responses_server import Fault, ResponsesServer
 

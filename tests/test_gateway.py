@@ -18,10 +18,9 @@ import pytest
 from textual.message import Message as TextualMessage
 from textual.notifications import Notify
 
-import foundry_tui.backend
-from foundry_tui.app import make_app
-from foundry_tui.backend import Backend
-from foundry_tui.models import (
+import foundry_tui.backend.client
+from foundry_tui.backend.client import Backend
+from foundry_tui.core.models import (
     Answered,
     AuthMethod,
     BackendError,
@@ -38,9 +37,10 @@ from foundry_tui.models import (
     TextDelta,
     Waiting,
 )
-from foundry_tui.session import ChatSession, SendMode, import_from_server
+from foundry_tui.core.session import ChatSession, SendMode, import_from_server
 from foundry_tui.store import Store
-from foundry_tui.widgets.status import StatusLine
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.status import StatusLine
 from tests.gateway_server import GatewayServer, decode_id
 from tests.helpers import (
     KEY_VARIABLE,
@@ -62,7 +62,7 @@ SETTINGS = GenerationSettings(model="gpt-4o", instructions="Answer briefly.")
 def no_trickle_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     # The gateway passes each frame on by itself, so every delta looks like a trickle;
     # the reader's pause after one (a CPU saving, tested elsewhere) only slows these tests.
-    monkeypatch.setattr(foundry_tui.backend, "TRICKLE_WAIT", 0.0)
+    monkeypatch.setattr(foundry_tui.backend.client, "TRICKLE_WAIT", 0.0)
 
 
 @pytest.fixture
@@ -396,7 +396,7 @@ async def test_escape_cancels_the_wait_for_a_retry(
 async def test_a_request_the_gateway_holds_is_announced(
     upstream: ResponsesServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(foundry_tui.backend, "WAIT_NOTICE_SECONDS", 0.05)
+    monkeypatch.setattr(foundry_tui.backend.client, "WAIT_NOTICE_SECONDS", 0.05)
     with GatewayServer(upstream, hold_429_seconds=30, retry_interval=0.05) as gateway:
         backend = backend_for(gateway)
         upstream.inject(Fault.RATE_LIMIT, times=4, retry_after="0")
@@ -411,7 +411,7 @@ async def test_a_request_the_gateway_holds_is_announced(
 async def test_waiting_for_the_server_in_the_status_line(
     tmp_path: Path, upstream: ResponsesServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(foundry_tui.backend, "WAIT_NOTICE_SECONDS", 0.05)
+    monkeypatch.setattr(foundry_tui.backend.client, "WAIT_NOTICE_SECONDS", 0.05)
     with GatewayServer(upstream, hold_429_seconds=30, retry_interval=0.05) as gateway:
         app = make_app(write_config(tmp_path, gateway.base_url))
         async with app.run_test(size=(160, 40)) as pilot:

@@ -17,9 +17,8 @@ from textual.app import App, ComposeResult
 from textual.driver import Driver
 from textual.widgets import Input
 
-from foundry_tui.app import make_app
 from foundry_tui.config import AppConfig, Overrides, load_config
-from foundry_tui.models import (
+from foundry_tui.core.models import (
     ConversationSummary,
     EndpointKind,
     GenerationSettings,
@@ -28,13 +27,14 @@ from foundry_tui.models import (
     Profile,
     StorageError,
 )
+from foundry_tui.core.workspace import StoreOpening, Workspace
 from foundry_tui.store import Store
-from foundry_tui.widgets.history import (
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.history import (
     PAGE_ROWS,
     ConversationList,
     HistoryPanel,
 )
-from foundry_tui.workspace import StoreOpening, Workspace
 from tests.helpers import PaintedScreen, chat_ready, eventually, wait_until
 
 SETTINGS = GenerationSettings(model="gpt-4o")
@@ -305,7 +305,7 @@ async def test_a_filter_key_is_painted_with_its_results_or_alone_after_the_hold(
     it selects, never a frame before; when no results come, it is painted alone after
     HOLD_SECONDS."""
     hold = 0.5  # longer than the real one, so a slow machine still sees the hold
-    monkeypatch.setattr("foundry_tui.widgets.history.HOLD_SECONDS", hold)
+    monkeypatch.setattr("foundry_tui.ui.widgets.history.HOLD_SECONDS", hold)
     painted = PaintedScreen(60, 20)
     app = PanelApp(summaries(3), driver_class=painted.driver)
     async with app.run_test(size=(60, 20), headless=False) as pilot:
@@ -340,7 +340,7 @@ async def test_a_filter_key_is_painted_with_its_results_or_alone_after_the_hold(
 
 
 async def test_a_value_set_while_unfocused_holds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("foundry_tui.widgets.history.HOLD_SECONDS", 60.0)  # a hold would show
+    monkeypatch.setattr("foundry_tui.ui.widgets.history.HOLD_SECONDS", 60.0)  # a hold would show
     painted = PaintedScreen(60, 20)
     app = PanelApp(summaries(3), driver_class=painted.driver)
     async with app.run_test(size=(60, 20), headless=False) as pilot:
@@ -384,7 +384,7 @@ async def test_the_app_lists_a_page_filters_all_text_and_pages_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Only results may end a filter key's hold here: a timeout would hide a hold left over.
-    monkeypatch.setattr("foundry_tui.widgets.history.HOLD_SECONDS", 60.0)
+    monkeypatch.setattr("foundry_tui.ui.widgets.history.HOLD_SECONDS", 60.0)
     config = config_for(tmp_path)
     count = PAGE_ROWS + 25
     with Store.open(config.db_path) as store:

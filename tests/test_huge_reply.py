@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from foundry_tui.app import make_app
 from foundry_tui.store import Store
-from foundry_tui.widgets import message_block
-from foundry_tui.widgets.message_block import LineRenderer, MessageBlock
-from foundry_tui.widgets.transcript import Transcript
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets import message_block
+from foundry_tui.ui.widgets.message_block import LineRenderer, MessageBlock
+from foundry_tui.ui.widgets.transcript import Transcript
 from tests.helpers import KEY_VARIABLE, send, start_chat, write_config
 from tests.responses_server import ResponsesServer, make_text
 

@@ -16,14 +16,14 @@ def test_import_contracts_hold() -> None:
         [str(lint_imports)], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 kept, 0 broken" in result.stdout
+    assert "7 kept, 0 broken" in result.stdout
 
 
 def test_contract_catches_a_widget_doing_http(tmp_path: Path) -> None:
     """The checker itself must fail on a violation, or a green run proves nothing."""
     package = tmp_path / "foundry_tui"
     subprocess.run(["cp", "-r", str(ROOT / "foundry_tui"), str(package)], check=True)
-    (package / "widgets" / "leaky.py").write_text("import openai\n", encoding="utf-8")
+    (package / "ui" / "widgets" / "leaky.py").write_text("import openai\n", encoding="utf-8")
     (tmp_path / "pyproject.toml").write_text(
         (ROOT / "pyproject.toml").read_text(encoding="utf-8"), encoding="utf-8"
     )
@@ -36,12 +36,12 @@ def test_contract_catches_a_widget_doing_http(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
     assert result.returncode != 0
-    assert "foundry_tui.widgets.leaky -> openai" in result.stdout
+    assert "foundry_tui.ui.widgets.leaky -> openai" in result.stdout
 
 
 def test_starting_the_app_leaves_slow_imports_for_later() -> None:
     code = (
-        "import sys, foundry_tui.cli, foundry_tui.app, foundry_tui.screens.chat; "
+        "import sys, foundry_tui.cli, foundry_tui.ui.app, foundry_tui.ui.screens.chat; "
         "print(sorted(m for m in ('openai', 'azure.identity', 'sqlite_utils', 'httpx2', "
         "'markdown_it', 'pygments') if m in sys.modules))"
     )
@@ -54,7 +54,7 @@ def test_starting_the_app_leaves_slow_imports_for_later() -> None:
 FIRST_FRAME_PROBE = """
 import asyncio, sys
 from pathlib import Path
-from foundry_tui.app import FoundryApp, make_app
+from foundry_tui.ui.app import FoundryApp, make_app
 from foundry_tui.config import Overrides, load_config
 
 seen = {}

@@ -11,11 +11,8 @@ from typing import Any
 
 import pytest
 
-from foundry_tui.app import make_app
 from foundry_tui.config import Overrides, load_config
-from foundry_tui.local import discovery
-from foundry_tui.local.backend import LocalBackend
-from foundry_tui.models import (
+from foundry_tui.core.models import (
     AuthMethod,
     EndpointKind,
     GenerationSettings,
@@ -23,9 +20,12 @@ from foundry_tui.models import (
     MessageStatus,
     Profile,
 )
+from foundry_tui.local import discovery
+from foundry_tui.local.backend import LocalBackend
 from foundry_tui.store import Store
-from foundry_tui.widgets.message_block import MessageBlock
-from foundry_tui.widgets.status import StatusLine
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.message_block import MessageBlock
+from foundry_tui.ui.widgets.status import StatusLine
 from tests.helpers import KEY_VARIABLE, TEST_KEY, chat_ready, press_keys, shown, wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -137,8 +137,8 @@ async def test_local_chat_streams_saves_and_reopens_after_a_restart(tmp_path: Pa
 
 
 async def test_a_local_reply_cut_off_at_max_output_tokens_offers_continue(tmp_path: Path) -> None:
-    from foundry_tui.screens.chat import CONTINUE_PROMPT
-    from foundry_tui.widgets.footer import KeyFooter
+    from foundry_tui.ui.screens.chat import CONTINUE_PROMPT
+    from foundry_tui.ui.widgets.footer import KeyFooter
 
     config = load_config(write_local_config(tmp_path), overrides=Overrides(db=tmp_path / "h.db"))
     app = make_app(config)
@@ -159,7 +159,7 @@ async def test_a_local_reply_cut_off_at_max_output_tokens_offers_continue(tmp_pa
 async def test_setup_screen_offers_the_local_model_first(tmp_path: Path) -> None:
     from textual.widgets import Button
 
-    from foundry_tui.screens.setup import SetupScreen
+    from foundry_tui.ui.screens.setup import SetupScreen
 
     config_path = tmp_path / "conf" / "config.toml"
     app = make_app(load_config(config_path, overrides=Overrides(db=tmp_path / "h.db")))
@@ -182,7 +182,7 @@ async def test_setup_screen_says_how_to_get_the_local_model(
 ) -> None:
     from textual.widgets import Static
 
-    from foundry_tui.screens.setup import SetupScreen
+    from foundry_tui.ui.screens.setup import SetupScreen
 
     monkeypatch.setattr(discovery, "bundled_model", lambda: None)
     app = make_app(load_config(tmp_path / "config.toml"))
@@ -196,8 +196,8 @@ async def test_setup_screen_says_how_to_get_the_local_model(
 async def test_a_conversation_moves_between_a_cloud_deployment_and_the_local_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from foundry_tui.backend import Backend
-    from foundry_tui.session import ChatSession, SendMode, TurnEnded, TurnStarted
+    from foundry_tui.backend.client import Backend
+    from foundry_tui.core.session import ChatSession, SendMode, TurnEnded, TurnStarted
     from tests.responses_server import ResponsesServer
 
     monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)

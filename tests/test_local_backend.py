@@ -23,15 +23,7 @@ import pytest
 import pytest_asyncio
 
 from foundry_tui.config import local_profile
-from foundry_tui.local import discovery
-from foundry_tui.local.backend import (
-    LocalBackend,
-    _start_error,
-    bound_history,
-    estimate_tokens,
-)
-from foundry_tui.local.server import ServerStartError
-from foundry_tui.models import (
+from foundry_tui.core.models import (
     BackendError,
     BackendEvent,
     ContextTrimmed,
@@ -44,6 +36,14 @@ from foundry_tui.models import (
     ResponseStarted,
     TextDelta,
 )
+from foundry_tui.local import discovery
+from foundry_tui.local.backend import (
+    LocalBackend,
+    _start_error,
+    bound_history,
+    estimate_tokens,
+)
+from foundry_tui.local.server import ServerStartError
 from tests.helpers import eventually
 
 AVX2 = discovery.cpu_has_avx2()

@@ -16,9 +16,9 @@ from foundry_tui.config import (
     load_config,
     local_profile,
 )
-from foundry_tui.config_writer import write_profile
+from foundry_tui.config.writer import write_profile
+from foundry_tui.core.models import AuthMethod, EndpointKind
 from foundry_tui.local import discovery, install
-from foundry_tui.models import AuthMethod, EndpointKind
 
 EXECUTABLE = Path(sys.executable).parent / "foundry-tui"
 
@@ -105,7 +105,7 @@ def test_cli_local_flag_reaches_the_app(tmp_path: Path, monkeypatch: pytest.Monk
         seen.update(kwargs)
         return FakeApp()
 
-    monkeypatch.setattr("foundry_tui.app.make_app", fake_make_app)
+    monkeypatch.setattr("foundry_tui.ui.app.make_app", fake_make_app)
     assert cli.main(["--config", str(tmp_path / "c.toml"), "--local"]) == 0
     assert seen["ran"] and seen["overrides"].local
     assert seen["config"].active_profile().kind is EndpointKind.LOCAL

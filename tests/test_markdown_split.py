@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from foundry_tui.markdown_split import last_cut, safe_cuts, split_segments
+from foundry_tui.ui.markdown_split import last_cut, safe_cuts, split_segments
 
 REPLY = """# Title
 

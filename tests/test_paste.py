@@ -14,9 +14,9 @@ from textual.app import App, ComposeResult
 from textual.message import Message
 
 from benchmarks.ptyterm import PtyApp
-from foundry_tui.terminal import PasteParser
-from foundry_tui.text import sanitize
-from foundry_tui.widgets.prompt import FOLD_CHARS, PromptInput
+from foundry_tui.core.text import sanitize
+from foundry_tui.ui.terminal import PasteParser
+from foundry_tui.ui.widgets.prompt import FOLD_CHARS, PromptInput
 from tests.pty_terminal import PASTE_END, PASTE_START, foundry_in_pty, paste
 
 COLOURED_LOG = "\x1b[31mERROR\x1b[0m disk full\r\x1b[32mINFO\x1b[0m retry ok"

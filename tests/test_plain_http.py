@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Select
 
-from foundry_tui.app import make_app
-from foundry_tui.backend import Backend
+from foundry_tui.backend.client import Backend
 from foundry_tui.config import ConfigError, Overrides, load_config
-from foundry_tui.models import (
+from foundry_tui.core.models import (
     AuthMethod,
     BackendError,
     EndpointKind,
@@ -23,7 +22,8 @@ from foundry_tui.models import (
     MessageRole,
     Profile,
 )
-from foundry_tui.screens.setup import SetupScreen
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.screens.setup import SetupScreen
 from tests.helpers import wait_until
 from tests.responses_server import ResponsesServer
 

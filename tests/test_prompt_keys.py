@@ -7,9 +7,9 @@ from pathlib import Path
 
 from textual import events
 
-from foundry_tui.app import make_app
-from foundry_tui.models import MessageRole
-from foundry_tui.widgets.prompt import PromptInput
+from foundry_tui.core.models import MessageRole
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.prompt import PromptInput
 from tests.helpers import last_reply_done, replies, shown, start_chat, wait_until, write_config
 from tests.responses_server import ResponsesServer, make_text
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from foundry_tui.app import make_app
-from foundry_tui.backend import Backend
-from foundry_tui.models import (
+from foundry_tui.backend.client import Backend
+from foundry_tui.core.models import (
     BackendError,
     EndpointKind,
     GenerationSettings,
@@ -21,6 +20,7 @@ from foundry_tui.models import (
     Profile,
     TextDelta,
 )
+from foundry_tui.ui.app import make_app
 from tests.helpers import TEST_KEY, send, shown, start_chat, write_config
 from tests.responses_server import Fault, ResponsesServer
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import pytest
 
-from foundry_tui.models import BackendError, ErrorKind
+from foundry_tui.core.models import BackendError, ErrorKind
 from tests.test_backend import mock_backend
 
 
@@ -77,7 +77,7 @@ async def test_the_first_request_builds_the_client_off_the_ui_loop(
     on the loop that draws the screen."""
     import threading
 
-    from foundry_tui.backend import Backend
+    from foundry_tui.backend.client import Backend
 
     backend = mock_backend(lambda request: httpx2.Response(404, json={"error": {}}))
     built_on: list[int] = []

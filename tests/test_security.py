@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from foundry_tui.app import make_app
-from foundry_tui.models import MessageStatus
+from foundry_tui.core.models import MessageStatus
 from foundry_tui.store import Store
+from foundry_tui.ui.app import make_app
 from tests.helpers import (
     KEY_VARIABLE,
     click_does_nothing,
@@ -92,7 +92,7 @@ async def test_markup_and_escapes_in_a_reply_are_inert(
 
 
 async def test_error_body_that_is_not_utf8(tmp_path: Path, server: ResponsesServer) -> None:
-    from foundry_tui.backend import Backend
+    from foundry_tui.backend.client import Backend
 
     app = make_app(
         write_config(tmp_path, server.base_url),

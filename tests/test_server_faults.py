@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from foundry_tui.app import make_app
-from foundry_tui.backend import Backend
-from foundry_tui.models import (
+from foundry_tui.backend.client import Backend
+from foundry_tui.core.models import (
     BackendEvent,
     GenerationSettings,
     InputMessage,
@@ -21,8 +20,9 @@ from foundry_tui.models import (
     TextDelta,
     Usage,
 )
-from foundry_tui.session import ChatSession, TurnEnded
+from foundry_tui.core.session import ChatSession, TurnEnded
 from foundry_tui.store import Store
+from foundry_tui.ui.app import make_app
 from tests.helpers import KEY_VARIABLE, TEST_KEY, send, start_chat, write_config
 from tests.responses_server import Fault, ResponsesServer
 

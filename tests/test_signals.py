@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from foundry_tui.app import make_app
-from foundry_tui.models import Message, MessageRole, MessageStatus
+from foundry_tui.core.models import Message, MessageRole, MessageStatus
 from foundry_tui.store import Store
-from foundry_tui.widgets.message_block import MessageBlock
-from foundry_tui.widgets.transcript import Transcript
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.message_block import MessageBlock
+from foundry_tui.ui.widgets.transcript import Transcript
 from tests.helpers import (
     KEY_VARIABLE,
     TEST_KEY,

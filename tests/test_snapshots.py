@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from foundry_tui.app import make_app
 from foundry_tui.config import load_config
-from foundry_tui.models import MessageStatus
+from foundry_tui.core.models import MessageStatus
+from foundry_tui.ui.app import make_app
 from tests.helpers import KEY_VARIABLE, TEST_KEY, chat_ready, shown, wait_until, write_config
 from tests.responses_server import ResponsesServer
 
@@ -34,7 +34,7 @@ Markup stays text: [bold]not bold[/bold]."""
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
     monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
     # A fixed clock for the history list's "when" column.
-    monkeypatch.setattr("foundry_tui.widgets.history.when", lambda *_: "10:42")
+    monkeypatch.setattr("foundry_tui.ui.widgets.history.when", lambda *_: "10:42")
     with ResponsesServer(api_key=TEST_KEY, tokens_per_second=400) as running:
         yield running
 
@@ -162,7 +162,7 @@ def test_setup_screen(
 
 
 async def _setup(pilot: Any) -> None:
-    from foundry_tui.screens.setup import SetupScreen
+    from foundry_tui.ui.screens.setup import SetupScreen
 
     app = pilot.app
     await wait_until(

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from foundry_tui import cli, migrations, store_open
-from foundry_tui.app import make_app
-from foundry_tui.screens.problem import ProblemScreen
-from foundry_tui.store import Store, StoreWriteError
+from foundry_tui import cli
+from foundry_tui.store import Store, StoreWriteError, migrations
+from foundry_tui.store import open as store_open
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.screens.problem import ProblemScreen
 from tests.helpers import wait_until, write_config
 from tests.responses_server import ResponsesServer
 

@@ -13,10 +13,10 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from foundry_tui.app import make_app
-from foundry_tui.models import MessageRole, MessageStatus
-from foundry_tui.screens.problem import ProblemScreen
+from foundry_tui.core.models import MessageRole, MessageStatus
 from foundry_tui.store import Store
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.screens.problem import ProblemScreen
 from tests.helpers import (
     control,
     record_notifications,
@@ -116,9 +116,9 @@ CHATTER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from foundry_tui.backend import Backend
-    from foundry_tui.models import GenerationSettings, Profile, EndpointKind, AuthMethod
-    from foundry_tui.session import ChatSession, TurnEnded
+    from foundry_tui.backend.client import Backend
+    from foundry_tui.core.models import GenerationSettings, Profile, EndpointKind, AuthMethod
+    from foundry_tui.core.session import ChatSession, TurnEnded
     from foundry_tui.store import Store
 
     async def main(db, url, name, turns):

@@ -1,4 +1,4 @@
-"""Tests for foundry_tui.store and foundry_tui.migrations."""
+"""Tests for foundry_tui.store and foundry_tui.store.migrations."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from foundry_tui import migrations
-from foundry_tui.models import (
+from foundry_tui.core.models import (
     ConversationSummary,
     GenerationSettings,
     MessageRole,
@@ -31,6 +30,7 @@ from foundry_tui.store import (
     Store,
     StoreError,
     StoreWriteError,
+    migrations,
     title_from_prompt,
 )
 
@@ -243,7 +243,7 @@ def test_transcript_newest_reads_only_the_latest_messages(store: Store) -> None:
 def test_a_text_too_big_for_the_json_row_is_read_whole(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from foundry_tui import store_reads
+    from foundry_tui.store import reads as store_reads
 
     monkeypatch.setattr(store_reads, "BIG_TEXT", 1000)  # the rule, at a test's size
     c = store.create_conversation(profile="p", settings=SETTINGS)
@@ -663,7 +663,7 @@ def test_file_and_directory_modes(tmp_path: Path) -> None:
 def test_import_touches_nothing(tmp_path: Path) -> None:
     import subprocess
 
-    code = "import foundry_tui.store, foundry_tui.migrations"
+    code = "import foundry_tui.store, foundry_tui.store.migrations"
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
     env["PYTHONPATH"] = str(root)

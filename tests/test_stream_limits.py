@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from foundry_tui.app import make_app
-from foundry_tui.backend import Backend
+from foundry_tui.backend.client import Backend
 from foundry_tui.config import ConfigError, Overrides, load_config
-from foundry_tui.models import (
+from foundry_tui.core.models import (
     BackendError,
     EndpointKind,
     GenerationSettings,
@@ -23,6 +22,7 @@ from foundry_tui.models import (
     TextDelta,
 )
 from foundry_tui.store import Store
+from foundry_tui.ui.app import make_app
 from tests.helpers import KEY_VARIABLE, send, start_chat
 from tests.responses_server import Fault, ResponsesServer
 

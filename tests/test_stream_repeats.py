@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx2
 
-from foundry_tui.models import MessageStatus, ResponseFinished, TextDelta
+from foundry_tui.core.models import MessageStatus, ResponseFinished, TextDelta
 from tests.test_backend import collect, mock_backend, response_obj
 
 

@@ -8,9 +8,9 @@ import pytest
 from textual.geometry import Offset
 from textual.selection import Selection
 
-from foundry_tui.app import make_app
-from foundry_tui.widgets.prompt import PromptInput
-from foundry_tui.widgets.transcript import Transcript
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.prompt import PromptInput
+from foundry_tui.ui.widgets.transcript import Transcript
 from tests.helpers import (
     send,
     start_chat,
@@ -120,7 +120,7 @@ async def test_scrollbar_shows_only_once_the_messages_overflow(
 async def test_older_messages_put_above_keep_what_the_user_reads_in_place(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
-    from foundry_tui.models import Message, MessageRole, MessageStatus
+    from foundry_tui.core.models import Message, MessageRole, MessageStatus
 
     def message(i: int) -> Message:
         return Message(

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, Static, TextArea
 
-from foundry_tui.app import make_app
-from foundry_tui.models import GenerationSettings, MessageRole, MessageStatus
-from foundry_tui.screens.dialogs import ConfirmScreen, RenameScreen
-from foundry_tui.screens.problem import ProblemScreen
-from foundry_tui.screens.setup import SetupScreen
+from foundry_tui.core.models import GenerationSettings, MessageRole, MessageStatus
+from foundry_tui.core.text import one_line, sanitize
 from foundry_tui.store import Store
-from foundry_tui.text import one_line, sanitize
-from foundry_tui.widgets.history import ConversationList
-from foundry_tui.widgets.sidebar import LIST_CAP, SettingsSidebar
-from foundry_tui.widgets.status import StatusLine
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.screens.dialogs import ConfirmScreen, RenameScreen
+from foundry_tui.ui.screens.problem import ProblemScreen
+from foundry_tui.ui.screens.setup import SetupScreen
+from foundry_tui.ui.widgets.history import ConversationList
+from foundry_tui.ui.widgets.sidebar import LIST_CAP, SettingsSidebar
+from foundry_tui.ui.widgets.status import StatusLine
 from tests.helpers import KEY_VARIABLE, TEST_KEY, start_chat, wait_until, write_config
 from tests.pty_terminal import foundry_in_pty
 from tests.responses_server import ResponsesServer

@@ -22,9 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from foundry_tui.local import discovery
-from foundry_tui.local.server import LocalServer, ServerOptions, ServerStartError
-from foundry_tui.models import (
+from foundry_tui.core.models import (
     AuthMethod,
     BackendError,
     BackendEvent,
@@ -40,9 +38,11 @@ from foundry_tui.models import (
     ResponseStarted,
     RetrievedResponse,
 )
+from foundry_tui.local import discovery
+from foundry_tui.local.server import LocalServer, ServerOptions, ServerStartError
 
 if TYPE_CHECKING:
-    from foundry_tui.backend import Backend
+    from foundry_tui.backend.client import Backend
 
 __all__ = [
     "DEFAULT_HISTORY_BUDGET",
@@ -234,7 +234,7 @@ class LocalBackend:
             self.server = None
             await server.stop()
             raise
-        from foundry_tui.backend import Backend
+        from foundry_tui.backend.client import Backend
 
         self._client = Backend(
             Profile(
@@ -289,7 +289,7 @@ class LocalBackend:
         problem = discovery.gguf_problem(path)
         if problem is not None:
             raise BackendError(ErrorKind.CONFIG, "The local model file cannot be used", problem)
-        from foundry_tui.backend import warm_up_client_library
+        from foundry_tui.backend.client import warm_up_client_library
 
         warm_up_client_library()
         return _ModelFile(

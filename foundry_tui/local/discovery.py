@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundry_tui.core.models import LocalOffer
+
 __all__ = [
     "DEFAULT_ALIAS",
     "GGUF_MAGIC",
@@ -28,6 +30,7 @@ __all__ = [
     "cpu_has_avx2",
     "gguf_problem",
     "install_command",
+    "local_offer",
     "local_status",
     "model_label",
     "runtime_installed",
@@ -158,4 +161,17 @@ def local_status() -> LocalStatus:
         runtime_version=runtime_version(),
         model=bundled_model(),
         avx2=cpu_has_avx2(),
+    )
+
+
+def local_offer() -> LocalOffer:
+    """The local model as the setup screen offers it."""
+    status = local_status()
+    return LocalOffer(
+        ready=status.ready and status.model is not None,
+        cpu_lacks_avx2=status.avx2 is False,
+        label=model_label(status.model) if status.model is not None else "",
+        megabytes=status.model_megabytes,
+        install_command=INSTALL_COMMAND,
+        alias=DEFAULT_ALIAS,
     )

@@ -25,9 +25,9 @@ from foundry_tui.config import (
     load_config,
     local_profile,
 )
-from foundry_tui.config_writer import write_profile
+from foundry_tui.config.writer import write_profile
+from foundry_tui.core.models import EndpointKind, Profile
 from foundry_tui.local import discovery
-from foundry_tui.models import EndpointKind, Profile
 
 __all__ = ["main"]
 
@@ -228,9 +228,9 @@ def status(*, config_path: Path | None = None, check: bool = False) -> int:
 def _check(config_path: Path | None) -> int:
     """Loads the model and streams a one-word reply, as the app would."""
     from foundry_tui.config import Overrides
+    from foundry_tui.core.models import BackendError, GenerationSettings, InputMessage, MessageRole
+    from foundry_tui.core.models import TextDelta as Delta
     from foundry_tui.local.backend import LocalBackend
-    from foundry_tui.models import BackendError, GenerationSettings, InputMessage, MessageRole
-    from foundry_tui.models import TextDelta as Delta
 
     config = load_config(config_path, overrides=Overrides(local=True))
     profile = config.active_profile()

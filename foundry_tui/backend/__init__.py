@@ -1,0 +1,1 @@
+"""The Responses API client: the only package that imports openai or azure."""

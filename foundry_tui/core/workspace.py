@@ -1,0 +1,151 @@
+"""What the screens may ask for beyond one conversation: the history, opening, resuming.
+
+Screens hold a Workspace and never the store or the backend themselves; every call here is
+async and runs SQLite work in a thread, so the UI loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from foundry_tui.core.models import ConversationSummary, GenerationSettings, Profile
+from foundry_tui.core.session import ChatSession, ResponsesBackend, import_from_server
+
+if TYPE_CHECKING:
+    from foundry_tui.store import Store
+
+
+# Rows the history list asks for when it does not say: about two screens. The list asks for
+# more, a page at a time, as its cursor or scroll nears the end of what it has.
+HISTORY_ROWS = 50
+
+
+class AppBackend(ResponsesBackend, Protocol):
+    """Everything the app uses of a backend (backend.Backend, local.LocalBackend)."""
+
+    async def list_models(self) -> list[str]: ...
+
+    async def aclose(self) -> None: ...
+
+    def warm_up(self) -> None:
+        """Prepares what the first request needs; called in a thread after start-up."""
+
+
+def _retrieve_exception(task: asyncio.Task[Store]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+class StoreOpening:
+    """The history database, opened once: when something first awaits it, or at ``start()``.
+
+    Opening imports sqlite-utils, about 0.15 s of Python that holds the GIL in its thread;
+    nothing on the first frame needs it unless a conversation is resumed or the history
+    list is in view, so the app starts it a moment after that frame.
+    """
+
+    def __init__(self, open_store: Callable[[], Coroutine[Any, Any, Store]]) -> None:
+        self._open_store = open_store
+        self._task: asyncio.Task[Store] | None = None
+        self._started = asyncio.Event()
+
+    def start(self) -> asyncio.Task[Store]:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._open_store())
+            # A failure is reported by the opener; whoever awaits gets it raised as well.
+            self._task.add_done_callback(_retrieve_exception)
+            self._started.set()
+        return self._task
+
+    def __await__(self) -> Generator[Any, None, Store]:
+        return self.start().__await__()
+
+    async def when_opened(self) -> Store:
+        """Waits for someone else to open it; does not start the opening."""
+        await self._started.wait()
+        return await self.start()
+
+
+@dataclass
+class Workspace:
+    """``history`` resolves to the store once the database is open; every call that needs
+    it opens it or waits for it, or raises its StorageError."""
+
+    history: StoreOpening
+    backend: AppBackend
+    profile: Profile
+
+    async def _store(self) -> Store:
+        return await self.history
+
+    def open_history(self) -> None:
+        self.history.start()
+
+    async def history_opened(self) -> None:
+        """Returns once the history is open, without opening it."""
+        await self.history.when_opened()
+
+    def default_settings(self, model: str | None = None) -> GenerationSettings:
+        defaults = self.profile.defaults or GenerationSettings(model="")
+        chosen = model or defaults.model or next(iter(self.profile.deployments), "")
+        return GenerationSettings(
+            model=chosen,
+            instructions=defaults.instructions,
+            temperature=defaults.temperature,
+            top_p=defaults.top_p,
+            max_output_tokens=defaults.max_output_tokens,
+        )
+
+    async def conversations(
+        self, search: str | None = None, *, limit: int = HISTORY_ROWS
+    ) -> list[ConversationSummary]:
+        """The newest ``limit`` conversations, or those matching ``search`` (full text)."""
+        store = await self._store()
+        return await asyncio.to_thread(
+            store.list_conversations,
+            limit=max(1, limit),
+            search=search.strip() if search else None,
+        )
+
+    async def new_session(self, settings: GenerationSettings) -> ChatSession:
+        return await ChatSession.start_new(
+            await self._store(), self.backend, profile=self.profile.name, settings=settings
+        )
+
+    async def open_session(self, conversation_id: str) -> ChatSession:
+        return await ChatSession.open(await self._store(), self.backend, conversation_id)
+
+    async def resume(self, target: str) -> ChatSession:
+        """Opens a saved conversation by its id, or by any response id in it, or rebuilds
+        one from the server when only the server knows that response id."""
+        store = await self._store()
+        found = await asyncio.to_thread(store.get_conversation, target)
+        if found is None:
+            found = await asyncio.to_thread(store.find_conversation_by_response_id, target)
+        notes: list[str] = []
+        if found is None:
+            found = await import_from_server(
+                store, self.backend, target, profile=self.profile.name, notes=notes
+            )
+        session = ChatSession(store, self.backend, found)
+        session.notes = notes
+        return session
+
+    async def recent_prompts(self, exclude_conversation: str | None, limit: int) -> list[str]:
+        """Prompts of other conversations, newest first (Up on an empty prompt)."""
+        store = await self._store()
+        return await asyncio.to_thread(
+            store.recent_prompts, exclude_conversation=exclude_conversation, limit=limit
+        )
+
+    async def delete(self, conversation_id: str) -> None:
+        await asyncio.to_thread((await self._store()).delete_conversation, conversation_id)
+
+    async def rename(self, conversation_id: str, title: str) -> None:
+        await asyncio.to_thread((await self._store()).rename_conversation, conversation_id, title)
+
+    async def endpoint_models(self) -> list[str]:
+        return await self.backend.list_models()

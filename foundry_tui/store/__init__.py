@@ -1,0 +1,355 @@
+"""The history database: ``Store`` is the one entry point other modules use.
+
+One ``Store`` owns one ``sqlite3`` connection (WAL mode, ``synchronous=NORMAL``,
+foreign keys on, 10 s busy timeout) wrapped in a ``sqlite_utils.Database``. Every
+public method takes the store's ``RLock``, so one ``Store`` may be shared by any
+number of threads (``asyncio.to_thread`` workers included). Several ``Store``
+objects, in this or other processes, may use the same file: every write is one
+``BEGIN IMMEDIATE`` transaction, so writers queue on SQLite's lock instead of
+failing with "database is locked", and a failed write leaves no partial rows.
+
+Only the ``store*`` modules touch SQLite: ``store_open`` opens the file,
+``store_errors`` names what can go wrong, ``store_rows`` converts rows to models,
+``store_reads`` and ``store_writes`` hold the SQL. Importing them does not touch
+the file system; ``Store.open`` does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import TracebackType
+
+from sqlite_utils import Database
+
+from foundry_tui.core.models import (
+    Conversation,
+    ConversationSummary,
+    GenerationSettings,
+    Message,
+    MessageRole,
+    MessageStatus,
+    ServerState,
+    Usage,
+)
+from foundry_tui.store import open as store_open
+from foundry_tui.store import reads as store_reads
+from foundry_tui.store import writes as store_writes
+from foundry_tui.store.errors import (
+    BUSY_TIMEOUT_SECONDS,
+    CorruptDatabaseError,
+    NewerSchemaError,
+    NotFoundError,
+    StoreError,
+    StoreWriteError,
+    translate,
+)
+from foundry_tui.store.rows import (
+    TITLE_MAX_CHARS,
+    conversation_from_row,
+    message_from_row,
+    new_id,
+    now_iso,
+    title_from_prompt,
+)
+from foundry_tui.store.writes import ROOT
+
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS",
+    "ROOT",
+    "TITLE_MAX_CHARS",
+    "CorruptDatabaseError",
+    "NewerSchemaError",
+    "NotFoundError",
+    "Store",
+    "StoreError",
+    "StoreWriteError",
+    "title_from_prompt",
+]
+
+
+class Store:
+    """The conversation history. Create with ``Store.open(path)``; thread-safe."""
+
+    path: Path
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, db: Database) -> None:
+        """Internal: use ``Store.open``."""
+        self.path = path
+        self._conn: sqlite3.Connection | None = conn
+        self._db = db
+        self._lock = threading.RLock()
+
+    # -- opening and closing -------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating if needed) and migrate the database at ``path``.
+
+        Raises CorruptDatabaseError (file not touched), NewerSchemaError (file not
+        touched) or StoreWriteError (cannot create/open/write).
+        """
+        path = Path(path).expanduser()
+        conn, db = store_open.open_database(path)
+        return cls(path, conn, db)
+
+    @classmethod
+    def fresh_path_beside(cls, path: Path) -> Path:
+        """A not-yet-existing sibling such as ``history-2026-11-27T140501.db``."""
+        return store_open.fresh_path_beside(path)
+
+    @classmethod
+    def set_aside(cls, path: Path) -> Path:
+        """Moves a damaged database (and its -wal/-shm) to a new name beside it, unchanged,
+        so a fresh history can start at ``path``. Returns where the old file went."""
+        return store_open.set_aside(path)
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice. Other calls then raise StoreError."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            with suppress(sqlite3.Error):
+                # Refresh planner statistics where useful, bounded so closing stays fast.
+                conn.execute("PRAGMA analysis_limit = 400")
+                conn.execute("PRAGMA optimize")
+            conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- transactions ----------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"The history database {self.path} is closed.", self.path)
+        return self._conn
+
+    @contextmanager
+    def _read(self, action: str = "read") -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path, action) from exc
+
+    @contextmanager
+    def _write(self, action: str = "write to") -> Iterator[sqlite3.Connection]:
+        """One BEGIN IMMEDIATE transaction: all of the block is saved, or none of it."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        with suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.IntegrityError:
+                raise  # a constraint violation is a bug in the caller, not a disk problem
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path, action) from exc
+
+    # -- conversations ---------------------------------------------------------
+
+    def create_conversation(
+        self, *, profile: str, settings: GenerationSettings, title: str = ""
+    ) -> Conversation:
+        conversation_id = new_id()
+        now = now_iso()
+        with self._write("save the new conversation to") as conn:
+            store_writes.insert_conversation(
+                conn, conversation_id, now, profile=profile, settings=settings, title=title
+            )
+        return Conversation(
+            id=conversation_id,
+            title=title,
+            profile=profile,
+            settings=settings,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        with self._read() as conn:
+            row = store_reads.get_conversation(conn, conversation_id)
+        return conversation_from_row(row) if row is not None else None
+
+    def list_conversations(
+        self, *, limit: int = 1000, search: str | None = None
+    ) -> list[ConversationSummary]:
+        """Newest ``updated_at`` first.
+
+        ``search``: conversations whose title, or one of whose messages, has a word
+        starting with each whitespace-separated term (case- and accent-insensitive;
+        FTS syntax is taken literally). Blank = no filter; punctuation only = [].
+        When more than ``limit`` conversations match through their messages, those
+        with the most recent matching messages are the ones considered.
+        """
+        query = store_reads.summary_query(search, limit)
+        if query is None:
+            return []
+        sql, params = query
+        with self._read("search") as conn:
+            packed = conn.execute(sql, params).fetchone()[0]
+        return store_reads.summaries_from_json(packed)
+
+    def rename_conversation(self, conversation_id: str, title: str) -> None:
+        """No-op if the conversation does not exist."""
+        with self._write("rename the conversation in") as conn:
+            store_writes.rename_conversation(conn, conversation_id, title)
+
+    def update_settings(self, conversation_id: str, settings: GenerationSettings) -> None:
+        """No-op if the conversation does not exist."""
+        with self._write("save the settings to") as conn:
+            store_writes.update_settings(conn, conversation_id, settings)
+
+    def set_server_state(self, conversation_id: str, state: ServerState) -> None:
+        """No-op if the conversation does not exist."""
+        with self._write("save the conversation state to") as conn:
+            store_writes.set_server_state(conn, conversation_id, state)
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        """Deletes the conversation and all its messages; no-op if it does not exist."""
+        with self._write("delete the conversation from") as conn:
+            store_writes.delete_conversation(conn, conversation_id)
+
+    def find_conversation_by_response_id(self, response_id: str) -> Conversation | None:
+        with self._read() as conn:
+            row = store_reads.find_conversation_by_response_id(conn, response_id)
+        return conversation_from_row(row) if row is not None else None
+
+    def set_head(self, conversation_id: str, message_id: str) -> None:
+        """Make ``message_id`` (a message of this conversation) the current leaf."""
+        with self._write("switch branches in") as conn:
+            store_writes.set_head(conn, self.path, conversation_id, message_id)
+
+    # -- messages --------------------------------------------------------------
+
+    def add_message(
+        self,
+        *,
+        conversation_id: str,
+        role: MessageRole,
+        text: str,
+        status: MessageStatus,
+        model: str | None = None,
+        previous_response_id: str | None = None,
+        response_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> Message:
+        """Append a message; it becomes the conversation's head.
+
+        ``parent_id=None`` attaches it to the current head, an explicit id (of a
+        message of this conversation) starts a branch there, ``ROOT`` starts a new root.
+        Raises NotFoundError for an unknown conversation or parent.
+        """
+        message_id = new_id()
+        now = now_iso()
+        role = MessageRole(role)
+        status = MessageStatus(status)
+        with self._write("save the message to") as conn:
+            parent = store_writes.insert_message(
+                conn,
+                self.path,
+                message_id=message_id,
+                now=now,
+                conversation_id=conversation_id,
+                role=role,
+                text=text,
+                status=status,
+                model=model,
+                previous_response_id=previous_response_id,
+                response_id=response_id,
+                parent_id=parent_id,
+            )
+        return Message(
+            id=message_id,
+            conversation_id=conversation_id,
+            parent_id=parent,
+            role=role,
+            text=text,
+            status=status,
+            created_at=now,
+            model=model,
+            response_id=response_id,
+            previous_response_id=previous_response_id,
+        )
+
+    def update_message(
+        self,
+        message_id: str,
+        *,
+        text: str | None = None,
+        status: MessageStatus | None = None,
+        response_id: str | None = None,
+        response_model: str | None = None,
+        usage: Usage | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Change only the fields given (not None); no-op if the message does not exist."""
+        assignments, params = store_writes.message_update(
+            text=text,
+            status=status,
+            response_id=response_id,
+            response_model=response_model,
+            usage=usage,
+            error=error,
+        )
+        if not assignments:
+            return
+        assignments.append("updated_at = ?")
+        params += [now_iso(), message_id]
+        with self._write("save the message to") as conn:
+            store_writes.update_message(conn, assignments, params)
+
+    def get_message(self, message_id: str) -> Message | None:
+        with self._read() as conn:
+            row = store_reads.get_message(conn, message_id)
+        return message_from_row(row) if row is not None else None
+
+    def transcript(self, conversation_id: str, *, newest: int | None = None) -> list[Message]:
+        """The messages from the root to the head, oldest first ([] if none); with
+        ``newest``, only that many of the latest."""
+        # One JSON row instead of a row per message (see store_reads._SUMMARY_JSON): a long
+        # conversation is read in one step even while another thread holds the GIL.
+        with self._read() as conn:
+            row = store_reads.transcript_json(conn, conversation_id, newest)
+            return store_reads.messages_from_json(row, conn)
+
+    def recent_prompts(self, *, exclude_conversation: str | None, limit: int) -> list[str]:
+        """Prompts sent in other conversations, newest first (for recalling them)."""
+        with self._read() as conn:
+            return store_reads.recent_prompts(conn, exclude_conversation, limit)
+
+    def mark_interrupted(self) -> int:
+        """At start-up: every PENDING assistant message becomes INTERRUPTED."""
+        with self._write("update") as conn:
+            return store_writes.mark_interrupted(conn, now_iso())
+
+    def conversation_usage(self, conversation_id: str) -> Usage:
+        """Token sums over the transcript's assistant messages (None where none is known)."""
+        with self._read() as conn:
+            row = store_reads.conversation_usage(conn, conversation_id)
+        return Usage(input_tokens=row[0], output_tokens=row[1], total_tokens=row[2])

@@ -1,0 +1,193 @@
+"""Reading the history database: one conversation or message, the history list (with
+full-text search) and transcripts, each many-row read fetched as one JSON row."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Final
+
+from foundry_tui.core.models import ConversationSummary, Message, MessageRole
+from foundry_tui.store.rows import (
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
+    fetch_row,
+    message_from_row,
+    server_state,
+)
+
+# The history list comes back as ONE row holding a JSON array: the query runs in a worker
+# thread, and Python's sqlite3 releases and retakes the GIL at every row it steps, so
+# fetching hundreds of rows while the UI thread (or an import on another thread) holds
+# the GIL waits up to a switch interval per row; one row waits once.
+_SUMMARY_JSON: Final = (
+    "SELECT json_group_array(json_array(id, title, model, updated_at, server_state, seq)) "
+    "FROM ({rows})"
+)
+_LIST_SQL: Final = _SUMMARY_JSON.format(
+    rows="SELECT id, title, model, updated_at, server_state, seq FROM conversations "
+    "ORDER BY updated_at DESC, seq DESC LIMIT :limit"
+)
+# Matching messages are read newest first (FTS5 walks its doclists by rowid DESC) and the
+# walk stops at `limit` distinct conversations, so a broad term costs about as much as a
+# narrow one. ORDER BY and LIMIT are SQLite's (a top-N sort over the matches).
+_SEARCH_SQL: Final = _SUMMARY_JSON.format(
+    rows="""
+    WITH message_hits (conversation_id) AS (
+        SELECT DISTINCT m.conversation_id
+        FROM messages_fts JOIN messages AS m ON m.seq = messages_fts.rowid
+        WHERE messages_fts MATCH :q
+        ORDER BY messages_fts.rowid DESC
+        LIMIT :limit
+    )
+    SELECT id, title, model, updated_at, server_state, seq FROM conversations
+    WHERE id IN (SELECT conversation_id FROM message_hits)
+       OR seq IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH :q)
+    ORDER BY updated_at DESC, seq DESC
+    LIMIT :limit
+    """
+)
+
+# The chain of message ids from the head (depth 0) up to the root, plus one NULL row
+# past the root that the joins drop. The scalar subquery keeps it one index probe per
+# step (a JOIN here lets SQLite build a Bloom filter over the whole messages table).
+_CHAIN_CTE: Final = """
+WITH RECURSIVE chain (id, depth) AS (
+    SELECT head_message_id, 0 FROM conversations
+    WHERE id = :cid AND head_message_id IS NOT NULL
+    UNION ALL
+    SELECT (SELECT parent_id FROM messages WHERE messages.id = chain.id), chain.depth + 1
+    FROM chain
+    WHERE chain.id IS NOT NULL AND chain.depth < 1000000
+)
+"""
+
+_MESSAGE_NAMES: Final = tuple(c.strip() for c in MESSAGE_COLUMNS.split(","))
+
+
+def fts_query(search: str) -> str:
+    """Each whitespace-separated term as a quoted prefix phrase; all must match."""
+    terms = [term for term in search.split() if any(ch.isalnum() for ch in term)]
+    return " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
+
+
+def summary_query(search: str | None, limit: int) -> tuple[str, dict[str, Any]] | None:
+    """The history list's SQL and parameters; None when ``search`` can match nothing."""
+    if search is not None and search.strip():
+        match = fts_query(search)
+        if not match:
+            return None
+        return _SEARCH_SQL, {"q": match, "limit": limit}
+    return _LIST_SQL, {"limit": limit}
+
+
+def summaries_from_json(packed: str | None) -> list[ConversationSummary]:
+    """The history list from the one JSON row ``summary_query`` returns."""
+    rows: list[list[Any]] = json.loads(packed) if packed else []
+    # The subquery's order is what json_group_array sees; sorting again on the same
+    # key makes the order a guarantee rather than an SQLite habit (cheap: <= limit rows).
+    rows.sort(key=lambda row: (row[3], row[5]), reverse=True)
+    return [
+        ConversationSummary(
+            id=id_,
+            title=title,
+            model=model,
+            updated_at=updated_at,
+            server_state=server_state(state),
+        )
+        for id_, title, model, updated_at, state, _seq in rows
+    ]
+
+
+def get_conversation(conn: sqlite3.Connection, conversation_id: str) -> sqlite3.Row | None:
+    return fetch_row(
+        conn,
+        f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?",
+        [conversation_id],
+    )
+
+
+def find_conversation_by_response_id(
+    conn: sqlite3.Connection, response_id: str
+) -> sqlite3.Row | None:
+    return fetch_row(
+        conn,
+        f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ("
+        "SELECT conversation_id FROM messages WHERE response_id = ? LIMIT 1)",
+        [response_id],
+    )
+
+
+def get_message(conn: sqlite3.Connection, message_id: str) -> sqlite3.Row | None:
+    return fetch_row(conn, f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", [message_id])
+
+
+# A text longer than this (in characters) leaves the JSON row and is read on its own:
+# decoding a string out of JSON is Python's work with the GIL held (a 50 MB reply froze
+# the screen 0.4-0.6 s on reopening), while a text column comes out of SQLite in one copy.
+BIG_TEXT = 1 << 20
+
+
+def transcript_json(conn: sqlite3.Connection, conversation_id: str, newest: int | None) -> Any:
+    """The transcript's messages as one JSON row (see _SUMMARY_JSON), or None. A text
+    over BIG_TEXT is NULL there: `big_texts` reads it."""
+    names = _MESSAGE_NAMES
+    columns = ", ".join(
+        f"CASE WHEN length(m.text) > {BIG_TEXT} THEN NULL ELSE m.text END AS text"
+        if name == "text"
+        else f"m.{name}"
+        for name in names
+    )
+    chain = _CHAIN_CTE
+    if newest is not None:
+        chain = chain.replace("chain.depth < 1000000", f"chain.depth < {max(0, newest - 1)}")
+    return conn.execute(
+        f"{chain} SELECT json_group_array(json_array(depth, {', '.join(names)})) "
+        "FROM ("
+        f"SELECT chain.depth AS depth, {columns} FROM chain JOIN messages AS m "
+        "ON m.id = chain.id WHERE m.conversation_id = :cid ORDER BY chain.depth DESC)",
+        {"cid": conversation_id},
+    ).fetchone()
+
+
+def messages_from_json(row: Any, conn: sqlite3.Connection) -> list[Message]:
+    """The transcript, oldest first, from the row ``transcript_json`` returns; texts left
+    out of it are read from ``conn`` (in the same read)."""
+    names = _MESSAGE_NAMES
+    rows = json.loads(row[0]) if row and row[0] else []
+    # The subquery's order is what json_group_array sees; sorting again makes it a
+    # guarantee rather than an SQLite habit.
+    rows.sort(key=lambda values: values[0], reverse=True)
+    records = [dict(zip(names, values[1:], strict=True)) for values in rows]
+    for record in records:
+        if record["text"] is None:
+            found = conn.execute(
+                "SELECT text FROM messages WHERE id = ?", [record["id"]]
+            ).fetchone()
+            record["text"] = found[0] if found is not None and found[0] is not None else ""
+    return [message_from_row(record) for record in records]
+
+
+def conversation_usage(conn: sqlite3.Connection, conversation_id: str) -> Any:
+    """The token sums row over the transcript's assistant messages."""
+    return conn.execute(
+        f"{_CHAIN_CTE} SELECT SUM(m.input_tokens), SUM(m.output_tokens), "
+        "SUM(m.total_tokens) FROM chain JOIN messages AS m ON m.id = chain.id "
+        "WHERE m.conversation_id = :cid AND m.role = :role",
+        {"cid": conversation_id, "role": MessageRole.ASSISTANT.value},
+    ).fetchone()
+
+
+def recent_prompts(
+    conn: sqlite3.Connection, exclude_conversation: str | None, limit: int
+) -> list[str]:
+    """The newest ``limit`` prompts of other conversations, newest first (repeats kept).
+
+    Walks the messages' rowid backwards, so it reads about ``limit`` rows of any history.
+    """
+    rows = conn.execute(
+        "SELECT text FROM messages WHERE role = :role AND conversation_id != :cid "
+        "ORDER BY seq DESC LIMIT :limit",
+        {"role": MessageRole.USER.value, "cid": exclude_conversation or "", "limit": limit},
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -1,0 +1,215 @@
+"""Writing the history database: conversation and message rows, each function one step
+of a caller's ``BEGIN IMMEDIATE`` transaction on the connection it is given."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, Final
+
+from foundry_tui.core.models import (
+    GenerationSettings,
+    MessageRole,
+    MessageStatus,
+    ServerState,
+    Usage,
+)
+from foundry_tui.store.errors import NotFoundError
+from foundry_tui.store.rows import title_from_prompt
+
+#: Pass as ``add_message(parent_id=ROOT)`` to start a new root branch (e.g. an edited
+#: first prompt); ``parent_id=None`` means "the conversation's current head".
+ROOT: Final = ""
+
+
+def insert_conversation(
+    conn: sqlite3.Connection,
+    conversation_id: str,
+    now: str,
+    *,
+    profile: str,
+    settings: GenerationSettings,
+    title: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO conversations (id, title, profile, model, instructions, "
+        "temperature, top_p, max_output_tokens, server_state, head_message_id, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+        [
+            conversation_id,
+            title,
+            profile,
+            settings.model,
+            settings.instructions,
+            settings.temperature,
+            settings.top_p,
+            settings.max_output_tokens,
+            ServerState.UNKNOWN.value,
+            now,
+            now,
+        ],
+    )
+
+
+def rename_conversation(conn: sqlite3.Connection, conversation_id: str, title: str) -> None:
+    conn.execute("UPDATE conversations SET title = ? WHERE id = ?", [title, conversation_id])
+
+
+def update_settings(
+    conn: sqlite3.Connection, conversation_id: str, settings: GenerationSettings
+) -> None:
+    conn.execute(
+        "UPDATE conversations SET model = ?, instructions = ?, temperature = ?, "
+        "top_p = ?, max_output_tokens = ? WHERE id = ?",
+        [
+            settings.model,
+            settings.instructions,
+            settings.temperature,
+            settings.top_p,
+            settings.max_output_tokens,
+            conversation_id,
+        ],
+    )
+
+
+def set_server_state(conn: sqlite3.Connection, conversation_id: str, state: ServerState) -> None:
+    conn.execute(
+        "UPDATE conversations SET server_state = ? WHERE id = ?",
+        [ServerState(state).value, conversation_id],
+    )
+
+
+def delete_conversation(conn: sqlite3.Connection, conversation_id: str) -> None:
+    conn.execute("DELETE FROM messages WHERE conversation_id = ?", [conversation_id])
+    conn.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+
+
+def _not_in_conversation(path: Path, message_id: str, conversation_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"Message {message_id} is not part of conversation {conversation_id} "
+        f"in the history database {path}.",
+        path,
+    )
+
+
+def set_head(conn: sqlite3.Connection, path: Path, conversation_id: str, message_id: str) -> None:
+    row = conn.execute("SELECT conversation_id FROM messages WHERE id = ?", [message_id]).fetchone()
+    if row is None or row[0] != conversation_id:
+        raise _not_in_conversation(path, message_id, conversation_id)
+    conn.execute(
+        "UPDATE conversations SET head_message_id = ? WHERE id = ?",
+        [message_id, conversation_id],
+    )
+
+
+def insert_message(
+    conn: sqlite3.Connection,
+    path: Path,
+    *,
+    message_id: str,
+    now: str,
+    conversation_id: str,
+    role: MessageRole,
+    text: str,
+    status: MessageStatus,
+    model: str | None,
+    previous_response_id: str | None,
+    response_id: str | None,
+    parent_id: str | None,
+) -> str | None:
+    """Insert the message and make it the head (see ``Store.add_message``); returns its
+    parent's id (None for a root)."""
+    conversation = conn.execute(
+        "SELECT head_message_id, title FROM conversations WHERE id = ?",
+        [conversation_id],
+    ).fetchone()
+    if conversation is None:
+        raise NotFoundError(
+            f"Conversation {conversation_id} is not in the history database "
+            f"{path}; it may have been deleted.",
+            path,
+        )
+    head, title = conversation
+    parent: str | None
+    if parent_id is None:
+        parent = head
+    elif parent_id == ROOT:
+        parent = None
+    else:
+        owner = conn.execute(
+            "SELECT conversation_id FROM messages WHERE id = ?", [parent_id]
+        ).fetchone()
+        if owner is None or owner[0] != conversation_id:
+            raise _not_in_conversation(path, parent_id, conversation_id)
+        parent = parent_id
+    conn.execute(
+        "INSERT INTO messages (id, conversation_id, parent_id, role, text, status, "
+        "model, response_id, previous_response_id, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            message_id,
+            conversation_id,
+            parent,
+            role.value,
+            text,
+            status.value,
+            model,
+            response_id,
+            previous_response_id,
+            now,
+            now,
+        ],
+    )
+    new_title = title_from_prompt(text) if not title and role is MessageRole.USER else ""
+    if new_title:
+        # Only name `title` in SET when it changes: its FTS trigger fires on it.
+        conn.execute(
+            "UPDATE conversations SET head_message_id = ?, updated_at = ?, title = ? WHERE id = ?",
+            [message_id, now, new_title, conversation_id],
+        )
+    else:
+        conn.execute(
+            "UPDATE conversations SET head_message_id = ?, updated_at = ? WHERE id = ?",
+            [message_id, now, conversation_id],
+        )
+    return parent
+
+
+def message_update(
+    *,
+    text: str | None,
+    status: MessageStatus | None,
+    response_id: str | None,
+    response_model: str | None,
+    usage: Usage | None,
+    error: str | None,
+) -> tuple[list[str], list[Any]]:
+    """The ``SET`` assignments and their parameters for the fields given (not None)."""
+    assignments: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("text", text),
+        ("status", MessageStatus(status).value if status is not None else None),
+        ("response_id", response_id),
+        ("response_model", response_model),
+        ("error", error),
+    ):
+        if value is not None:
+            assignments.append(f"{column} = ?")
+            params.append(value)
+    if usage is not None:
+        assignments += ["input_tokens = ?", "output_tokens = ?", "total_tokens = ?"]
+        params += [usage.input_tokens, usage.output_tokens, usage.total_tokens]
+    return assignments, params
+
+
+def update_message(conn: sqlite3.Connection, assignments: list[str], params: list[Any]) -> None:
+    conn.execute(f"UPDATE messages SET {', '.join(assignments)} WHERE id = ?", params)
+
+
+def mark_interrupted(conn: sqlite3.Connection, now: str) -> int:
+    cursor = conn.execute(
+        "UPDATE messages SET status = ?, updated_at = ? WHERE status = 'pending' AND role = ?",
+        [MessageStatus.INTERRUPTED.value, now, MessageRole.ASSISTANT.value],
+    )
+    return cursor.rowcount

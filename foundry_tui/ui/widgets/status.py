@@ -1,0 +1,202 @@
+"""The status line under the transcript: last reply's status, usage, and send mode.
+
+It is one line, and a narrow terminal has room for part of it: words go before figures
+(the send mode's words, "conversation", "in/out/total"), and a figure is shown whole or
+not at all, never cut. The whole text is always the line's tooltip.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from rich.cells import cell_len
+from textual.content import Content
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Static
+
+from foundry_tui.core.models import MessageStatus, Usage
+from foundry_tui.core.text import one_line
+
+SEPARATOR = " · "
+ELLIPSIS = "…"
+
+
+def _tokens(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+class StatusLine(Static):
+    """Attributes down: the screen sets these reactives, the line redraws itself."""
+
+    last_status: reactive[MessageStatus | None] = reactive(None)
+    last_usage: reactive[Usage | None] = reactive(None)
+    conversation_usage: reactive[Usage | None] = reactive(None)
+    mode: reactive[str] = reactive("")
+    # What the mode says in a word or two, shown when the line is too narrow for `mode`.
+    mode_short: reactive[str] = reactive("")
+    notice: reactive[str] = reactive("")
+    # A request being retried or kept waiting: counted here, on the UI's clock.
+    waiting: reactive[str] = reactive("")
+    _retry: tuple[str, float, int, int] | None = None  # reason, when, attempt, attempts
+    _waiting_since: float | None = None
+    _ticker: Timer | None = None
+
+    def show_retry(self, reason: str, seconds: float, attempt: int, attempts: int) -> None:
+        """Counts down to the next attempt: "rate limited · retrying in 7 s (2 of 3)"."""
+        self._retry = (reason, time.monotonic() + seconds, attempt, attempts)
+        self._waiting_since = None
+        self._tick()
+
+    def show_waiting(self, seconds: float) -> None:
+        """Counts up while the server holds the request: "waiting for the server · 25 s"."""
+        self._retry = None
+        self._waiting_since = time.monotonic() - seconds
+        self._tick()
+
+    def clear_wait(self) -> None:
+        self._retry = None
+        self._waiting_since = None
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        self.waiting = ""
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self._retry is not None:
+            reason, when, attempt, attempts = self._retry
+            left = math.ceil(when - now)
+            retry = f"retrying in {left} s" if left > 0 else "retrying now"
+            self.waiting = f"{reason} · {retry} ({attempt} of {attempts})"
+        elif self._waiting_since is not None:
+            self.waiting = f"waiting for the server · {int(now - self._waiting_since)} s"
+        if self._ticker is None:
+            self._ticker = self.set_interval(0.25, self._tick)
+
+    def validate_notice(self, notice: str) -> str:
+        """A notice may quote a server (an error's title): one inert line."""
+        return one_line(notice, 300)
+
+    @property
+    def full_text(self) -> str:
+        """Everything the line has to say, however narrow it is."""
+        return _fit(self._parts(), None)
+
+    @property
+    def text(self) -> str:
+        """The line as drawn at its current width."""
+        return _fit(self._parts(), self.content_size.width or None)
+
+    def render(self) -> Content:
+        # Every reactive above repaints the line, so the tooltip follows here, in one place
+        # (setting it only tells a tooltip on screen to show the new text).
+        full = self.full_text
+        tooltip = full if full != "Ready" else None
+        if self.tooltip != tooltip:
+            self.tooltip = tooltip
+        return Content(self.text)
+
+    def _parts(self) -> _Parts:
+        parts = _Parts()
+        if self.last_status is not None:
+            parts.status = f"● {self.last_status.value}"
+        parts.waiting = self.waiting
+        parts.mode = self.mode
+        parts.mode_short = self.mode_short or self.mode
+        if self.last_usage is not None:
+            parts.usage = self.last_usage
+        if self.conversation_usage is not None and self.conversation_usage.total_tokens:
+            parts.conversation = self.conversation_usage.total_tokens
+        parts.notice = self.notice
+        return parts
+
+
+class _Parts:
+    """The line's parts, each as long or as short as the width allows."""
+
+    def __init__(self) -> None:
+        self.status = ""
+        # A retry's countdown or a long wait: its figures are never dropped.
+        self.waiting = ""
+        self.mode = ""
+        self.mode_short = ""
+        self.usage: Usage | None = None
+        self.usage_compact = False
+        self.conversation: int | None = None
+        self.conversation_compact = False
+        self.notice = ""
+
+    def text(self) -> str:
+        parts = [self.status, self.waiting, self.mode]
+        if self.usage is not None:
+            usage = self.usage
+            tokens_in, tokens_out = _tokens(usage.input_tokens), _tokens(usage.output_tokens)
+            total = _tokens(usage.total_tokens)
+            parts.append(
+                f"{tokens_in}+{tokens_out}={total}"
+                if self.usage_compact
+                else f"in {tokens_in} / out {tokens_out} / total {total}"
+            )
+        if self.conversation is not None:
+            figure = _tokens(self.conversation)
+            parts.append(
+                f"all {figure}" if self.conversation_compact else f"conversation {figure} tokens"
+            )
+        parts.append(self.notice)
+        return SEPARATOR.join(part for part in parts if part) or "Ready"
+
+
+def _fit(parts: _Parts, width: int | None) -> str:
+    """``parts`` as text no wider than ``width``: words go first (the mode's, then the
+    notice's from its end), then whole figures, the least useful first; a figure is
+    never cut."""
+    text = parts.text()
+    if width is None or cell_len(text) <= width:
+        return text
+
+    def short_mode() -> None:
+        parts.mode = parts.mode_short
+
+    def compact_conversation() -> None:
+        parts.conversation_compact = True
+
+    def compact_usage() -> None:
+        parts.usage_compact = True
+
+    def no_mode() -> None:
+        parts.mode = ""
+
+    for step in (short_mode, compact_conversation, compact_usage, no_mode):
+        step()
+        text = parts.text()
+        if cell_len(text) <= width:
+            return text
+
+    def no_conversation() -> None:
+        parts.conversation = None
+
+    def no_usage() -> None:
+        parts.usage = None
+
+    notice = parts.notice
+    for step in (lambda: None, no_conversation, no_usage):
+        step()
+        fitted = _cut_notice(parts, notice, width)
+        if fitted is not None:
+            return fitted
+    parts.notice = ""
+    return parts.text()
+
+
+def _cut_notice(parts: _Parts, notice: str, width: int) -> str | None:
+    """The line with as many of the notice's first words as fit (a cut word could be a
+    cut figure), or None when not even the first one does."""
+    words = notice.split(" ")
+    for keep in range(len(words), 0, -1):
+        parts.notice = notice if keep == len(words) else " ".join(words[:keep]) + ELLIPSIS
+        text = parts.text()
+        if cell_len(text) <= width:
+            return text
+    return None
