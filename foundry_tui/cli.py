@@ -10,7 +10,7 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from foundry_tui import __version__
@@ -69,12 +69,20 @@ def one_line(text: str) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
+# `foundry-tui NAME ...`: the module whose main(argv) runs it. Imported only when named,
+# so the TUI's start-up and each subcommand load nothing of the others.
+SUBCOMMANDS: dict[str, str] = {
+    "local": "foundry_tui.local.install",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["local"]:  # foundry-tui local install|status
-        from foundry_tui.local.install import main as local_main
+    if arguments[:1] and arguments[0] in SUBCOMMANDS:
+        from importlib import import_module
 
-        return local_main(arguments[1:])
+        command: Callable[[list[str]], int] = import_module(SUBCOMMANDS[arguments[0]]).main
+        return command(arguments[1:])
     args = build_parser().parse_args(arguments)
     overrides = Overrides(
         profile=args.profile,
