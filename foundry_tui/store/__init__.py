@@ -1,17 +1,32 @@
 """The history database: ``Store`` is the one entry point other modules use.
 
 One ``Store`` owns one ``sqlite3`` connection (WAL mode, ``synchronous=NORMAL``,
-foreign keys on, 10 s busy timeout) wrapped in a ``sqlite_utils.Database``. Every
-public method takes the store's ``RLock``, so one ``Store`` may be shared by any
-number of threads (``asyncio.to_thread`` workers included). Several ``Store``
-objects, in this or other processes, may use the same file: every write is one
-``BEGIN IMMEDIATE`` transaction, so writers queue on SQLite's lock instead of
-failing with "database is locked", and a failed write leaves no partial rows.
+foreign keys on, 10 s busy timeout). Every public method takes the store's ``RLock``,
+so one ``Store`` may be shared by any number of threads (``asyncio.to_thread`` workers
+included). Several ``Store`` objects, in this or other processes, may use the same
+file: every write is one ``BEGIN IMMEDIATE`` transaction, so writers queue on SQLite's
+lock instead of failing with "database is locked", and a failed write leaves no
+partial rows.
 
-Only the ``store*`` modules touch SQLite: ``store_open`` opens the file,
-``store_errors`` names what can go wrong, ``store_rows`` converts rows to models,
-``store_reads`` and ``store_writes`` hold the SQL. Importing them does not touch
-the file system; ``Store.open`` does.
+sqlite-utils is the access layer (``Store._db``, a ``sqlite_utils.Database`` over the
+same connection): migrations, the history list and search (``db.query``), the prompts
+recalled with Up, renaming, settings and deleting (``table.update``/``delete_where``).
+Two paths stay on the plain connection, for measured reasons (benchmarks/store_access.py):
+
+* opening a database whose schema is current, and a turn's reads and writes
+  (``create_conversation``, ``add_message``, ``update_message``, ``get_message``,
+  ``get_conversation``, ``transcript``, ``set_head``, ``set_server_state``,
+  ``conversation_usage``, ``find_conversation_by_response_id``, and
+  ``mark_interrupted`` at start-up): ``import sqlite_utils`` alone takes ~0.1 s
+  (104 ms), more than a third of the 0.25 s from ``foundry-tui ask`` to its first
+  token, so the wrapper and its import wait for the first method that uses it;
+* and 1,000 turns' writes take 688 ms through ``table.insert``/``table.update``
+  against 224 ms as plain statements (their introspection and savepoints).
+
+Only the ``foundry_tui.store`` modules touch SQLite: ``open`` opens the file,
+``errors`` names what can go wrong, ``rows`` converts rows to models, ``reads`` and
+``writes`` hold the queries. Importing them does not touch the file system, nor
+import sqlite_utils; ``Store.open`` opens the file.
 """
 
 from __future__ import annotations
@@ -22,8 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from foundry_tui.core.models import (
     Conversation,
@@ -57,6 +71,9 @@ from foundry_tui.store.rows import (
 )
 from foundry_tui.store.writes import ROOT
 
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
     "ROOT",
@@ -76,12 +93,20 @@ class Store:
 
     path: Path
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, db: Database) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         """Internal: use ``Store.open``."""
         self.path = path
         self._conn: sqlite3.Connection | None = conn
-        self._db = db
+        self._database: Database | None = None
         self._lock = threading.RLock()
+
+    @property
+    def _db(self) -> Database:
+        """sqlite-utils over the store's connection, made (and sqlite_utils imported) by
+        the first method that uses it: see the module's docstring. Call under the lock."""
+        if self._database is None:
+            self._database = store_open.database(self._connection())
+        return self._database
 
     # -- opening and closing -------------------------------------------------
 
@@ -93,8 +118,7 @@ class Store:
         touched) or StoreWriteError (cannot create/open/write).
         """
         path = Path(path).expanduser()
-        conn, db = store_open.open_database(path)
-        return cls(path, conn, db)
+        return cls(path, store_open.open_database(path))
 
     @classmethod
     def fresh_path_beside(cls, path: Path) -> Path:
@@ -211,19 +235,21 @@ class Store:
         if query is None:
             return []
         sql, params = query
-        with self._read("search") as conn:
-            packed = conn.execute(sql, params).fetchone()[0]
+        with self._read("search"):
+            packed = store_reads.summaries_json(self._db, sql, params)
         return store_reads.summaries_from_json(packed)
 
     def rename_conversation(self, conversation_id: str, title: str) -> None:
         """No-op if the conversation does not exist."""
-        with self._write("rename the conversation in") as conn:
-            store_writes.rename_conversation(conn, conversation_id, title)
+        with self._write("rename the conversation in"):
+            store_writes.update_conversation(self._db, conversation_id, {"title": title})
 
     def update_settings(self, conversation_id: str, settings: GenerationSettings) -> None:
         """No-op if the conversation does not exist."""
-        with self._write("save the settings to") as conn:
-            store_writes.update_settings(conn, conversation_id, settings)
+        with self._write("save the settings to"):
+            store_writes.update_conversation(
+                self._db, conversation_id, store_writes.settings_values(settings)
+            )
 
     def set_server_state(self, conversation_id: str, state: ServerState) -> None:
         """No-op if the conversation does not exist."""
@@ -232,8 +258,8 @@ class Store:
 
     def delete_conversation(self, conversation_id: str) -> None:
         """Deletes the conversation and all its messages; no-op if it does not exist."""
-        with self._write("delete the conversation from") as conn:
-            store_writes.delete_conversation(conn, conversation_id)
+        with self._write("delete the conversation from"):
+            store_writes.delete_conversation(self._db, conversation_id)
 
     def find_conversation_by_response_id(self, response_id: str) -> Conversation | None:
         with self._read() as conn:
@@ -340,8 +366,8 @@ class Store:
 
     def recent_prompts(self, *, exclude_conversation: str | None, limit: int) -> list[str]:
         """Prompts sent in other conversations, newest first (for recalling them)."""
-        with self._read() as conn:
-            return store_reads.recent_prompts(conn, exclude_conversation, limit)
+        with self._read():
+            return store_reads.recent_prompts(self._db, exclude_conversation, limit)
 
     def mark_interrupted(self) -> int:
         """At start-up: every PENDING assistant message becomes INTERRUPTED."""

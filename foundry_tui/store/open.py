@@ -1,5 +1,8 @@
 """Opening the history database file: a 0700 folder and 0600 file, the connection and
-its pragmas, WAL, the schema check and migration, and setting a damaged file aside."""
+its pragmas, WAL, the schema check and migration, and setting a damaged file aside.
+
+A database whose schema is current opens without importing sqlite_utils; only a
+migration (a new file, or one made by an older version) needs it."""
 
 from __future__ import annotations
 
@@ -10,8 +13,7 @@ import time
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from foundry_tui.core.paths import file_problem
 from foundry_tui.store import migrations
@@ -22,6 +24,9 @@ from foundry_tui.store.errors import (
     StoreWriteError,
     translate,
 )
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 def make_dirs(directory: Path) -> None:
@@ -87,7 +92,15 @@ def sidecars(path: Path) -> tuple[Path, Path]:
     return Path(f"{path}-wal"), Path(f"{path}-shm")
 
 
-def open_database(path: Path) -> tuple[sqlite3.Connection, Database]:
+def database(conn: sqlite3.Connection) -> Database:
+    """sqlite-utils over ``conn`` (imported here, on first need: it costs ~0.1 s)."""
+    from sqlite_utils import Database
+
+    # Plugins are other packages' code, with no business in the history file.
+    return Database(conn, execute_plugins=False)
+
+
+def open_database(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) and migrate the database at ``path`` (already expanded).
 
     Raises CorruptDatabaseError (file not touched), NewerSchemaError (file not
@@ -115,16 +128,19 @@ def open_database(path: Path) -> tuple[sqlite3.Connection, Database]:
         # Connection-level settings: none of these reads or writes the file.
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
-        db = Database(conn, execute_plugins=False)
+        # What sqlite_utils.Database sets when it wraps a connection, set here so that a
+        # write behaves the same before and after the store first uses that wrapper.
+        conn.execute("PRAGMA recursive_triggers = ON")
         # The first read: "file is not a database" surfaces here, before any write.
-        status = migrations.inspect(db)
+        status = migrations.inspect(conn)
         if status.is_newer:
             raise NewerSchemaError(
                 path, db_version=status.user_version, unknown=sorted(status.unknown)
             )
         use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
-        migrations.migrate(db)
+        if not status.is_current:
+            migrations.migrate(database(conn))
     except migrations.SchemaTooNewError as exc:
         close_quietly(conn)
         raise NewerSchemaError(
@@ -139,7 +155,7 @@ def open_database(path: Path) -> tuple[sqlite3.Connection, Database]:
     except BaseException:
         close_quietly(conn)
         raise
-    return conn, db
+    return conn
 
 
 def fresh_path_beside(path: Path) -> Path:

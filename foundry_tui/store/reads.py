@@ -1,11 +1,15 @@
 """Reading the history database: one conversation or message, the history list (with
-full-text search) and transcripts, each many-row read fetched as one JSON row."""
+full-text search) and transcripts, each many-row read fetched as one JSON row.
+
+A turn's reads are plain statements on the connection (see ``foundry_tui.store`` for
+the figures); the history list, its search and the recalled prompts go through
+sqlite-utils."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from foundry_tui.core.models import ConversationSummary, Message, MessageRole
 from foundry_tui.store.rows import (
@@ -16,13 +20,16 @@ from foundry_tui.store.rows import (
     server_state,
 )
 
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
 # The history list comes back as ONE row holding a JSON array: the query runs in a worker
 # thread, and Python's sqlite3 releases and retakes the GIL at every row it steps, so
 # fetching hundreds of rows while the UI thread (or an import on another thread) holds
 # the GIL waits up to a switch interval per row; one row waits once.
 _SUMMARY_JSON: Final = (
     "SELECT json_group_array(json_array(id, title, model, updated_at, server_state, seq)) "
-    "FROM ({rows})"
+    "AS packed FROM ({rows})"
 )
 _LIST_SQL: Final = _SUMMARY_JSON.format(
     rows="SELECT id, title, model, updated_at, server_state, seq FROM conversations "
@@ -79,6 +86,12 @@ def summary_query(search: str | None, limit: int) -> tuple[str, dict[str, Any]] 
             return None
         return _SEARCH_SQL, {"q": match, "limit": limit}
     return _LIST_SQL, {"limit": limit}
+
+
+def summaries_json(db: Database, sql: str, params: dict[str, Any]) -> str | None:
+    """Runs a ``summary_query``: the one JSON row's text."""
+    row = next(db.query(sql, params))
+    return row["packed"]  # type: ignore[no-any-return]
 
 
 def summaries_from_json(packed: str | None) -> list[ConversationSummary]:
@@ -178,16 +191,16 @@ def conversation_usage(conn: sqlite3.Connection, conversation_id: str) -> Any:
     ).fetchone()
 
 
-def recent_prompts(
-    conn: sqlite3.Connection, exclude_conversation: str | None, limit: int
-) -> list[str]:
+def recent_prompts(db: Database, exclude_conversation: str | None, limit: int) -> list[str]:
     """The newest ``limit`` prompts of other conversations, newest first (repeats kept).
 
     Walks the messages' rowid backwards, so it reads about ``limit`` rows of any history.
     """
-    rows = conn.execute(
-        "SELECT text FROM messages WHERE role = :role AND conversation_id != :cid "
-        "ORDER BY seq DESC LIMIT :limit",
-        {"role": MessageRole.USER.value, "cid": exclude_conversation or "", "limit": limit},
-    ).fetchall()
-    return [row[0] for row in rows]
+    rows = db.table("messages").rows_where(
+        "role = :role AND conversation_id != :cid",
+        {"role": MessageRole.USER.value, "cid": exclude_conversation or ""},
+        order_by="seq DESC",
+        select="text",
+        limit=limit,
+    )
+    return [row["text"] for row in rows]

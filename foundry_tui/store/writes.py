@@ -1,11 +1,14 @@
 """Writing the history database: conversation and message rows, each function one step
-of a caller's ``BEGIN IMMEDIATE`` transaction on the connection it is given."""
+of a caller's ``BEGIN IMMEDIATE`` transaction on the connection or ``Database`` it is
+given. A turn's writes are plain statements on the connection (see ``foundry_tui.store``
+for the figures); the others go through sqlite-utils, whose methods join the open
+transaction as a savepoint."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from foundry_tui.core.models import (
     GenerationSettings,
@@ -16,6 +19,9 @@ from foundry_tui.core.models import (
 )
 from foundry_tui.store.errors import NotFoundError
 from foundry_tui.store.rows import title_from_prompt
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 #: Pass as ``add_message(parent_id=ROOT)`` to start a new root branch (e.g. an edited
 #: first prompt); ``parent_id=None`` means "the conversation's current head".
@@ -51,25 +57,27 @@ def insert_conversation(
     )
 
 
-def rename_conversation(conn: sqlite3.Connection, conversation_id: str, title: str) -> None:
-    conn.execute("UPDATE conversations SET title = ? WHERE id = ?", [title, conversation_id])
+def settings_values(settings: GenerationSettings) -> dict[str, Any]:
+    """The conversations columns a ``GenerationSettings`` fills."""
+    return {
+        "model": settings.model,
+        "instructions": settings.instructions,
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "max_output_tokens": settings.max_output_tokens,
+    }
 
 
-def update_settings(
-    conn: sqlite3.Connection, conversation_id: str, settings: GenerationSettings
-) -> None:
-    conn.execute(
-        "UPDATE conversations SET model = ?, instructions = ?, temperature = ?, "
-        "top_p = ?, max_output_tokens = ? WHERE id = ?",
-        [
-            settings.model,
-            settings.instructions,
-            settings.temperature,
-            settings.top_p,
-            settings.max_output_tokens,
-            conversation_id,
-        ],
-    )
+def update_conversation(db: Database, conversation_id: str, values: dict[str, Any]) -> None:
+    """Sets ``values`` on the conversation; no-op if it does not exist.
+
+    sqlite-utils addresses a row by its primary key, ``seq``; ``id`` is the public key.
+    Name ``title`` in ``values`` only when it changes: its FTS trigger fires on it.
+    """
+    conversations = db.table("conversations")
+    found = next(conversations.rows_where("id = ?", [conversation_id], select="seq"), None)
+    if found is not None:
+        conversations.update(found["seq"], values)
 
 
 def set_server_state(conn: sqlite3.Connection, conversation_id: str, state: ServerState) -> None:
@@ -79,9 +87,9 @@ def set_server_state(conn: sqlite3.Connection, conversation_id: str, state: Serv
     )
 
 
-def delete_conversation(conn: sqlite3.Connection, conversation_id: str) -> None:
-    conn.execute("DELETE FROM messages WHERE conversation_id = ?", [conversation_id])
-    conn.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+def delete_conversation(db: Database, conversation_id: str) -> None:
+    db.table("messages").delete_where("conversation_id = ?", [conversation_id])
+    db.table("conversations").delete_where("id = ?", [conversation_id])
 
 
 def _not_in_conversation(path: Path, message_id: str, conversation_id: str) -> NotFoundError:
