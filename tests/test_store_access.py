@@ -223,7 +223,7 @@ def test_a_migration_that_breaks_a_foreign_key_is_undone(
     monkeypatch.setattr(
         migrations, "KNOWN_MIGRATIONS", migrations.KNOWN_MIGRATIONS | {"m999_orphans"}
     )
-    with pytest.raises(StoreError, match="(?i)foreign key"):
+    with pytest.raises(StoreError, match=r"(?i)foreign key"):
         Store.open(db_path)
     monkeypatch.undo()
     with Store.open(db_path) as store:

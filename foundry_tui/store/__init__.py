@@ -135,6 +135,7 @@ class Store:
         """Close the connection; safe to call twice. Other calls then raise StoreError."""
         with self._lock:
             conn, self._conn = self._conn, None
+            self._database = None
             if conn is None:
                 return
             with suppress(sqlite3.Error):
