@@ -17,10 +17,9 @@ from foundry_tui.commands import (
     load,
     say_problem,
 )
-from foundry_tui.core.markdown_export import markdown
+from foundry_tui.core.export_files import render, write_private
 from foundry_tui.core.paths import PathProblem, expand_user_path, output_problem
-from foundry_tui.core.private_file import write_private
-from foundry_tui.core.transfer import Exported, document, dumps, find
+from foundry_tui.core.transfer import find
 from foundry_tui.store import Store, StoreError
 
 FORMATS = ("md", "json")
@@ -56,10 +55,6 @@ def open_history(args: argparse.Namespace, *, create: bool) -> Store:
     if not create and not path.exists():
         raise UsageError(f"there is no history database yet at {path}")
     return Store.open(path)
-
-
-def render(exported: Exported, form: str) -> str:
-    return dumps(document(exported)) if form == "json" else markdown(exported)
 
 
 def main(argv: list[str]) -> int:
