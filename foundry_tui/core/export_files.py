@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from foundry_tui.core.markdown_export import markdown
+from foundry_tui.core.text import sanitize
 from foundry_tui.core.transfer import Exported, document, dumps
 
 __all__ = ["SUFFIXES", "ExportFormat", "render", "suggested_path", "write_private"]
@@ -45,10 +46,11 @@ def write_private(path: Path, data: bytes) -> None:
 
 def file_name(title: str) -> str:
     """A file name (without suffix) from a conversation's title, which may hold anything:
-    its letters and digits, words joined by "-", lower case; "conversation" if none."""
+    its letters and digits (escape sequences gone whole, payload and all), words joined by
+    "-", lower case; "conversation" if none."""
     words: list[str] = []
     word: list[str] = []
-    for character in unicodedata.normalize("NFC", title):
+    for character in unicodedata.normalize("NFC", sanitize(title)):
         if character.isalnum() and character.isprintable():
             word.append(character.lower())
         elif word:

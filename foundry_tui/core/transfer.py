@@ -173,7 +173,8 @@ def parse(data: bytes) -> Exported:
     if len(data) > MAX_IMPORT_BYTES:
         raise TransferError(TOO_BIG)
     try:
-        raw = json.loads(data, parse_constant=_refuse_constant)
+        # Ours are UTF-8 (json.loads would take UTF-16 and -32 too); an editor's BOM is let be.
+        raw = json.loads(data.decode("utf-8-sig"), parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise TransferError("it is not UTF-8 text, so not a foundry-tui export.") from None
     except json.JSONDecodeError as error:
