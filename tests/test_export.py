@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-from itertools import pairwise
 import stat
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
