@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -187,7 +188,7 @@ def test_markdown_reads_well_and_holds_no_secret(
     ]
     assert "## Assistant (gpt-4o-2024-08-06)" in sections  # what the server said wrote it
     assert body.startswith("\n# How do I count lines in a file?\n\n## User\n")
-    assert f"\n{REPLY}\n" in body  # the model's Markdown as it wrote it
+    assert f"\n{REPLY}\n\n## User\n" in body  # the model's Markdown as it wrote it
     assert "> *Incomplete: the reply stopped early. The reply reached max_output_tokens.*" in body
     assert f"\n{CUT_OFF}\n```\n" in body  # the cut-off code block closed
     assert "> *Cancelled: stopped before the end; the text so far is kept.*\n\nPartial ans" in body
@@ -242,15 +243,18 @@ def test_json_to_a_file_is_private_complete_and_valid(
     assert all(m["parent_id"] == p["id"] for p, m in pairwise(messages))
 
 
-def test_unknown_id_and_missing_history_are_refused(
-    history: tuple[Path, str, list[str]], tmp_path: Path
-) -> None:
+def test_an_unknown_id_is_refused(history: tuple[Path, str, list[str]]) -> None:
     db, _cid, _ids = history
     line = one_line_problem(foundry("export", "resp_nowhere", "--db", str(db)))
     assert "resp_nowhere" in line
+
+
+def test_no_history_yet_is_refused_and_not_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "none" / "history.db"
-    line = one_line_problem(foundry("export", "x", "--db", str(missing), "-o", str(tmp_path / "x")))
-    assert str(missing) in line
+    assert cli.main(["export", "x", "--db", str(missing), "-o", str(tmp_path / "x")]) == 2
+    assert str(missing) in capsys.readouterr().err
     assert not missing.parent.exists() and not (tmp_path / "x").exists()
 
 
@@ -263,7 +267,9 @@ def test_output_to_a_folder_that_is_not_there_is_refused(
     assert cli.main(["export", cid, "--db", str(db), "-o", str(tmp_path)]) == 2  # a folder
 
 
-def test_exports_printed_to_a_terminal_are_inert(tmp_path: Path) -> None:
+def test_exports_printed_to_a_terminal_are_inert(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
     """A title and texts full of escape sequences: the Markdown leaves them out, the JSON
     writes them as \\u escapes, which decode to exactly what was saved."""
     db = tmp_path / "history.db"
@@ -275,14 +281,15 @@ def test_exports_printed_to_a_terminal_are_inert(tmp_path: Path) -> None:
             conversation_id=conversation.id, role=MessageRole.USER,
             text=HOSTILE.replace("\ud800", ""), status=MessageStatus.COMPLETED,
         )  # fmt: skip
-    md = foundry("export", conversation.id, "--db", str(db))
-    js = foundry("export", conversation.id, "--db", str(db), "--format", "json")
-    assert md.returncode == js.returncode == 0
-    for output in (md.stdout, js.stdout):
+    assert cli.main(["export", conversation.id, "--db", str(db)]) == 0
+    md = capsysbinary.readouterr().out
+    assert cli.main(["export", conversation.id, "--db", str(db), "--format", "json"]) == 0
+    js = capsysbinary.readouterr().out
+    for output in (md, js):
         for sequence in FORBIDDEN:
             assert sequence not in output, sequence
-    assert HOSTILE_SHOWN.replace("\ufffd", "") in md.stdout.decode()
-    data = json.loads(js.stdout)
+    assert HOSTILE_SHOWN.replace("\ufffd", "") in md.decode()
+    data = json.loads(js)
     assert data["conversation"]["title"] == TITLE
     assert data["messages"][0]["text"] == HOSTILE.replace("\ud800", "")
 
@@ -291,7 +298,7 @@ def test_exports_printed_to_a_terminal_are_inert(tmp_path: Path) -> None:
 
 
 def test_export_import_export_gives_the_same_document(
-    history: tuple[Path, str, list[str]], tmp_path: Path
+    history: tuple[Path, str, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db, cid, _ids = history
     first = foundry("export", cid, "--format", "json", "--db", str(db))
@@ -300,14 +307,15 @@ def test_export_import_export_gives_the_same_document(
     assert imported.returncode == 0, imported.stderr
     new_id = imported.stdout.decode().strip()
     assert new_id != cid and "imported" in imported.stderr.decode()
-    again = foundry("export", new_id, "--format", "json", "--db", str(other))
-    before, after = json.loads(first.stdout), json.loads(again.stdout)
+    assert cli.main(["export", new_id, "--format", "json", "--db", str(other)]) == 0
+    again = capsys.readouterr().out
+    before, after = json.loads(first.stdout), json.loads(again)
     assert after["conversation"]["id"] == new_id
     # Only the local ids differ: replaced consistently, they give the same document.
     old_ids = [before["conversation"]["id"], *(m["id"] for m in before["messages"])]
     new_ids = [after["conversation"]["id"], *(m["id"] for m in after["messages"])]
     assert not set(old_ids) & set(new_ids)
-    renamed = again.stdout.decode()
+    renamed = again
     for old, new in zip(old_ids, new_ids, strict=True):
         renamed = renamed.replace(new, old)
     assert renamed == first.stdout.decode()
@@ -431,13 +439,26 @@ def test_import_refuses_what_is_not_a_sound_export(
 
 def test_a_sound_document_is_valid_and_imported(tmp_path: Path) -> None:
     data = document()
+    data["messages"][1]["status"] = "pending"  # streaming when it was exported
     Draft202012Validator(SCHEMA).validate(data)
     with Store.open(tmp_path / "h.db") as store:
         saved = transfer.save_imported(store, transfer.parse(json.dumps(data).encode()))
         messages = store.transcript(saved.id)
     assert [m.text for m in messages] == ["Hello", "Hi"]
     assert messages[1].parent_id == messages[0].id and messages[1].response_id == "resp_x"
+    assert messages[1].status == MessageStatus.INTERRUPTED  # it streams nowhere now
     assert saved.title == "A title" and saved.updated_at == data["conversation"]["updated_at"]
+
+
+def test_the_store_saves_a_whole_conversation_or_nothing(tmp_path: Path) -> None:
+    exported = transfer.parse(json.dumps(document()).encode())
+    first, second = exported.messages
+    with Store.open(tmp_path / "h.db") as store:
+        with pytest.raises(ValueError, match="before its parent"):
+            store.import_conversation(exported.conversation, [second, first])
+        with pytest.raises(sqlite3.IntegrityError):  # the same id twice: the 2nd insert fails
+            store.import_conversation(exported.conversation, [first, first, second])
+        assert store.list_conversations() == []
 
 
 def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
