@@ -413,28 +413,38 @@ REFUSED: dict[str, tuple[bytes, str]] = {
     ),
     "lone surrogate": (json.dumps(document()).replace("Hello", "\\ud800").encode(), "surrogate"),
     "nested too deep": (b"[" * 100_000 + b"]" * 100_000, "not a foundry-tui"),
+    "a number too long": (b'{"format": 1' + b"0" * 5_000 + b"}", "number too long"),
 }
 
 
 @pytest.mark.parametrize("name", REFUSED)
-def test_import_refuses_what_is_not_a_sound_export(
-    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_import_refuses_what_is_not_a_sound_export(name: str) -> None:
     data, expected = REFUSED[name]
+    with pytest.raises(transfer.TransferError) as refused:
+        transfer.parse(data)
+    assert expected in str(refused.value) and "\n" not in str(refused.value)
+    if name.startswith(("not ", "nested", "a number")) or name in BEYOND_THE_SCHEMA:
+        return
+    # The schema refuses it too: the importer and the documented shape agree.
+    assert not Draft202012Validator(SCHEMA).is_valid(json.loads(data))
+
+
+def test_a_refused_import_says_why_in_one_line_and_saves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "history.db"
     with Store.open(db) as store:
         store.create_conversation(profile="p", settings=GenerationSettings(model="m"))
     file = tmp_path / "in.json"
-    file.write_bytes(data)
+    file.write_bytes(REFUSED["parent not earlier"][0])
     assert cli.main(["import", str(file), "--db", str(db)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.count("\n") == 1 and expected in captured.err, captured.err
+    assert captured.err == (
+        f"foundry-tui: cannot import {file}: it is not a sound foundry-tui export: "
+        "messages[0].parent_id names no earlier message.\n"
+    )
     assert conversations(db) == 1  # nothing saved
-    if name.startswith(("not ", "nested")) or name in BEYOND_THE_SCHEMA:
-        return
-    # The schema refuses it too: the importer and the documented shape agree.
-    assert not Draft202012Validator(SCHEMA).is_valid(json.loads(data))
 
 
 def test_a_sound_document_is_valid_and_imported(tmp_path: Path) -> None:

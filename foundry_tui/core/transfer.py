@@ -175,12 +175,16 @@ def parse(data: bytes) -> Exported:
     try:
         # Ours are UTF-8 (json.loads would take UTF-16 and -32 too); an editor's BOM is let be.
         raw = json.loads(data.decode("utf-8-sig"), parse_constant=_refuse_constant)
+    except TransferError:
+        raise
     except UnicodeDecodeError:
         raise TransferError("it is not UTF-8 text, so not a foundry-tui export.") from None
     except json.JSONDecodeError as error:
         raise TransferError(
             f"it is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
         ) from None
+    except ValueError:  # a number of more digits than Python converts (4,300)
+        raise TransferError("it is not a foundry-tui export (a number too long).") from None
     except RecursionError:
         raise TransferError("it is not a foundry-tui export (nested too deep).") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
