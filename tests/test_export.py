@@ -471,7 +471,7 @@ def test_the_store_saves_a_whole_conversation_or_nothing(tmp_path: Path) -> None
         assert store.list_conversations() == []
 
 
-def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+def test_a_huge_file_is_refused(tmp_path: Path) -> None:
     huge = tmp_path / "huge.json"
     with huge.open("wb") as handle:
         handle.truncate(transfer.MAX_IMPORT_BYTES + 1)  # sparse: nothing to write
