@@ -92,8 +92,10 @@ def main(argv: list[str]) -> int:
 
 def _to_stdout(text: str) -> int:
     try:
-        sys.stdout.write(text)
+        # UTF-8 whatever the locale says, as in a file: `> chat.md` gives the same bytes.
         sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.buffer.flush()
     except BrokenPipeError:
         # The reader stopped (`| head`): what it did not want is not a failure. Python
         # would still fail flushing at exit, so stdout goes to /dev/null.
