@@ -48,14 +48,21 @@ async def run_command(pilot: Any, app: App[Any], title: str) -> None:
     await pilot.press("enter")
 
 
-async def test_export_writes_the_chosen_format_where_the_user_says(
+async def test_export_and_copy_from_the_palette(
     tmp_path: Path, server: ResponsesServer, isolated_home: Path
 ) -> None:
+    """Before a conversation, both commands say so; after a turn, Export writes the format
+    and the file chosen in its dialog, and Copy puts the Markdown on the clipboard."""
     app = make_app(write_config(tmp_path, server.base_url))
     async with app.run_test(size=(140, 40)) as pilot:
         chat = await start_chat(app, pilot)
-        reply = (await send(pilot, app, "hello")).message
         said = record_notifications(app)
+        await run_command(pilot, app, "Copy conversation as Markdown")
+        await wait_until(pilot, lambda: bool(said), what="the hint")
+        assert said == [NOTHING_OPEN] and app.screen is chat and app.clipboard == ""
+        said.clear()
+
+        reply = (await send(pilot, app, "hello")).message
         await run_command(pilot, app, "Export conversation…")
         await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen), what="the dialog")
         field = app.screen.query_one("#export-path", Input)
@@ -64,44 +71,24 @@ async def test_export_writes_the_chosen_format_where_the_user_says(
         await wait_until(pilot, lambda: field.value.endswith("hello.json"), what="the suffix")
         field.value = str(tmp_path / "chat.json")
         await pilot.click("#export-save")
-        out = tmp_path / "chat.json"
-        await wait_until(pilot, lambda: bool(said), what="the outcome")
+        await wait_until(pilot, lambda: bool(said), what="the export's outcome")
         assert app.screen is chat
-    assert said == [f"Exported: Saved to {out}"]
+        out = tmp_path / "chat.json"
+        assert said == [f"Exported: Saved to {out}"]
+        said.clear()
+
+        await run_command(pilot, app, "Copy conversation as Markdown")
+        await wait_until(pilot, lambda: bool(said), what="the copy's outcome")
+        copied = app.clipboard
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["format"] == "foundry-tui.conversation"
     assert [m["text"] for m in data["messages"]] == ["hello", "You said: hello"]
     assert reply.response_id is not None
     assert data["messages"][1]["response_id"] == reply.response_id
-
-
-async def test_copy_puts_the_markdown_on_the_clipboard(
-    tmp_path: Path, server: ResponsesServer
-) -> None:
-    app = make_app(write_config(tmp_path, server.base_url))
-    async with app.run_test(size=(140, 40)) as pilot:
-        await start_chat(app, pilot)
-        await send(pilot, app, "hello")
-        said = record_notifications(app)
-        await run_command(pilot, app, "Copy conversation as Markdown")
-        await wait_until(pilot, lambda: bool(said), what="the outcome")
-        copied = app.clipboard
     assert copied.startswith('---\ntitle: "hello"\n')
     assert copied.endswith("\n## User\n\nhello\n\n## Assistant (gpt-4o)\n\nYou said: hello\n")
     assert said == [f"Copied the conversation as Markdown ({len(copied):,} characters)."]
-
-
-async def test_with_no_conversation_the_commands_say_so(
-    tmp_path: Path, server: ResponsesServer
-) -> None:
-    app = make_app(write_config(tmp_path, server.base_url))
-    async with app.run_test(size=(140, 40)) as pilot:
-        chat = await start_chat(app, pilot)
-        said = record_notifications(app)
-        await run_command(pilot, app, "Copy conversation as Markdown")
-        await wait_until(pilot, lambda: bool(said), what="the hint")
-        assert said == [NOTHING_OPEN] and app.screen is chat and app.clipboard == ""
 
 
 async def test_an_imported_hostile_title_stays_inert(
