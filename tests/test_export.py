@@ -283,7 +283,9 @@ def test_exports_printed_to_a_terminal_are_inert(
         )  # fmt: skip
     assert cli.main(["export", conversation.id, "--db", str(db)]) == 0
     md = capsysbinary.readouterr().out
-    assert cli.main(["export", conversation.id, "--db", str(db), "--format", "json"]) == 0
+    assert (
+        cli.main(["export", conversation.id, "--db", str(db), "--format", "json", "-o", "-"]) == 0
+    )
     js = capsysbinary.readouterr().out
     for output in (md, js):
         for sequence in FORBIDDEN:
@@ -445,6 +447,8 @@ def test_a_refused_import_says_why_in_one_line_and_saves_nothing(
         "messages[0].parent_id names no earlier message.\n"
     )
     assert conversations(db) == 1  # nothing saved
+    assert cli.main(["import", str(tmp_path / "none.json"), "--db", str(db)]) == 2
+    assert "none.json: there is no such file" in capsys.readouterr().err
 
 
 def test_a_sound_document_is_valid_and_imported(tmp_path: Path) -> None:
