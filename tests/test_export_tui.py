@@ -119,6 +119,11 @@ async def test_an_imported_hostile_title_stays_inert(
         assert shown == TITLE_SHOWN
         path = app.screen.query_one("#export-path", Input).value
         assert path == str(isolated_home / "title-b-t-b-end.md")
+        said = record_notifications(app)
+        await pilot.press("escape")  # nothing written, nothing said
+        await wait_until(pilot, lambda: app.screen is chat, what="the dialog closed")
+        await app.workers.wait_for_complete()
+        assert said == [] and not Path(path).exists()
 
 
 async def _dialog(pilot: Any) -> None:
