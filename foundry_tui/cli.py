@@ -73,6 +73,8 @@ def one_line(text: str) -> str:
 # so the TUI's start-up and each subcommand load nothing of the others.
 SUBCOMMANDS: dict[str, str] = {
     "local": "foundry_tui.local.install",
+    "export": "foundry_tui.commands.export",
+    "import": "foundry_tui.commands.import_",
 }
 
 

@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["PathProblem", "expand_user_path", "file_problem"]
+__all__ = ["PathProblem", "expand_user_path", "file_problem", "output_problem"]
 
 
 class PathProblem(ValueError):
@@ -75,3 +75,11 @@ def _ancestor_problem(path: Path) -> str | None:
             return None
         return f"{folder} is not a folder"
     return None
+
+
+def output_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a file to write (replace or create) in a folder that exists
+    already, or None when it can."""
+    if not path.parent.is_dir():
+        return f"there is no folder {path.parent}"
+    return file_problem(path)

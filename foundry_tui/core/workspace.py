@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from foundry_tui.core.models import ConversationSummary, GenerationSettings, Profile
 from foundry_tui.core.session import ChatSession, ResponsesBackend, import_from_server
 
 if TYPE_CHECKING:
+    from foundry_tui.core.export_files import ExportFormat
+    from foundry_tui.core.transfer import Exported
     from foundry_tui.store import Store
 
 
@@ -32,6 +35,10 @@ class AppBackend(ResponsesBackend, Protocol):
 
     def warm_up(self) -> None:
         """Prepares what the first request needs; called in a thread after start-up."""
+
+
+class ExportProblem(Exception):
+    """An export could not be written; ``str()`` says why, in one sentence."""
 
 
 def _retrieve_exception(task: asyncio.Task[Store]) -> None:
@@ -149,3 +156,51 @@ class Workspace:
 
     async def endpoint_models(self) -> list[str]:
         return await self.backend.list_models()
+
+    # -- exports: the reading, rendering and writing all in threads (their modules are
+    # -- imported only when an export is asked for: nothing at start-up)
+
+    async def _exported(self, conversation_id: str) -> Exported:
+        from foundry_tui.core.transfer import find
+
+        exported = await asyncio.to_thread(find, await self._store(), conversation_id)
+        if exported is None:
+            raise LookupError("That conversation is no longer saved.")
+        return exported
+
+    async def suggested_export_path(self, title: str, form: ExportFormat) -> Path:
+        """A file in the Downloads (else home) folder named after ``title``, not yet there."""
+        from foundry_tui.core.export_files import suggested_path
+
+        return await asyncio.to_thread(suggested_path, title, form)
+
+    async def export_conversation(
+        self, conversation_id: str, form: ExportFormat, path_text: str
+    ) -> Path:
+        """Writes the conversation to the file ``path_text`` names (replacing it); returns
+        where it went. ExportProblem says why it could not, StorageError if reading failed."""
+        from foundry_tui.core.export_files import render, write_private
+        from foundry_tui.core.paths import PathProblem, expand_user_path, output_problem
+
+        if not path_text.strip():
+            raise ExportProblem("Type the path of the file to write.")
+        try:
+            path = expand_user_path(path_text.strip())
+        except PathProblem as refused:
+            raise ExportProblem(f"{path_text} cannot be used: {refused}") from None
+        problem: str | None = await asyncio.to_thread(output_problem, path)
+        if problem is not None:
+            raise ExportProblem(f"{path} cannot be written: {problem}")
+        exported = await self._exported(conversation_id)
+        data = await asyncio.to_thread(lambda: render(exported, form).encode("utf-8"))
+        try:
+            await asyncio.to_thread(write_private, path, data)
+        except OSError as error:
+            raise ExportProblem(f"{path} cannot be written: {error.strerror or error}") from None
+        return path
+
+    async def conversation_markdown(self, conversation_id: str) -> str:
+        from foundry_tui.core.export_files import render
+
+        exported = await self._exported(conversation_id)
+        return await asyncio.to_thread(render, exported, "md")

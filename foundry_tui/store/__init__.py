@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -215,6 +216,32 @@ class Store:
             created_at=now,
             updated_at=now,
         )
+
+    def import_conversation(
+        self, conversation: Conversation, messages: Sequence[Message]
+    ) -> Conversation:
+        """Saves a whole conversation made elsewhere (an export read back) as a new one, in
+        one transaction: it and its messages get new ids; their times, statuses, response
+        ids and usage are kept. ``messages`` come parents first, and their ``parent_id``
+        and the conversation's ``head_message_id`` name messages among them (else
+        ValueError, nothing saved)."""
+        known: set[str] = set()
+        for message in messages:
+            if message.parent_id is not None and message.parent_id not in known:
+                raise ValueError(f"message {message.id} comes before its parent")
+            known.add(message.id)
+        head = conversation.head_message_id
+        if head is not None and head not in known:
+            raise ValueError(f"the head {head} is none of the messages")
+        message_ids = {old: new_id() for old in known}
+        saved = replace(
+            conversation,
+            id=new_id(),
+            head_message_id=None if head is None else message_ids[head],
+        )
+        with self._write("save the imported conversation to") as conn:
+            store_writes.insert_whole_conversation(conn, saved, messages, message_ids)
+        return saved
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
         with self._read() as conn:

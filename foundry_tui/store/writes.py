@@ -7,11 +7,14 @@ transaction as a savepoint."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from foundry_tui.core.models import (
+    Conversation,
     GenerationSettings,
+    Message,
     MessageRole,
     MessageStatus,
     ServerState,
@@ -221,3 +224,65 @@ def mark_interrupted(conn: sqlite3.Connection, now: str) -> int:
         [MessageStatus.INTERRUPTED.value, now, MessageRole.ASSISTANT.value],
     )
     return cursor.rowcount
+
+
+def insert_whole_conversation(
+    conn: sqlite3.Connection,
+    conversation: Conversation,
+    messages: Sequence[Message],
+    message_ids: Mapping[str, str],
+) -> None:
+    """Inserts ``conversation`` (already under its new id and head) and ``messages``
+    (parents first) under ``message_ids``, the new id for each old one; times, statuses,
+    response ids and usage as given."""
+    settings = conversation.settings
+    conn.execute(
+        "INSERT INTO conversations (id, title, profile, model, instructions, "
+        "temperature, top_p, max_output_tokens, server_state, head_message_id, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+        [
+            conversation.id,
+            conversation.title,
+            conversation.profile,
+            settings.model,
+            settings.instructions,
+            settings.temperature,
+            settings.top_p,
+            settings.max_output_tokens,
+            ServerState(conversation.server_state).value,
+            conversation.created_at,
+            conversation.updated_at,
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO messages (id, conversation_id, parent_id, role, text, status, model, "
+        "response_model, response_id, previous_response_id, input_tokens, output_tokens, "
+        "total_tokens, error, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            [
+                message_ids[message.id],
+                conversation.id,
+                message_ids[message.parent_id] if message.parent_id is not None else None,
+                MessageRole(message.role).value,
+                message.text,
+                MessageStatus(message.status).value,
+                message.model,
+                message.response_model,
+                message.response_id,
+                message.previous_response_id,
+                message.usage.input_tokens,
+                message.usage.output_tokens,
+                message.usage.total_tokens,
+                message.error,
+                message.created_at,
+                message.created_at,
+            ]
+            for message in messages
+        ),
+    )
+    if conversation.head_message_id is not None:
+        conn.execute(
+            "UPDATE conversations SET head_message_id = ? WHERE id = ?",
+            [conversation.head_message_id, conversation.id],
+        )

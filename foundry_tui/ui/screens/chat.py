@@ -778,6 +778,9 @@ class ChatScreen(Screen[None]):
             "The whole status line, however narrow the terminal",
             self.action_show_status,
         )
+        from foundry_tui.ui.screens.export import export_commands  # when the palette opens
+
+        yield from export_commands(self)
 
     def action_show_status(self) -> None:
         self.notify(self.query_one(StatusLine).full_text, title="Status", timeout=15)

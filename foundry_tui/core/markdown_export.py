@@ -1,0 +1,115 @@
+"""A conversation as a Markdown document to read: a front-matter block with the model, the
+settings and the response ids, then each turn as a section, the replies' Markdown as the
+model wrote it.
+
+Everything in it came from the user, a model or a server, and it may be printed to a
+terminal or pasted into one: every text goes through `sanitize` (no escape sequence, no
+control character), and the front matter's values are JSON strings, which YAML reads as
+they are (no value can end the block or start a key of its own).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Final
+
+from foundry_tui import __version__
+from foundry_tui.core.models import Message, MessageRole, MessageStatus
+from foundry_tui.core.text import one_line, sanitize
+from foundry_tui.core.transfer import Exported
+
+__all__ = ["markdown"]
+
+# What a reply that did not complete says under its heading.
+_STATUS_NOTES: Final = {
+    MessageStatus.PENDING: "Still streaming when this was exported: the text so far.",
+    MessageStatus.INCOMPLETE: "Incomplete: the reply stopped early.",
+    MessageStatus.FAILED: "Failed.",
+    MessageStatus.CANCELLED: "Cancelled: stopped before the end; the text so far is kept.",
+    MessageStatus.INTERRUPTED: "Interrupted: the app stopped while this reply streamed.",
+}
+# A code fence's opening or closing line (CommonMark: up to 3 spaces, 3+ ` or ~).
+_FENCE: Final = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+
+
+def _value(value: str | float | int | None) -> str:
+    """A front-matter value: a JSON scalar (YAML reads it the same)."""
+    if isinstance(value, str):
+        value = sanitize(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _front_matter(exported: Exported) -> list[str]:
+    conversation = exported.conversation
+    settings = conversation.settings
+    response_ids = [m.response_id for m in exported.messages if m.response_id is not None]
+    lines = [
+        "---",
+        f"title: {_value(conversation.title)}",
+        f"conversation_id: {_value(conversation.id)}",
+        f"model: {_value(settings.model)}",
+        f"instructions: {_value(settings.instructions)}",
+        f"temperature: {_value(settings.temperature)}",
+        f"top_p: {_value(settings.top_p)}",
+        f"max_output_tokens: {_value(settings.max_output_tokens)}",
+        f"created_at: {_value(conversation.created_at)}",
+        f"updated_at: {_value(conversation.updated_at)}",
+    ]
+    if response_ids:
+        lines.append("response_ids:")
+        lines += [f"  - {_value(response_id)}" for response_id in response_ids]
+    else:
+        lines.append("response_ids: []")
+    lines += [f"exported_by: {_value(f'foundry-tui {__version__}')}", "---"]
+    return lines
+
+
+def close_fences(text: str) -> str:
+    """``text`` with a code block it leaves open closed: a reply cut off inside one would
+    otherwise swallow the rest of the document."""
+    opened: str | None = None
+    for line in text.split("\n"):
+        match = _FENCE.match(line)
+        if match is None:
+            continue
+        fence, rest = match.groups()
+        if opened is None:
+            if not (fence[0] == "`" and "`" in rest):
+                opened = fence
+        elif fence[0] == opened[0] and len(fence) >= len(opened) and not rest.strip():
+            opened = None
+    return text if opened is None else f"{text.rstrip(chr(10))}\n{opened}"
+
+
+def _heading(message: Message) -> str:
+    if message.role == MessageRole.USER:
+        return "## User"
+    model = message.response_model or message.model
+    return f"## Assistant ({one_line(model, 80)})" if model else "## Assistant"
+
+
+def _note(message: Message) -> str | None:
+    note = _STATUS_NOTES.get(message.status)
+    if note is None or message.role == MessageRole.USER:
+        return None
+    if message.error:
+        note = f"{note} {one_line(message.error, 500)}"
+    return f"> *{note}*"
+
+
+def markdown(exported: Exported) -> str:
+    """The conversation as a Markdown document (ends in a newline)."""
+    title = one_line(exported.conversation.title, None) or "Untitled conversation"
+    lines = [*_front_matter(exported), "", f"# {title}"]
+    for message in exported.messages:
+        lines += ["", _heading(message), ""]
+        note = _note(message)
+        if note is not None:
+            lines += [note, ""]
+        text = sanitize(message.text).strip("\n")
+        if text:
+            lines.append(close_fences(text))
+        elif note is None:
+            lines.append("*(empty)*")
+    return "\n".join(lines).rstrip("\n") + "\n"
