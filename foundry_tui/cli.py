@@ -73,6 +73,7 @@ def one_line(text: str) -> str:
 # so the TUI's start-up and each subcommand load nothing of the others.
 SUBCOMMANDS: dict[str, str] = {
     "local": "foundry_tui.local.install",
+    "doctor": "foundry_tui.commands.doctor",
 }
 
 
