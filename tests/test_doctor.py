@@ -672,6 +672,19 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+async def test_a_db_flag_that_cannot_name_a_database_fails_only_the_database(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    found = await check(config, offline(), db=tmp_path)  # a folder
+    assert found["config"].status is Status.PASS
+    assert found["profile"].status is Status.PASS
+    result = found["database"]
+    assert result.status is Status.FAIL
+    assert result.detail.startswith("--db cannot name the history database")
+    assert result.fix.startswith("Use another path with --db, or leave it out")
+
+
 async def test_a_damaged_database_fails_and_is_left_untouched(tmp_path: Path) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9/v1")
     db = tmp_path / "history.db"

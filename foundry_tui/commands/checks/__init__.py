@@ -141,8 +141,9 @@ class Context:
     options: Options
     seams: Seams
     config: AppConfig | None = None
-    # --profile or FOUNDRY_TUI_PROFILE named a profile the file does not have.
-    profile_error: ConfigError | None = None
+    # Loader errors about one input (--profile naming no profile, a --db path that
+    # cannot be used), by the check that reports them.
+    deferred: dict[str, ConfigError] = field(default_factory=dict)
     profile: Profile | None = None
     credential: Any = None  # made by the auth check for Entra ID, used by the deployment check
 

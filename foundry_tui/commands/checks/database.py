@@ -13,6 +13,7 @@ from urllib.parse import quote
 from sqlite_utils import Database
 
 from foundry_tui.commands.checks import CheckResult, Context, fail, in_thread, passed, warn
+from foundry_tui.config import default_db_path
 from foundry_tui.store import migrations
 from foundry_tui.store.errors import NewerSchemaError, StoreError, translate
 
@@ -73,6 +74,17 @@ async def check_database(ctx: Context) -> list[CheckResult]:
     config = ctx.config
     if config is None:
         return []
+    unusable = ctx.deferred.get("database")
+    if unusable is not None:
+        return [
+            fail(
+                "database",
+                "database",
+                unusable.problem,
+                f"Use another path with {unusable.key}, or leave it out for the usual "
+                f"history file ({default_db_path()}).",
+            )
+        ]
     path = config.db_path
     if not path.exists():
         folder = _existing_folder(path)

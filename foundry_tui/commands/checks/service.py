@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from foundry_tui.backend.client import Backend
 from foundry_tui.backend.errors import clean_text, explain
-from foundry_tui.commands.checks import CheckResult, Context, fail, passed, warn
+from foundry_tui.commands.checks import CheckResult, Context, fail, in_thread, passed, warn
 from foundry_tui.config.endpoints import base_url_for, entra_scope_for
 from foundry_tui.core.guards import key_problem
 from foundry_tui.core.models import (
@@ -154,6 +154,10 @@ async def check_deployment(ctx: Context) -> list[CheckResult]:
     started = ctx.seams.monotonic()
     try:
         async with asyncio.timeout(timeout):
+            # The client first (importing openai takes a second or more): the time shown
+            # is the server's.
+            await in_thread(backend.warm_up, timeout)
+            started = ctx.seams.monotonic()
             if not model:
                 names = await backend.list_models()
                 listed = f"{len(names)} models" if names else "no models"

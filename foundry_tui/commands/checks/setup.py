@@ -21,7 +21,6 @@ SETUP_HINT = (
     "Run foundry-tui: its setup screen writes the file. Or set AZURE_OPENAI_ENDPOINT "
     "(with AZURE_OPENAI_API_KEY, or sign in with az login), or OPENAI_API_KEY."
 )
-_PROFILE_KEYS = ("profile", "FOUNDRY_TUI_PROFILE")
 KIND_LABELS = {
     EndpointKind.AZURE_OPENAI: "Azure OpenAI resource",
     EndpointKind.FOUNDRY_PROJECT: "Foundry project",
@@ -33,32 +32,44 @@ KIND_LABELS = {
 _OPERATIONS = ("/responses", "/chat/completions", "/completions", "/embeddings")
 
 
+# Loader errors that are about one flag or variable, not the file: reported by the check
+# they belong to, and the file loaded without that input for the checks after it.
+_DEFERRED = {
+    "profile": "profile",
+    "FOUNDRY_TUI_PROFILE": "profile",
+    "--db": "database",
+    "FOUNDRY_TUI_DB": "database",
+}
+
+
 async def check_config(ctx: Context) -> list[CheckResult]:
     """Found, parses, valid: the loader the TUI uses, with its words."""
-    env = ctx.seams.env
+    env = dict(ctx.seams.env)
     options = ctx.options
     try:
         path = options.config or default_config_path(env)
     except ConfigError as error:
         return [fail("config", "config", str(error), _config_fix(error))]
     overrides = Overrides(profile=options.profile, db=options.db)
-    try:
-        ctx.config = load_config(path, env=env, overrides=overrides)
-    except ConfigError as error:
-        if error.key not in _PROFILE_KEYS:
-            return [fail("config", "config", str(error), _config_fix(error))]
-        # The file may be fine and only the pick wrong: the profile check says so.
-        ctx.profile_error = error
-        unpicked = {k: v for k, v in env.items() if k != "FOUNDRY_TUI_PROFILE"}
+    while ctx.config is None:
         try:
-            ctx.config = load_config(path, env=unpicked, overrides=Overrides(db=options.db))
-        except ConfigError as other:
-            return [fail("config", "config", str(other), _config_fix(other))]
+            ctx.config = load_config(path, env=env, overrides=overrides)
+        except ConfigError as error:
+            owner = _DEFERRED.get(error.key or "")
+            if owner is None or owner in ctx.deferred:
+                return [fail("config", "config", str(error), _config_fix(error))]
+            ctx.deferred[owner] = error
+            if error.key == "profile":
+                overrides = dataclasses.replace(overrides, profile=None)
+            elif error.key == "--db":
+                overrides = dataclasses.replace(overrides, db=None)
+            else:
+                env.pop(str(error.key), None)
     config = ctx.config
     if path.is_file():
         count = len([p for p in config.profiles.values() if p.name != "env"])
         return [passed("config", "config", f"{path} ({_plural(count, 'profile')})")]
-    if config.active_profile() is not None or ctx.profile_error is not None:
+    if config.active_profile() is not None:
         return [
             passed("config", "config", f"no file at {path}; the profile comes from the environment")
         ]
@@ -84,14 +95,18 @@ async def check_profile(ctx: Context) -> list[CheckResult]:
     config = ctx.config
     assert config is not None
     known = ", ".join(sorted(config.profiles)) or "none"
-    if ctx.profile_error is not None:
+    unknown = ctx.deferred.get("profile")
+    if unknown is not None:
         return [
             fail(
                 "profile",
                 "profile",
-                ctx.profile_error.problem,
+                unknown.problem,
                 f"Pick one of the profiles ({known}) with --profile NAME or FOUNDRY_TUI_PROFILE, "
-                f"or add that profile to {config.path}.",
+                f"or add that profile to {config.path}."
+                if config.profiles
+                else f"There is no profile yet: run foundry-tui to set one up, or add a "
+                f"[profiles.NAME] table to {config.path}.",
             )
         ]
     profile = config.active_profile()
