@@ -352,10 +352,12 @@ async def test_a_resolver_that_never_answers_fails_within_its_timeout(tmp_path: 
 async def test_a_proxy_takes_dns_and_tls_out_of_doctors_hands(tmp_path: Path) -> None:
     config = write_config(tmp_path, "https://myres.openai.azure.com", kind="azure")
     # No key: the deployment check, which would reach the proxy, is left out.
-    found = await check(config, seams(env={"HTTPS_PROXY": "http://proxy.corp.test:8080"}))
+    proxy = "http://me:secret@proxy.corp.test:8080"
+    found = await check(config, seams(env={"HTTPS_PROXY": proxy}))
     assert "deployment" not in found
     assert found["dns"].detail == "n/a: requests go through the proxy proxy.corp.test:8080"
     assert found["tls"].status is Status.PASS and "proxy" in found["tls"].detail
+    assert "secret" not in "".join(result.detail for result in found.values())
 
 
 # ---------------------------------------------------------------------------

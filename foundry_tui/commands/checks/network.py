@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -18,14 +19,14 @@ __all__ = ["Target", "check_dns", "check_tls", "target_of"]
 CERTIFICATE_NOTICE = timedelta(days=14)
 
 
+@dataclass(frozen=True)
 class Target:
     """Where the client's requests go: scheme, host, port, and a proxy if one is used."""
 
-    def __init__(self, scheme: str, host: str, port: int, proxy: str | None) -> None:
-        self.scheme = scheme
-        self.host = host
-        self.port = port
-        self.proxy = proxy
+    scheme: str
+    host: str
+    port: int
+    proxy: str | None  # host:port, never the user and password it may carry
 
 
 def target_of(ctx: Context) -> Target | None:
@@ -48,9 +49,11 @@ def _proxy_for(ctx: Context, scheme: str, host: str) -> str | None:
     if is_loopback(host) or _bypassed(host, env.get("no_proxy", "")):
         return None
     try:
-        return urlsplit(proxy).netloc or proxy
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        port = parts.port
     except ValueError:
-        return proxy
+        return "(a proxy URL that cannot be read)"
+    return f"{parts.hostname or '?'}" + (f":{port}" if port else "")
 
 
 def _bypassed(host: str, no_proxy: str) -> bool:

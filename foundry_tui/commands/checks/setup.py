@@ -51,14 +51,16 @@ async def check_config(ctx: Context) -> list[CheckResult]:
     except ConfigError as error:
         return [fail("config", "config", str(error), _config_fix(error))]
     overrides = Overrides(profile=options.profile, db=options.db)
+    left_out: set[str] = set()
     while ctx.config is None:
         try:
             ctx.config = load_config(path, env=env, overrides=overrides)
         except ConfigError as error:
             owner = _DEFERRED.get(error.key or "")
-            if owner is None or owner in ctx.deferred:
+            if owner is None or error.key in left_out:
                 return [fail("config", "config", str(error), _config_fix(error))]
-            ctx.deferred[owner] = error
+            left_out.add(str(error.key))
+            ctx.deferred.setdefault(owner, error)
             if error.key == "profile":
                 overrides = dataclasses.replace(overrides, profile=None)
             elif error.key == "--db":
