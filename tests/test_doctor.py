@@ -308,6 +308,22 @@ def test_a_scope_for_the_other_kind_of_endpoint_warns() -> None:
     assert 'scope = "https://ai.azure.com/.default"' in result.fix
 
 
+async def test_plain_http_to_another_machine_fails_with_the_guards_words(tmp_path: Path) -> None:
+    found = await check(write_config(tmp_path, "http://10.1.2.3/v1"), offline())
+    assert list(found) == ["config"]
+    assert "plain http:// to 10.1.2.3" in found["config"].detail
+    assert "allow_plain_http = true" in found["config"].detail
+
+
+async def test_plain_http_to_another_machine_when_allowed_warns(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://10.1.2.3/v1", extra="allow_plain_http = true")
+    found = await check(config, offline())  # no key: no request leaves
+    assert found["tls"].status is Status.WARN
+    assert found["tls"].detail == (
+        "none: plain http to 10.1.2.3:80, so the API key, prompts and replies travel unencrypted"
+    )
+
+
 # ---------------------------------------------------------------------------
 # DNS
 
@@ -519,6 +535,17 @@ async def test_a_key_of_the_wrong_shape_warns_and_is_never_shown(
     assert auth.status is Status.WARN
     assert auth.detail == f"the key in ${KEY_VARIABLE} {words}"
     assert all(TEST_KEY not in text for r in found.values() for text in (r.detail, r.fix))
+
+
+async def test_a_key_with_a_line_break_fails_the_auth_check_unshown(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    found = await check(config, seams(env={KEY_VARIABLE: "abc\ndef-0123456789"}))
+    assert found["config"].status is Status.PASS
+    auth = found["auth"]
+    assert auth.status is Status.FAIL
+    assert auth.detail == f"the key in ${KEY_VARIABLE} holds a line break (character 4 of 18)"
+    assert "deployment" not in found
+    assert "abc" not in auth.detail + auth.fix
 
 
 def test_an_openai_key_for_an_azure_endpoint_warns() -> None:

@@ -13,6 +13,7 @@ from foundry_tui.config.endpoints import (
     base_url_for,
     parse_endpoint_kind,
 )
+from foundry_tui.core.guards import key_problem
 from foundry_tui.core.models import AuthMethod, EndpointKind, Profile
 
 __all__ = ["KIND_LABELS", "SETUP_HINT", "check_config", "check_endpoint", "check_profile"]
@@ -57,6 +58,8 @@ async def check_config(ctx: Context) -> list[CheckResult]:
             ctx.config = load_config(path, env=env, overrides=overrides)
         except ConfigError as error:
             owner = _DEFERRED.get(error.key or "")
+            if owner is None and error.key and key_problem(env.get(error.key, "").strip()):
+                owner = "auth"  # a key that cannot be sent: the auth check says why
             if owner is None or error.key in left_out:
                 return [fail("config", "config", str(error), _config_fix(error))]
             left_out.add(str(error.key))
