@@ -46,6 +46,7 @@ from tests.responses_server import Fault, ResponsesServer
 
 NO_LOCAL = LocalProbe(runtime_installed=lambda: False, bundled_model=lambda: None)
 PLENTY = 50_000_000_000
+NOW = 1_900_000_000.0  # the wall clock the Entra ID tests see
 AZURE_KEY = "0123456789abcdef" * 2  # the shape of an Azure resource's key
 
 
@@ -581,7 +582,7 @@ class FakeCredential:
             )
         if self.outcome == "hang":
             await asyncio.sleep(3600)
-        return AccessToken(self.token, int(datetime.datetime.now().timestamp()) + 3600)
+        return AccessToken(self.token, int(NOW) + 3600)
 
     async def close(self) -> None:
         self.closed = True
@@ -616,11 +617,11 @@ async def test_entra_id_token_is_used_for_the_deployment_check(
 ) -> None:
     credential = FakeCredential("answer", token=TEST_KEY)  # the server takes it as a bearer
     config = write_config(tmp_path, server.base_url, auth="entra_id")
-    found = await check(config, seams(env={}, credential=lambda: credential))
+    the_seams = seams(env={}, credential=lambda: credential, wall_clock=lambda: NOW)
+    found = await check(config, the_seams)
     assert found["auth"].status is Status.PASS
-    assert (
-        "valid 59 more minutes" in found["auth"].detail
-        or "valid 60 more minutes" in found["auth"].detail
+    assert found["auth"].detail == (
+        "Entra ID token for https://cognitiveservices.azure.com/.default (valid 60 more minutes)"
     )
     assert found["deployment"].status is Status.PASS
     assert credential.scopes[0] == "https://cognitiveservices.azure.com/.default"
