@@ -377,6 +377,18 @@ async def test_a_proxy_takes_dns_and_tls_out_of_doctors_hands(tmp_path: Path) ->
     assert "secret" not in "".join(result.detail for result in found.values())
 
 
+async def test_a_check_that_breaks_fails_alone_and_the_others_still_run(tmp_path: Path) -> None:
+    def resolve(host: str, port: int) -> list[str]:
+        raise ValueError("a resolver bug")
+
+    config = write_config(tmp_path, "https://myres.openai.azure.com", kind="azure")
+    found = await check(config, offline(resolve=resolve))
+    assert found["dns"].status is Status.FAIL
+    assert found["dns"].detail == "the check could not run (ValueError: a resolver bug)"
+    assert "tls" not in found
+    assert found["database"].status is Status.PASS
+
+
 # ---------------------------------------------------------------------------
 # TLS
 

@@ -69,13 +69,26 @@ async def run_checks(options: Options, seams: Seams | None = None) -> AsyncItera
             if left_out.intersection(step.needs):
                 left_out.add(step.name)
                 continue
-            results = await step.run(ctx)
+            try:
+                results = await step.run(ctx)
+            except Exception as exc:  # one broken check must not hide the others
+                results = [_broken(step, exc)]
             if any(result.status is Status.FAIL for result in results):
                 left_out.add(step.name)
             for result in results:
                 yield result
     finally:
         await ctx.aclose()
+
+
+def _broken(step: Step, exc: Exception) -> CheckResult:
+    return CheckResult(
+        step.name,
+        Status.FAIL,
+        step.name,
+        f"the check could not run ({type(exc).__name__}: {one_line(str(exc), 200)})",
+        "This is a bug in foundry-tui doctor: please report it with this output.",
+    )
 
 
 def format_result(result: CheckResult) -> str:
