@@ -75,6 +75,7 @@ SUBCOMMANDS: dict[str, str] = {
     "local": "foundry_tui.local.install",
     "export": "foundry_tui.commands.export",
     "import": "foundry_tui.commands.import_",
+    "doctor": "foundry_tui.commands.doctor",
 }
 
 
