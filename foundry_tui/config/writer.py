@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+from tomlkit.container import Container
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Item, String, StringType, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
@@ -360,7 +361,7 @@ def _insert(table: _Table, key: str, item: Item) -> None:
     """After the table's last key (before its trailing comments and blank lines, and
     before its sub-tables when `item` is a plain value), indented like its neighbours."""
     if isinstance(table, InlineTable):
-        table[key] = item
+        _insert_inline(table, key, item)
         return
     container = table if isinstance(table, TOMLDocument) else table.value
     body = container.body
@@ -376,8 +377,7 @@ def _insert(table: _Table, key: str, item: Item) -> None:
         previous = body[position - 1][1]
         if not isinstance(previous, Table | AoT):
             item.trivia.indent = previous.trivia.indent
-    insert_at: Callable[[int, str, Item], object] | None = getattr(container, "_insert_at", None)
-    if position < len(body) and insert_at is not None:
+    if position < len(body) and (insert_at := _insert_at(container)) is not None:
         following = body[position][1]
         if is_table and position and not isinstance(body[position - 1][1], Whitespace):
             item.trivia.indent = "\n"
@@ -386,6 +386,32 @@ def _insert(table: _Table, key: str, item: Item) -> None:
         insert_at(position, key, item)
     else:
         container.append(key, item)
+
+
+def _insert_inline(table: InlineTable, key: str, item: Item) -> None:
+    """At the end of ``{ … }``, before the space that closes it."""
+    container = table.value
+    body = container.body
+    if any(k is not None for k, _ in body):
+        item.trivia.indent = " "
+    position = len(body)
+    while position and body[position - 1][0] is None:
+        last = body[position - 1][1]
+        if not isinstance(last, Whitespace) or "," in last.as_string():
+            break
+        position -= 1
+    if position < len(body) and (insert_at := _insert_at(container)) is not None:
+        insert_at(position, key, item)
+    else:
+        table[key] = item
+
+
+def _insert_at(container: Container) -> Callable[[int, str, Item], object] | None:
+    """tomlkit's own insertion at a position. Its public ``add`` puts a key after a
+    table's trailing comments and blank lines (the comment above the next table); where a
+    tomlkit release drops this, keys go there, which reads back the same."""
+    insert_at: Callable[[int, str, Item], object] | None = getattr(container, "_insert_at", None)
+    return insert_at
 
 
 def _add_table(doc: TOMLDocument, key: str, table: Table) -> None:
