@@ -410,8 +410,8 @@ floats = st.floats(allow_nan=False, allow_infinity=False)
 
 
 @st.composite
-def profiles(draw: st.DrawFn) -> Profile:
-    name = draw(text)
+def profiles(draw: st.DrawFn, named: st.SearchStrategy[str] = text) -> Profile:
+    name = draw(named)
     deployments = draw(names)
     defaults = GenerationSettings(
         model=draw(st.sampled_from(deployments) | stripped),
@@ -443,7 +443,7 @@ def profiles(draw: st.DrawFn) -> Profile:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(profile=profiles(), theme=text)
 def test_what_the_user_typed_reads_back_exactly(
@@ -457,3 +457,32 @@ def test_what_the_user_typed_reads_back_exactly(
     assert config.profiles[profile.name] == profile
     assert config.default_profile == profile.name and config.theme == theme
     assert "# keys I changed" in path.read_text(encoding="utf-8")
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(first=profiles(st.just("lab")), second=profiles(st.sampled_from(["work", "lab"])))
+def test_a_profile_edited_in_place_reads_back_exactly(
+    tmp_path: Path, first: Profile, second: Profile
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(HAND_EDITED, encoding="utf-8")
+    write_profile(path, first, make_default=False)
+    write_profile(path, second, make_default=False)
+    profiles = load_config(path, env=ENV).profiles
+    assert profiles[second.name] == second
+    assert profiles["lab"] == (second if second.name == "lab" else first)
+    assert "# keys I changed" in path.read_text(encoding="utf-8")
+
+
+def test_keys_a_local_profile_does_not_use_stay(tmp_path: Path) -> None:
+    text = '[profiles.mine]\nkind = "local"\nauth = "none"  # no key\nendpoint = "/m/a.gguf"\n'
+    path = config_file(tmp_path, text)
+    moved = local_profile("mine", model_path="/m/b.gguf", deployments=("b",))
+    write_profile(path, moved, make_default=False)
+    assert path.read_text(encoding="utf-8") == (
+        replaced("/m/a.gguf", "/m/b.gguf", text)
+        + 'deployments = ["b"]\n\n[profiles.mine.defaults]\nmodel = "b"\n'
+    )
+    assert load_config(path, env={}).profiles["mine"] == moved

@@ -38,6 +38,15 @@ __all__ = ["write_profile", "write_ui_setting"]
 
 # A table of the document: a [header] table, an inline { } table, or the document itself.
 _Table = Table | InlineTable | TOMLDocument
+# Profile keys a local profile may have, which `load_config` checks but does not use.
+_LOCAL_IGNORES = {
+    "auth",
+    "api_key_env",
+    "scope",
+    "allow_plain_http",
+    "stream_idle_seconds",
+    "stream_total_seconds",
+}
 # Profile keys written only when they differ from the default, or the file names them already.
 _OPTIONAL = {
     "allow_plain_http": False,
@@ -64,6 +73,10 @@ def write_profile(path: Path, profile: Profile, *, make_default: bool = True) ->
             del holder[profile.name]
             old = None
         content = _profile_table(profile, set(old.keys()) if old is not None else None)
+        before = data["profiles"].get(profile.name, {}) if old is not None else {}
+        if profile.kind is EndpointKind.LOCAL and before.get("kind") == "local":
+            # Keys `load_config` checks but ignores for a local profile stay as they are.
+            content.update({key: before[key] for key in _LOCAL_IGNORES & set(before)})
         data.setdefault("profiles", {})[profile.name] = content
         if make_default:
             data["default_profile"] = profile.name
@@ -106,9 +119,12 @@ def _rewrite(path: Path, edit: Callable[[TOMLDocument, dict[str, Any]], None]) -
     not parse, or when the edited text would not read back as exactly the intended data."""
     target = Path(os.path.realpath(path)) if path.is_symlink() else path  # keep a dotfile link
     directory = target.parent
-    if not directory.exists():
+    try:
         directory.mkdir(parents=True, mode=0o700)
-        directory.chmod(0o700)
+    except FileExistsError:
+        pass
+    else:
+        directory.chmod(0o700)  # mkdir's mode is masked by the umask
     with _locked(directory):
         text = _read(target)
         data = _parsed(text, target)
@@ -189,8 +205,8 @@ def _replace_file(path: Path, new_text: str) -> None:
         mode = 0o600
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp_name, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            os.fchmod(handle.fileno(), mode)
             handle.write(new_text)
             handle.flush()
             os.fsync(handle.fileno())
