@@ -21,7 +21,7 @@ from typing import Any
 import tomlkit
 from tomlkit.container import Container
 from tomlkit.exceptions import TOMLKitError
-from tomlkit.items import AoT, Array, InlineTable, Item, String, StringType, Table, Whitespace
+from tomlkit.items import AoT, Array, InlineTable, Item, String, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
 from foundry_tui.config import ConfigError, _default_key_env
@@ -452,10 +452,11 @@ def _new_inline(content: Mapping[str, Any]) -> InlineTable:
     return table
 
 
-def _new_item(value: Any, old: Item | None) -> Item:
+def _new_item(value: Any, old: object) -> Item:
     """`value` as an item, in the old item's style where it can be (a 'literal' string
     stays literal, an array written over several lines stays so)."""
-    literal = isinstance(old, String) and old.type is StringType.SLL
+    shown = old.as_string() if isinstance(old, String) else ""
+    literal = shown.startswith("'") and not shown.startswith("'''")
     if isinstance(value, str) and literal and _literal_ok(value):
         return tomlkit.string(value, literal=True)
     if isinstance(value, list) and isinstance(old, Array) and "\n" in old.as_string():
