@@ -143,6 +143,22 @@ def test_setting_the_sidebar_adds_one_line_to_ui(tmp_path: Path) -> None:
     assert load_config(path, env=ENV).sidebar is False
 
 
+def test_a_new_profile_leaves_a_comment_with_the_profile_above(tmp_path: Path) -> None:
+    text = (
+        '[profiles.a]\nkind = "openai"\n# allow_plain_http = true\n\n'
+        '# my keys\n[keymap]\n"app.quit" = "ctrl+q"\n'
+    )
+    path = config_file(tmp_path, text)
+    write_profile(path, local_profile("b"), make_default=False)
+    assert path.read_text(encoding="utf-8") == replaced(
+        "# allow_plain_http = true\n\n",
+        "# allow_plain_http = true\n\n"
+        '[profiles.b]\nkind = "local"\ndeployments = ["smollm2-135m"]\n\n'
+        '[profiles.b.defaults]\nmodel = "smollm2-135m"\n\n',
+        text,
+    )
+
+
 def test_writing_the_local_profile_changes_nothing_else(tmp_path: Path) -> None:
     path = config_file(tmp_path)
     local = local_profile("local", model_path="/models/q.gguf", deployments=("q",))

@@ -311,12 +311,17 @@ def _last_table(table: Table) -> Table:
 
 
 def _pop_trailer(table: Table) -> list[Item]:
-    """Take the comments and blank lines off the end of the table's body."""
+    """Take the blank lines and comments off the end of the table's body, from the first
+    blank line on: a comment right under the last key (`# allow_plain_http = true`) stays
+    with its table."""
     body = table.value.body
-    trailer: list[Item] = []
-    while body and body[-1][0] is None and not isinstance(body[-1][1], Table | AoT):
-        trailer.insert(0, body.pop()[1])
-    return trailer
+    start = len(body)
+    while start and body[start - 1][0] is None and not isinstance(body[start - 1][1], Table | AoT):
+        start -= 1
+    tail = [item for _key, item in body[start:]]
+    blank = next((index for index, item in enumerate(tail) if isinstance(item, Whitespace)), 0)
+    del body[start + blank :]
+    return tail[blank:]
 
 
 def _followed_by_more(doc: TOMLDocument, table: _Table) -> bool:
