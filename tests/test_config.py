@@ -619,7 +619,7 @@ def test_write_profile_keeps_other_profiles_and_comments(tmp_path: Path) -> None
     )
     write_profile(path, replaced, make_default=False)
     write_profile(path, added)
-    assert mode(path) == 0o600
+    assert mode(path) == 0o644  # the user's mode stays; only a new file gets 0600
     config = load_config(path, env={})
     assert config.profiles["work"] == replaced
     assert config.profiles["new one"] == added

@@ -391,7 +391,7 @@ def test_a_ui_setting_is_written_in_place_keeping_every_comment(tmp_path: Path) 
     write_ui_setting(path, "theme", "gruvbox")
     assert path.read_text(encoding="utf-8") == (
         '# mine\ndefault_profile = "a"  # keep\n\n[profiles.a]\nkind = "openai"\n\n'
-        '[ui]\ntheme = "gruvbox"  # picked in May #1\nsidebar = false\n\n# last words\n'
+        '[ui]\ntheme = "gruvbox"   # picked in May #1\nsidebar = false\n\n# last words\n'
     )
     bare = tmp_path / "bare.toml"
     bare.write_text('[profiles.a]\nkind = "openai"  # x\n', encoding="utf-8")

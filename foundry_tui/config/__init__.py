@@ -4,9 +4,9 @@ Precedence (highest first)::
 
     command-line flags  >  environment variables  >  TOML config file
 
-Importing this module reads and writes no file; `load_config` reads the file and
-`foundry_tui.config.writer.write_profile` (used by the setup screen) is the only
-function that writes one.
+Importing this module reads and writes no file; `load_config` reads the file, and
+`foundry_tui.config.writer` (the setup screen, ``local install``, the theme) is the only
+module that writes one, through tomlkit, keeping the user's comments and layout.
 
 The config file lives at ``<platformdirs user_config_dir>/foundry-tui/config.toml``
 (``~/.config/foundry-tui/config.toml`` on Linux) unless ``FOUNDRY_TUI_CONFIG`` names
@@ -79,6 +79,7 @@ picks the ``local`` profile (one is made, in memory only, when the file has none
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import tomllib
@@ -222,7 +223,11 @@ class AppConfig:
 class _Validator:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self.finder = LineFinder(text)
+        self.text = text
+
+    @functools.cached_property
+    def finder(self) -> LineFinder:  # only an error needs a line number
+        return LineFinder(self.text)
 
     def error(self, table: tuple[str, ...], key: str | None, problem: str) -> ConfigError:
         where = f" in [{table_name(table)}]" if table else ""

@@ -1,14 +1,15 @@
-"""Finding lines in a TOML file (best effort): where a config error is, what to edit.
+"""Finding lines in a TOML file (best effort): the line a config error names.
 
-Shared by the config validator (the line an error names) and the config writer (which
-lines a profile's tables take up, to replace them in place).
+tomllib, which reads the config, gives values without positions; tomlkit, which writes
+it, is kept off the read path (it costs start-up time), so the validator finds the line
+of a key here, only once it has an error to report.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["HEADER_RE", "LineFinder", "table_name", "tomllib_line"]
+__all__ = ["LineFinder", "table_name", "tomllib_line"]
 
 
 def _split_dotted(header: str) -> tuple[str, ...]:

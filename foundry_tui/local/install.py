@@ -25,7 +25,6 @@ from foundry_tui.config import (
     load_config,
     local_profile,
 )
-from foundry_tui.config.writer import write_profile
 from foundry_tui.core.models import EndpointKind, Profile
 from foundry_tui.local import discovery
 
@@ -138,6 +137,8 @@ def _record_model(path: Path, config_path: Path | None) -> int:
     existing = _local_profile_of(config)
     name = existing.name if existing is not None else _free_name(config)
     profile = local_profile(name, model_path=str(path), deployments=(_slug(path),))
+    from foundry_tui.config.writer import write_profile  # tomlkit: only when writing
+
     try:
         write_profile(config.path, profile, make_default=not config.profiles)
     except (ConfigError, OSError) as error:
