@@ -17,8 +17,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from foundry_tui.backend.auth import api_key_for, refuse_plain_http
-from foundry_tui.backend.errors import clean_text, explain
+from foundry_tui.backend.errors import explain
 from foundry_tui.backend.limits import StreamLimits
+from foundry_tui.backend.limits import next_within as _next_within
+from foundry_tui.backend.redirects import redirect_guard as _redirect_guard
+from foundry_tui.backend.replies import REPEATS as _REPEATS
+from foundry_tui.backend.replies import TYPE_WITHIN as _TYPE_WITHIN
 from foundry_tui.backend.replies import ReplyReader
 from foundry_tui.backend.replies import response_usage as _usage
 from foundry_tui.backend.request import create_body, to_input_items
@@ -102,38 +106,6 @@ async def _drain(stream: AsyncIterator[object]) -> None:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _origin(url: Any) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)
-
-
-def _redirect_guard(base_url: str) -> Callable[[Any], Awaitable[None]]:
-    """A response hook that stops a redirect to another origin (scheme, host or port):
-    followed, it would post the prompt, the transcript and the key there. A redirect
-    within the origin (a path moved on the same server) is followed, as before."""
-
-    async def guard(response: Any) -> None:
-        if not response.has_redirect_location:
-            return
-        here = response.request.url
-        try:
-            target = here.join(response.headers["location"])
-            if _origin(target) == _origin(here):
-                return
-            where = clean_text(f"{target.scheme}://{target.netloc.decode('ascii')}", limit=120)
-        except Exception:  # an address httpx cannot read: not followed either
-            where = "an address that is not a valid URL"
-        raise BackendError(
-            ErrorKind.CONFIG,
-            f"The server redirected the request to {where}",
-            f"{base_url} answered {response.status_code} pointing to another host; the "
-            "request was not sent there. If the service has moved, set the profile's "
-            "endpoint to its new address.",
-            status_code=response.status_code,
-        )
-
-    return guard
 
 
 def _retry_wait(exc: Exception, attempt: int, attempts: int) -> float | None:
@@ -546,21 +518,6 @@ class _TextDelta:
         self.delta = delta
 
 
-# Events that only repeat what the deltas brought, the whole text again (a huge reply
-# comes back in each of them): nothing here reads them, so they are skipped by their SSE
-# event name, before their data is decoded. Decoding one 50 MB event holds the UI loop for
-# a fifth of a second. The name must also be in the data's opening, where a server puts
-# its "type", so a mislabelled frame is still read.
-_REPEATS = frozenset(
-    {
-        "response.output_text.done",
-        "response.content_part.done",
-        "response.output_item.done",
-    }
-)
-_TYPE_WITHIN = 120
-
-
 async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncIterator[Any]:
     """The stream's events as the SDK makes them, except text deltas.
 
@@ -627,22 +584,6 @@ async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncItera
                     body=error,
                 )
         yield process(data=data, cast_to=cast_to, response=stream.response)
-
-
-async def _next_within(iterator: Any, limits: StreamLimits) -> Any:
-    """The iterator's next item (StopAsyncIteration at its end), or the limits' error when
-    one ran out before it came (their timer cancels the wait)."""
-    if limits.expired:
-        raise limits.error()
-    limits.reading = True
-    try:
-        return await iterator.__anext__()
-    except asyncio.CancelledError:
-        if limits.took_over():
-            raise limits.error() from None
-        raise
-    finally:
-        limits.reading = False
 
 
 async def _limited(stream: Any, limits: StreamLimits) -> AsyncIterator[Any]:

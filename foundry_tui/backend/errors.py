@@ -34,6 +34,7 @@ __all__ = [
     "retry_after_seconds",
     "stream_error",
     "timeout_error",
+    "unexpected_error",
 ]
 
 # What the backend was doing: decides how a 404 or a dropped connection reads.
@@ -560,6 +561,18 @@ def explain(
             request_id=request_id,
         )
 
+    return unexpected_error(base_url, operation, exc, secrets=secrets, request_id=request_id)
+
+
+def unexpected_error(
+    base_url: str,
+    operation: Operation,
+    exc: BaseException,
+    *,
+    secrets: Sequence[str] = (),
+    request_id: str | None = None,
+) -> BackendError:
+    """A failure nothing above explains (a frame that is not JSON, a bug in a library)."""
     return BackendError(
         ErrorKind.STREAM if operation == "stream" else ErrorKind.CONNECTION,
         f"Unexpected failure talking to {base_url}",

@@ -21,7 +21,21 @@ from foundry_tui.core.models import (
     Usage,
 )
 
-__all__ = ["JsonView", "ReplyReader", "response_usage"]
+__all__ = ["REPEATS", "TYPE_WITHIN", "JsonView", "ReplyReader", "response_usage"]
+
+# Events that only repeat what the deltas brought, the whole text again (a huge reply
+# comes back in each of them): nothing here reads them, so they are skipped by their SSE
+# event name, before their data is decoded. Decoding one 50 MB event holds the UI loop for
+# a fifth of a second. The name must also be in the data's opening, where a server puts
+# its "type", so a mislabelled frame is still read.
+REPEATS = frozenset(
+    {
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+    }
+)
+TYPE_WITHIN = 120
 
 _STARTS = ("response.created", "response.in_progress", "response.queued")
 _ENDS = {

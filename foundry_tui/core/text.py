@@ -83,3 +83,47 @@ def shorten(text: str, limit: int | None) -> str:
     if limit is None or len(text) <= limit:
         return text
     return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+
+
+_STRING_OPENER = re.compile("\x1b[\\]P^_X]|[\x90\x98\x9d\x9e\x9f]")
+
+
+def _unfinished(text: str, start: int) -> bool:
+    """Whether the sequence at ``start`` may go on in the next piece: not one yet, one that
+    reaches the end of ``text``, or a string command (a title, a link) not terminated."""
+    whole = _SEQUENCE.match(text, start)
+    if whole is None or whole.end() == len(text):
+        return True
+    opener = _STRING_OPENER.match(text, start)
+    return opener is not None and whole.end() == opener.end()
+
+
+class InertStream:
+    """`sanitize` for text that arrives in pieces (a streamed reply written to a terminal):
+    an escape sequence or a CR LF split between two pieces is held back until it is
+    whole, so it is removed as a unit, as `sanitize` would remove it from the whole text.
+    What is held is bounded: a sequence left open longer than that is let go, inert."""
+
+    HOLD = 64
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        text = self._pending + text
+        cut = len(text)
+        tail_start = max(0, cut - self.HOLD)
+        last = None
+        for found in _INTRODUCER.finditer(text, tail_start):
+            last = found.start()
+        if last is not None and _unfinished(text, last):
+            cut = last
+        elif text.endswith("\r"):
+            cut -= 1
+        self._pending = text[cut:]
+        return sanitize(text[:cut])
+
+    def end(self) -> str:
+        """What is still held, made inert."""
+        text, self._pending = self._pending, ""
+        return sanitize(text)
