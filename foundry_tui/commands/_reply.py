@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from foundry_tui.store import Store
 
 __all__ = ["ReplyPrinter", "result_of"]
+
+_SECONDS = re.compile(r" \(\d+ s\)$")
 
 
 def result_of(reply: Message, mode: SendMode | None) -> dict[str, Any]:
@@ -61,6 +64,7 @@ class ReplyPrinter:
         self._started: TurnStarted | None = None
         self._last = "\n"  # the last character written to stdout
         self._broken = False
+        self._said = ""
 
     # -- writing ---------------------------------------------------------------------
 
@@ -83,7 +87,12 @@ class ReplyPrinter:
         self._write(json.dumps({"type": kind, **fields}) + "\n")
 
     def status(self, text: str) -> None:
-        """A line for the user, not for the script: on stderr."""
+        """A line for the user, not for the script: on stderr; a progress line that only
+        counts the seconds up again ("Loading… (3 s)") is not repeated."""
+        gist = _SECONDS.sub("", text)
+        if gist == self._said:
+            return
+        self._said = gist
         say_problem(text)
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 
 # `--continue` without an id: the conversation updated last.
 _LATEST = "latest"
+# A conversation id as the store makes them (uuid4 hex), as `history` lists them.
+_CONVERSATION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const=_LATEST,
         metavar="ID",
-        help="continue a saved conversation (default: the latest one)",
+        help="continue a saved conversation: ID as `history` lists it (default: the latest one)",
     )
     chain.add_argument(
         "--resume",
@@ -107,6 +110,10 @@ def read_prompt(argument: str | None) -> str:
 
 
 def _check(args: argparse.Namespace) -> None:
+    taken = args.continue_id not in (None, _LATEST)
+    if args.prompt is None and taken and not _CONVERSATION_ID.fullmatch(args.continue_id):
+        # `-c "next question"`: the optional id took the prompt; it is the prompt.
+        args.prompt, args.continue_id = args.continue_id, _LATEST
     if args.temperature is not None and not 0 <= args.temperature <= 2:
         raise UsageError("--temperature must be between 0 and 2")
     if args.top_p is not None and not 0 <= args.top_p <= 1:
