@@ -227,6 +227,7 @@ def test_ctrl_c_saves_the_partial_reply_as_cancelled_and_exits_130(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        bufsize=0,  # what read() takes is not kept from communicate()
     )
     assert process.stdout is not None
     shown = process.stdout.read(12)  # the reply is streaming
