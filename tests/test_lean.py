@@ -22,6 +22,7 @@ from foundry_tui.core.models import (
     ResponseFinished,
     ResponseStarted,
 )
+from foundry_tui.core.text import InertStream, sanitize
 from tests.helpers import write_config
 from tests.responses_server import Fault, ResponsesServer
 
@@ -140,3 +141,11 @@ def test_entra_id_profiles_use_the_sdk_client() -> None:
     keyed = Profile("k", EndpointKind.AZURE_OPENAI, endpoint)
     assert isinstance(backend_for(entra, {}), Backend)
     assert isinstance(backend_for(keyed, {}), LeanBackend)
+
+
+def test_a_streamed_reply_is_made_inert_as_the_whole_text_would_be() -> None:
+    text = "a \x1b]0;title\x07b \x1b[31mred\x1b[0m c\r\nd \x9b2J e \x1b]8;;http://x\x1b\\link f\r"
+    for size in (1, 2, 3, 5):
+        stream = InertStream()
+        pieces = [stream.feed(text[i : i + size]) for i in range(0, len(text), size)]
+        assert "".join(pieces) + stream.end() == sanitize(text), size

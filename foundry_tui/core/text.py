@@ -85,17 +85,27 @@ def shorten(text: str, limit: int | None) -> str:
     return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
 
 
+_CSI_OPENER = re.compile("\x1b\\[|\x9b")
+_CSI = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]")
 _STRING_OPENER = re.compile("\x1b[\\]P^_X]|[\x90\x98\x9d\x9e\x9f]")
+_STRING = re.compile(
+    r"(?:\x1b[\]P^_X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x80-\x9f]*(?:\x07|\x1b\\|\x9c)"
+)
 
 
-def _unfinished(text: str, start: int) -> bool:
-    """Whether the sequence at ``start`` may go on in the next piece: not one yet, one that
-    reaches the end of ``text``, or a string command (a title, a link) not terminated."""
-    whole = _SEQUENCE.match(text, start)
-    if whole is None or whole.end() == len(text):
-        return True
-    opener = _STRING_OPENER.match(text, start)
-    return opener is not None and whole.end() == opener.end()
+def _sequence_end(text: str, start: int) -> int | None:
+    """Where the sequence at ``start`` ends, or None while it may go on in the next piece:
+    a control sequence without its final byte, a string command (a title, a link) without
+    its terminator, or an ESC with nothing after it yet."""
+    if _CSI_OPENER.match(text, start):
+        found = _CSI.match(text, start)
+    elif _STRING_OPENER.match(text, start):
+        found = _STRING.match(text, start)
+    else:
+        found = _SEQUENCE.match(text, start)
+        if found is not None and found.end() == len(text):
+            return None
+    return found.end() if found is not None else None
 
 
 class InertStream:
@@ -112,12 +122,16 @@ class InertStream:
     def feed(self, text: str) -> str:
         text = self._pending + text
         cut = len(text)
-        tail_start = max(0, cut - self.HOLD)
-        last = None
-        for found in _INTRODUCER.finditer(text, tail_start):
-            last = found.start()
-        if last is not None and _unfinished(text, last):
-            cut = last
+        held = None
+        found = _INTRODUCER.search(text, max(0, cut - self.HOLD))
+        while found is not None:
+            end = _sequence_end(text, found.start())
+            if end is None:
+                held = found.start()
+                break
+            found = _INTRODUCER.search(text, end)
+        if held is not None:
+            cut = held
         elif text.endswith("\r"):
             cut -= 1
         self._pending = text[cut:]
