@@ -64,7 +64,8 @@ def main(argv: list[str]) -> int:
         say_problem(str(error))
         return EXIT_USAGE
     if args.json:
-        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        # Compact: the C encoder (indent= takes the pure-Python one, 5x slower).
+        sys.stdout.write(json.dumps(rows) + "\n")
     else:
         sys.stdout.write(_table(rows))
     sys.stdout.flush()
