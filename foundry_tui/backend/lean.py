@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import threading
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -111,12 +112,17 @@ class LeanBackend:
         self._max_retries = max_retries
         self._timeout = timeout
         self._http: httpx2.AsyncClient | None = None
+        self._http_lock = threading.Lock()  # built by warm_up's thread or the first reply
         self._sdk: Backend | None = None
         self._secrets: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ set-up
 
     def _client(self) -> httpx2.AsyncClient:
+        with self._http_lock:
+            return self._http or self._build_client()
+
+    def _build_client(self) -> httpx2.AsyncClient:
         if self._http is None:
             import httpx2
 
@@ -146,8 +152,9 @@ class LeanBackend:
         return self._http
 
     def warm_up(self) -> None:
-        """Builds the HTTP client ahead of the first request. Best effort: a missing key
-        is reported by the first request."""
+        """Builds the HTTP client (importing httpx2 and httpcore2: most of the time to the
+        first token) ahead of the first request, in a thread while the history opens.
+        Best effort: a missing key is reported by the first request."""
         with contextlib.suppress(BackendError):
             self._client()
 

@@ -219,6 +219,9 @@ async def _ask(
     from foundry_tui.core.models import BackendError, ErrorKind, StorageError
 
     backend = _backend(profile)
+    # The HTTP client is built while the history opens and the prompt is saved: both are
+    # mostly waiting on SQLite, which lets go of the GIL.
+    warming = asyncio.ensure_future(asyncio.to_thread(backend.warm_up))
     workspace = _workspace(config, profile, backend)
     store = None
     try:
@@ -248,6 +251,7 @@ async def _ask(
     except asyncio.CancelledError:  # Ctrl+C: the session saved the partial reply
         return printer.interrupted(store)
     finally:
+        await asyncio.wait({warming})
         await backend.aclose()
         if store is not None:
             store.close()
