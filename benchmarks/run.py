@@ -1025,6 +1025,11 @@ def _cli_env(bench: Bench, name: str) -> dict[str, str]:
     }
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _first_byte(argv: list[str], env: dict[str, str]) -> tuple[float, float, bytes]:
     """Spawn -> first byte on stdout, spawn -> exit, and all of stdout."""
     import subprocess
@@ -1049,6 +1054,8 @@ def _first_byte(argv: list[str], env: dict[str, str]) -> tuple[float, float, byt
 
 
 def g_cli(bench: Bench) -> list[Figure]:
+    import subprocess
+
     plan = bench.plan
     runs = 3 if plan.quick else 12
     first = bench.figure(
@@ -1069,13 +1076,24 @@ def g_cli(bench: Bench) -> list[Figure]:
     argv = [bench.executable, "ask", "--db", str(db), "what is the first token time?"]
     _first_byte(argv, env)
     exits: list[float] = []
+    cpu: list[float] = []
     for _ in range(runs):
+        before = _children_cpu()
         t_first, t_exit, out = _first_byte(argv, env)
+        cpu.append(_children_cpu() - before)
         if not out.startswith(b"You said: "):
             raise RuntimeError(f"unexpected reply {out[:200]!r}")
         first.add(t_first)
         exits.append(t_exit)
     first.extra["exit_s"] = [round(v, 3) for v in exits]
+    # CPU seconds of the whole process (to its exit): what a loaded machine does not change.
+    first.extra["process_cpu_s"] = [round(v, 3) for v in cpu]
+    floor = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)
+        floor.append(time.monotonic() - started)
+    first.extra["bare_python_s"] = [round(v, 3) for v in floor]
 
     big = dbgen.big_history_db(plan.big_conversations, plan.big_messages)
     listing = bench.figure(
@@ -1096,8 +1114,11 @@ def g_cli(bench: Bench) -> list[Figure]:
     every = [*newest, "--limit", "0"]
     _first_byte(newest, env)
     whole: list[float] = []
+    history_cpu: list[float] = []
     for _ in range(runs):
+        before = _children_cpu()
         _t_first, t_exit, out = _first_byte(newest, env)
+        history_cpu.append(_children_cpu() - before)
         rows = json.loads(out)
         if len(rows) != 20 or not rows[0]["title"].startswith(big.newest_tag):
             raise RuntimeError(f"history --json listed {len(rows)} rows, newest {rows[:1]}")
@@ -1108,6 +1129,7 @@ def g_cli(bench: Bench) -> list[Figure]:
             raise RuntimeError("history --json --limit 0 did not list every conversation")
         whole.append(t_exit)
     listing.extra["every_conversation_s"] = [round(v, 3) for v in whole]
+    listing.extra["process_cpu_s"] = [round(v, 3) for v in history_cpu]
     return [first, listing]
 
 
