@@ -64,6 +64,7 @@ GROUPS = (
     "big_history",
     "local",
     "limits",
+    "cli",
 )
 KEY_SHIFT_TAB = "\x1b[Z"
 KEY_PAGE_UP = "\x1b[5~"
@@ -1001,6 +1002,137 @@ def g_big_history(bench: Bench) -> list[Figure]:
     return [shown, search, rss]
 
 
+def _cli_env(bench: Bench, name: str) -> dict[str, str]:
+    """A user of the subcommands: own HOME, a keyless profile on the bench server."""
+    run_dir = bench.workdir / name
+    (run_dir / "home").mkdir(parents=True, exist_ok=True)
+    config = run_dir / "config.toml"
+    config.write_text(
+        "[profiles.local]\n"
+        'kind = "compatible"\n'
+        f'endpoint = "{bench.server.base_url}"\n'
+        'auth = "none"\n'
+        'deployments = ["gpt-4o"]\n',
+        encoding="utf-8",
+    )
+    return {
+        "HOME": str(run_dir / "home"),
+        "PATH": os.pathsep.join([str(Path(bench.executable).parent), "/usr/bin", "/bin"]),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "FOUNDRY_TUI_CONFIG": str(config),
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _first_byte(argv: list[str], env: dict[str, str]) -> tuple[float, float, bytes]:
+    """Spawn -> first byte on stdout, spawn -> exit, and all of stdout."""
+    import subprocess
+
+    started = time.monotonic()
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,  # read(1) takes one byte, leaving the rest to communicate()
+    )
+    assert process.stdout is not None
+    first = process.stdout.read(1)
+    t_first = time.monotonic()
+    rest, stderr = process.communicate(timeout=60)
+    t_exit = time.monotonic()
+    if process.returncode != 0 or not first:
+        raise RuntimeError(f"{argv[1:3]} exited {process.returncode}: {stderr[-2000:]!r}")
+    return t_first - started, t_exit - started, first + rest
+
+
+def g_cli(bench: Bench) -> list[Figure]:
+    import subprocess
+
+    plan = bench.plan
+    runs = 3 if plan.quick else 12
+    first = bench.figure(
+        "cli.ask_first_token",
+        "ask: launch -> first token on stdout",
+        0.25,
+        "s",
+        notes=(
+            "spawn of `foundry-tui ask PROMPT` (a new conversation saved in a history db, "
+            "keyless profile on the bench server, which sends the reply at once) -> the "
+            "first byte of the reply read from its stdout pipe. One unrecorded run first "
+            "(warm file cache); extra.exit_s is spawn -> exit."
+        ),
+    )
+    env = _cli_env(bench, "cli-ask")
+    db = bench.fresh_db("cli-ask")
+    bench.reset_server(tps=None)
+    argv = [bench.executable, "ask", "--db", str(db), "what is the first token time?"]
+    _first_byte(argv, env)
+    exits: list[float] = []
+    cpu: list[float] = []
+    for _ in range(runs):
+        before = _children_cpu()
+        t_first, t_exit, out = _first_byte(argv, env)
+        cpu.append(_children_cpu() - before)
+        if not out.startswith(b"You said: "):
+            raise RuntimeError(f"unexpected reply {out[:200]!r}")
+        first.add(t_first)
+        exits.append(t_exit)
+    first.extra["exit_s"] = [round(v, 3) for v in exits]
+    # CPU seconds of the whole process (to its exit): what a loaded machine does not change.
+    first.extra["process_cpu_s"] = [round(v, 3) for v in cpu]
+    floor = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)
+        floor.append(time.monotonic() - started)
+    first.extra["bare_python_s"] = [round(v, 3) for v in floor]
+
+    big = dbgen.big_history_db(plan.big_conversations, plan.big_messages)
+    listing = bench.figure(
+        "cli.history_json",
+        f"history --json over {big.conversations:,} conversations",
+        0.3,
+        "s",
+        notes=(
+            f"spawn of `foundry-tui history --json` (the newest 20, each with its turn "
+            f"count) on the db of {big.conversations:,} conversations / {big.messages:,} "
+            "messages -> exit, its JSON read in full (as the history list's figure: what "
+            "the list shows of a big history). extra.every_conversation_s: the same with "
+            "--limit 0, all of them."
+        ),
+    )
+    env = _cli_env(bench, "cli-history")
+    newest = [bench.executable, "history", "--json", "--db", str(big.path)]
+    every = [*newest, "--limit", "0"]
+    _first_byte(newest, env)
+    whole: list[float] = []
+    history_cpu: list[float] = []
+    for _ in range(runs):
+        before = _children_cpu()
+        _t_first, t_exit, out = _first_byte(newest, env)
+        history_cpu.append(_children_cpu() - before)
+        rows = json.loads(out)
+        if len(rows) != 20 or not rows[0]["title"].startswith(big.newest_tag):
+            raise RuntimeError(f"history --json listed {len(rows)} rows, newest {rows[:1]}")
+        listing.add(t_exit)
+    for _ in range(3):
+        _t_first, t_exit, out = _first_byte(every, env)
+        if len(json.loads(out)) != big.conversations:
+            raise RuntimeError("history --json --limit 0 did not list every conversation")
+        whole.append(t_exit)
+    listing.extra["every_conversation_s"] = [round(v, 3) for v in whole]
+    listing.extra["process_cpu_s"] = [round(v, 3) for v in history_cpu]
+    return [first, listing]
+
+
 # The local model's figures (benchmarks/local_model.py) with their numeric targets.
 LOCAL_TARGETS = {
     "local: app overhead on the decode rate": ("local.app_overhead", 5.0, "%"),
@@ -1213,6 +1345,7 @@ GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "big_history": g_big_history,
     "local": g_local,
     "limits": g_limits,
+    "cli": g_cli,
 }
 
 # The figures each group reports, so a failed group still lists them (with its error).
@@ -1253,6 +1386,10 @@ GROUP_FIGURES: dict[str, list[tuple[str, str, float, str, str]]] = {
         ("limits.models_100k_stall", "100,000 models: stall", 500.0, "ms", "max"),
         ("limits.paste_5mb_shown", "5 MB paste: shown", 0.5, "s", "max"),
         ("limits.paste_5mb_send_stall", "5 MB paste sent: stall", 500.0, "ms", "max"),
+    ],
+    "cli": [
+        ("cli.ask_first_token", "ask: launch -> first token on stdout", 0.25, "s", "median"),
+        ("cli.history_json", "history --json over 10,000 conversations", 0.3, "s", "median"),
     ],
 }
 

@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Precedence: these flags > environment variables > the config file. "
             f"Config file: {config_file}. "
             "The local model (no account, offline): foundry-tui local install [GGUF_PATH] | "
-            "foundry-tui local status (see foundry-tui local --help)."
+            "foundry-tui local status (see foundry-tui local --help). "
+            f"Subcommands (each has --help): {', '.join(SUBCOMMANDS)}."
         ),
     )
     parser.add_argument("--version", action="version", version=f"foundry-tui {__version__}")
@@ -76,6 +77,8 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "foundry_tui.commands.export",
     "import": "foundry_tui.commands.import_",
     "doctor": "foundry_tui.commands.doctor",
+    "ask": "foundry_tui.commands.ask",
+    "history": "foundry_tui.commands.history",
 }
 
 

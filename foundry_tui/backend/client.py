@@ -11,17 +11,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from foundry_tui.backend.errors import clean_text, explain, retry_after_seconds, stream_error
+from foundry_tui.backend.auth import api_key_for, refuse_plain_http
+from foundry_tui.backend.errors import explain
 from foundry_tui.backend.limits import StreamLimits
+from foundry_tui.backend.limits import next_within as _next_within
+from foundry_tui.backend.redirects import redirect_guard as _redirect_guard
+from foundry_tui.backend.replies import REPEATS as _REPEATS
+from foundry_tui.backend.replies import TYPE_WITHIN as _TYPE_WITHIN
+from foundry_tui.backend.replies import ReplyReader
+from foundry_tui.backend.replies import response_usage as _usage
+from foundry_tui.backend.request import create_body, to_input_items
+from foundry_tui.backend.retries import (
+    MAX_RETRY_WAIT,
+    WAIT_NOTICE_SECONDS,
+    retry_reason,
+    retry_wait,
+)
 from foundry_tui.config.endpoints import base_url_for, entra_scope_for, foundry_project_endpoint
-from foundry_tui.core.coerce import ID_NOTE, MODEL_NOTE, USAGE_NOTE, short_string, token_count
-from foundry_tui.core.guards import key_problem, plain_http_problem
 from foundry_tui.core.models import (
     Answered,
     AuthMethod,
@@ -33,22 +44,16 @@ from foundry_tui.core.models import (
     InputMessage,
     InputMessages,
     MessageRole,
-    MessageStatus,
     Profile,
-    ResponseFinished,
-    ResponseStarted,
     RetrievedResponse,
     Retrying,
-    TextDelta,
-    Usage,
     Waiting,
 )
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
-    from openai.types.responses import Response
 
-__all__ = ["Backend", "to_input_items"]
+__all__ = ["MAX_RETRY_WAIT", "Backend", "to_input_items"]
 
 _MAX_DEPLOYMENT_PAGES = 20
 _DRAIN_SECONDS = 2.0
@@ -66,46 +71,12 @@ TRICKLE_WAIT = 0.100
 FAST_STREAM_DELTAS = 20
 FAST_STREAM_SECONDS = 0.1
 # A create that fails before any reply (429, 5xx, no connection) is retried here, not by
-# the SDK, so the status line can say so and count the wait down. A server that asks for
-# a longer wait than this ends the turn with its message instead (Ctrl+R resends).
-MAX_RETRY_WAIT = 60.0
-# After this long without an answer (a gateway retrying a 429 by itself holds the request
-# for a minute) the status line says how long the server is taking.
-WAIT_NOTICE_SECONDS = 20.0
+# the SDK (retries.py: MAX_RETRY_WAIT, and WAIT_NOTICE_SECONDS before a wait is announced).
 # Reading a response's input items: pages of this many, at most this many pages. A server
 # that ignores `limit` sends its default page (the API's default is 20).
 _INPUT_PAGE = 100
 _MAX_INPUT_PAGES = 50
 _DEFAULT_PAGE = 20
-
-
-def to_input_items(messages: list[InputMessage]) -> list[dict[str, object]]:
-    """Input items for `responses.create` from the app's messages."""
-    return [
-        {"type": "message", "role": MessageRole(message.role).value, "content": message.text}
-        for message in messages
-    ]
-
-
-def _usage(response: Any) -> Usage:
-    """The response's token counts; one that is not a whole number SQLite can hold (a
-    broken server's 10**30, a string) is dropped (see `_usage_dropped`)."""
-    usage = getattr(response, "usage", None)
-    if usage is None:
-        return Usage()
-    return Usage(
-        input_tokens=token_count(getattr(usage, "input_tokens", None)),
-        output_tokens=token_count(getattr(usage, "output_tokens", None)),
-        total_tokens=token_count(getattr(usage, "total_tokens", None)),
-    )
-
-
-def _usage_dropped(response: Any) -> bool:
-    usage = getattr(response, "usage", None)
-    return usage is not None and any(
-        (value := getattr(usage, name, None)) is not None and token_count(value) is None
-        for name in ("input_tokens", "output_tokens", "total_tokens")
-    )
 
 
 def _text_of(content: object) -> str:
@@ -137,76 +108,24 @@ def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _origin(url: Any) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)
-
-
-def _redirect_guard(base_url: str) -> Callable[[Any], Awaitable[None]]:
-    """A response hook that stops a redirect to another origin (scheme, host or port):
-    followed, it would post the prompt, the transcript and the key there. A redirect
-    within the origin (a path moved on the same server) is followed, as before."""
-
-    async def guard(response: Any) -> None:
-        if not response.has_redirect_location:
-            return
-        here = response.request.url
-        try:
-            target = here.join(response.headers["location"])
-            if _origin(target) == _origin(here):
-                return
-            where = clean_text(f"{target.scheme}://{target.netloc.decode('ascii')}", limit=120)
-        except Exception:  # an address httpx cannot read: not followed either
-            where = "an address that is not a valid URL"
-        raise BackendError(
-            ErrorKind.CONFIG,
-            f"The server redirected the request to {where}",
-            f"{base_url} answered {response.status_code} pointing to another host; the "
-            "request was not sent there. If the service has moved, set the profile's "
-            "endpoint to its new address.",
-            status_code=response.status_code,
-        )
-
-    return guard
-
-
 def _retry_wait(exc: Exception, attempt: int, attempts: int) -> float | None:
-    """Seconds to wait before the next attempt of a failed create, or None: do not retry.
-
-    The SDK's rules: connection errors, 408, 409, 429 and 5xx, `x-should-retry` obeyed;
-    a wait the server asks for (under any `*retry-after*` name) up to MAX_RETRY_WAIT,
-    else exponential backoff from 0.5 s to 8 s with jitter."""
+    """Seconds to wait before the next attempt of a failed create, or None: do not retry
+    (the rules: retries.retry_wait)."""
     import openai
 
-    if attempt >= attempts:
-        return None
     if isinstance(exc, openai.APIStatusError):
-        headers = exc.response.headers
-        should = headers.get("x-should-retry")
-        status = exc.status_code
-        if should == "false" or (
-            should != "true" and status not in (408, 409, 429) and status < 500
-        ):
-            return None
-        asked = retry_after_seconds(headers)
-        if asked is not None:
-            return asked if asked <= MAX_RETRY_WAIT else None
-    elif not isinstance(exc, openai.APIConnectionError):  # timeouts are connection errors
-        return None
-    return min(0.5 * 2.0 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
+        return retry_wait(exc.status_code, exc.response.headers, attempt, attempts)
+    if isinstance(exc, openai.APIConnectionError):  # timeouts are connection errors
+        return retry_wait(None, None, attempt, attempts)
+    return None
 
 
 def _retry_reason(exc: Exception) -> str:
     import openai
 
     if isinstance(exc, openai.APIStatusError):
-        if exc.status_code == 429:
-            return "rate limited"
-        if exc.status_code >= 500:
-            return f"server error ({exc.status_code})"
-        return f"the server answered {exc.status_code}"
-    if isinstance(exc, openai.APITimeoutError):
-        return "timed out"
-    return "could not connect"
+        return retry_reason(exc.status_code)
+    return retry_reason(None, timed_out=isinstance(exc, openai.APITimeoutError))
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
@@ -267,39 +186,17 @@ class Backend:
 
     def _api_key(self) -> str | Callable[[], Awaitable[str]]:
         profile = self.profile
-        if profile.auth is AuthMethod.NONE:
-            return "unused"
-        problem = plain_http_problem(self.base_url, profile.auth, allowed=profile.allow_plain_http)
-        if problem is not None:
-            raise BackendError(
-                ErrorKind.CONFIG, "Not sent: the connection is not encrypted", problem + "."
-            )
         if profile.auth is AuthMethod.ENTRA_ID:
+            refuse_plain_http(profile, self.base_url)
             from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
 
             if self._credential is None:
                 self._credential = DefaultAzureCredential()
             provider = get_bearer_token_provider(self._credential, entra_scope_for(profile))
             return cast("Callable[[], Awaitable[str]]", provider)
-        name = profile.api_key_env
-        key = self._env.get(name, "").strip()
-        if not key:
-            azure = profile.kind in (EndpointKind.AZURE_OPENAI, EndpointKind.FOUNDRY_PROJECT)
-            where = "Keys and Endpoint in the Azure portal" if azure else "your provider"
-            also = " or switch the profile to Entra ID" if azure else ""
-            raise BackendError(
-                ErrorKind.CONFIG,
-                "No API key",
-                f"Set {name} to the key for {self.base_url} (from {where}){also}.",
-            )
-        problem = key_problem(key)
-        if problem is not None:  # never sent: a server would echo it back
-            raise BackendError(
-                ErrorKind.CONFIG,
-                f"The key in ${name} cannot be used",
-                f"It {problem}: set {name} again without it.",
-            )
-        self._secrets = (key,)
+        key = api_key_for(profile, self.base_url, self._env)
+        if profile.auth is AuthMethod.API_KEY:
+            self._secrets = (key,)
         return key
 
     def _get_client(self) -> AsyncOpenAI:
@@ -397,22 +294,8 @@ class Backend:
         a request has gone unanswered WAIT_NOTICE_SECONDS, and `Answered` after either.
         """
         await self._ready_client()
-        from openai import omit
-
         client = self._create_client()
-        arguments: dict[str, Any] = {
-            "model": settings.model,
-            "input": to_input_items(input),
-            "instructions": settings.instructions if settings.instructions else omit,
-            "previous_response_id": previous_response_id or omit,
-            "temperature": settings.temperature if settings.temperature is not None else omit,
-            "top_p": settings.top_p if settings.top_p is not None else omit,
-            "max_output_tokens": (
-                settings.max_output_tokens if settings.max_output_tokens is not None else omit
-            ),
-            "store": store,
-            "stream": True,
-        }
+        arguments: dict[str, Any] = create_body(settings, input, previous_response_id, store=store)
         attempts = self._max_retries + 1
         announced = False  # a Retrying or Waiting went out: Answered follows
         attempt = 1
@@ -443,9 +326,7 @@ class Backend:
         request_id = stream.response.headers.get("x-request-id") or stream.response.headers.get(
             "apim-request-id"
         )
-        started = False
-        started_id: str | None = None
-        held_failure: ResponseFinished | None = None
+        reader = ReplyReader(base_url=self.base_url, secrets=self._secrets, request_id=request_id)
         limits = StreamLimits(
             idle=self.profile.stream_idle_seconds,
             total=self.profile.stream_total_seconds,
@@ -456,99 +337,18 @@ class Backend:
                 if announced:
                     yield Answered()
                 async for event in _events(stream, limits):
-                    kind = getattr(event, "type", None)
-                    if kind in ("response.created", "response.in_progress", "response.queued"):
-                        if not started:
-                            started = True
-                            response = cast("Response", cast(Any, event).response)
-                            started_id = short_string(response.id)
-                            yield ResponseStarted(started_id, short_string(response.model))
-                    elif kind == "response.output_text.delta":
-                        delta = event.delta
-                        if isinstance(delta, str) and delta:
-                            yield TextDelta(delta)
-                    elif kind in ("response.completed", "response.incomplete", "response.failed"):
-                        response = cast("Response", cast(Any, event).response)
-                        if not started:
-                            started = True
-                            started_id = short_string(response.id)
-                            yield ResponseStarted(started_id, short_string(response.model))
-                        finished = self._finished(kind, response, started_id)
-                        if kind == "response.failed" and getattr(response, "error", None) is None:
-                            # Azure sends `failed` with error null, then an error frame that
-                            # says why (e.g. the output content filter): wait for it.
-                            held_failure = finished
-                            continue
-                        yield finished
+                    for reply_event in reader.read(event):
+                        yield reply_event
+                    if reader.done:
                         await _drain(stream)
                         return
-                    elif kind == "error":
-                        raise stream_error(
-                            _str_or_none(getattr(event, "code", None)),
-                            _str_or_none(getattr(event, "message", None)),
-                            param=_str_or_none(getattr(event, "param", None)),
-                            secrets=self._secrets,
-                            request_id=request_id,
-                        )
         except BackendError:
             raise
         except Exception as exc:
             raise self._explain(exc, "stream", settings, request_id) from exc
         finally:
             limits.close()
-        if held_failure is not None:
-            yield held_failure
-            return
-        raise BackendError(
-            ErrorKind.CONNECTION,
-            "The connection closed before the reply finished",
-            f"{self.base_url} ended the stream without a final event. "
-            "The text received so far is kept.",
-            request_id=request_id,
-        )
-
-    def _finished(
-        self, kind: str, response: Response, started_id: str | None = None
-    ) -> ResponseFinished:
-        if kind == "response.completed":
-            status = MessageStatus.COMPLETED
-        elif kind == "response.incomplete":
-            status = MessageStatus.INCOMPLETE
-        else:
-            status = MessageStatus.FAILED
-        details = getattr(response, "incomplete_details", None)
-        reason = short_string(getattr(details, "reason", None), 80)
-        error_text: str | None = None
-        if status is MessageStatus.FAILED:
-            error = getattr(response, "error", None)
-            if error is None:
-                error_text = "The server reported the reply as failed without saying why."
-            else:
-                made = stream_error(
-                    _str_or_none(getattr(error, "code", None)),
-                    _str_or_none(getattr(error, "message", None)),
-                    secrets=self._secrets,
-                )
-                error_text = made.user_message
-        response_id = short_string(getattr(response, "id", None)) or started_id
-        raw_model = getattr(response, "model", None)
-        model = short_string(raw_model)
-        notes: list[str] = []
-        if response_id is None and getattr(response, "id", None) is not None:
-            notes.append(ID_NOTE)
-        if model is None and raw_model is not None and raw_model != "":
-            notes.append(MODEL_NOTE)
-        if _usage_dropped(response):
-            notes.append(USAGE_NOTE)
-        return ResponseFinished(
-            status=status,
-            response_id=response_id,
-            model=model,
-            usage=_usage(response),
-            incomplete_reason=reason,
-            error=error_text,
-            notes=tuple(notes),
-        )
+        yield reader.end()
 
     # ------------------------------------------------------------------ stored state
 
@@ -718,21 +518,6 @@ class _TextDelta:
         self.delta = delta
 
 
-# Events that only repeat what the deltas brought, the whole text again (a huge reply
-# comes back in each of them): nothing here reads them, so they are skipped by their SSE
-# event name, before their data is decoded. Decoding one 50 MB event holds the UI loop for
-# a fifth of a second. The name must also be in the data's opening, where a server puts
-# its "type", so a mislabelled frame is still read.
-_REPEATS = frozenset(
-    {
-        "response.output_text.done",
-        "response.content_part.done",
-        "response.output_item.done",
-    }
-)
-_TYPE_WITHIN = 120
-
-
 async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncIterator[Any]:
     """The stream's events as the SDK makes them, except text deltas.
 
@@ -799,22 +584,6 @@ async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncItera
                     body=error,
                 )
         yield process(data=data, cast_to=cast_to, response=stream.response)
-
-
-async def _next_within(iterator: Any, limits: StreamLimits) -> Any:
-    """The iterator's next item (StopAsyncIteration at its end), or the limits' error when
-    one ran out before it came (their timer cancels the wait)."""
-    if limits.expired:
-        raise limits.error()
-    limits.reading = True
-    try:
-        return await iterator.__anext__()
-    except asyncio.CancelledError:
-        if limits.took_over():
-            raise limits.error() from None
-        raise
-    finally:
-        limits.reading = False
 
 
 async def _limited(stream: Any, limits: StreamLimits) -> AsyncIterator[Any]:

@@ -2,7 +2,9 @@
 
 Pure functions. Nothing here imports `openai` or `azure` at module level: `explain` is only
 called with an exception those packages raised, so they are loaded by then and imported
-inside it. Messages never carry an API key or a token: server text is cut to printable
+inside it. The lean transport (lean.py), which has no SDK exception, gets the same
+explanations from an HTTP answer (`explain_answer`) or a transport failure
+(`connection_error`, `timeout_error`). Messages never carry an API key or a token: server text is cut to printable
 characters, the caller's secrets are masked, and anything shaped like a key or a JWT too.
 """
 
@@ -13,6 +15,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from foundry_tui.config.endpoints import base_url_for, entra_scope_for
@@ -21,11 +24,17 @@ from foundry_tui.core.text import one_line, shorten
 
 __all__ = [
     "Operation",
+    "StatusAnswer",
     "clean_text",
+    "connection_error",
+    "error_frame",
     "error_objects",
     "explain",
+    "explain_answer",
     "retry_after_seconds",
     "stream_error",
+    "timeout_error",
+    "unexpected_error",
 ]
 
 # What the backend was doing: decides how a 404 or a dropped connection reads.
@@ -68,11 +77,67 @@ def _lines(text: str, *, secrets: Iterable[str], max_lines: int = 12) -> str:
     return "\n".join(kept)
 
 
-def _body(exc: BaseException) -> Mapping[str, Any]:
+def _body(exc: BaseException | StatusAnswer) -> Mapping[str, Any]:
     body = getattr(exc, "body", None)
     if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
         body = body["error"]
     return body if isinstance(body, Mapping) else {}
+
+
+# An error answer's body is read up to this many characters (a proxy's error page can be
+# megabytes; what a user is shown is cut far shorter anyway).
+MAX_ERROR_BODY = 1_000_000
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """An HTTP error answer as the explanations read it, the same whether it came as an
+    SDK exception (`from_sdk`) or as a raw response (`from_http`)."""
+
+    status_code: int
+    body: object  # the JSON's "error" object (else the JSON), or the text when not JSON
+    headers: Mapping[str, str]
+    message: str  # said when the body says nothing
+    code: str | None = None
+    param: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def from_sdk(cls, exc: Any) -> StatusAnswer:
+        return cls(
+            status_code=exc.status_code,
+            body=exc.body,
+            headers=exc.response.headers,
+            message=exc.message,
+            code=exc.code,
+            param=exc.param,
+            request_id=exc.request_id,
+        )
+
+    @classmethod
+    def from_http(cls, status: int, text: str, headers: Mapping[str, str]) -> StatusAnswer:
+        """As the SDK reads an error response: JSON if it parses, its ``error`` object
+        if it has one."""
+        import contextlib
+        import json  # only on an error: kept out of start-up
+
+        text = text[:MAX_ERROR_BODY].strip()
+        body: object = text
+        with contextlib.suppress(ValueError, RecursionError):
+            body = json.loads(text)
+        if isinstance(body, Mapping):
+            body = body.get("error", body)
+        code = body.get("code") if isinstance(body, Mapping) else None
+        param = body.get("param") if isinstance(body, Mapping) else None
+        return cls(
+            status_code=status,
+            body=body,
+            headers=headers,
+            message=f"Error code: {status}",
+            code=str(code) if code is not None else None,
+            param=param if isinstance(param, str) else None,
+            request_id=headers.get("x-request-id"),
+        )
 
 
 # Gateways in front of Azure rewrap an upstream error: their `code` is the HTTP status as a
@@ -208,7 +273,7 @@ def _says_id_not_found(bodies: Sequence[Mapping[str, Any]], param: str | None) -
     )
 
 
-def _server_message(exc: BaseException, secrets: Sequence[str]) -> str:
+def _server_message(exc: BaseException | StatusAnswer, secrets: Sequence[str]) -> str:
     bodies = error_objects(_body(exc))
     said = next((m for m in reversed(_messages(bodies)) if m.strip()), None)
     if said is None:
@@ -313,12 +378,6 @@ def retry_after_seconds(headers: Any) -> float | None:
     return None
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    return None if headers is None else retry_after_seconds(headers)
-
-
 def _is_credential_error(exc: BaseException) -> bool:
     try:
         from azure.core.exceptions import ClientAuthenticationError
@@ -354,6 +413,86 @@ def stream_error(
     )
 
 
+def error_frame(
+    error: Mapping[str, Any],
+    *,
+    secrets: Sequence[str] = (),
+    request_id: str | None = None,
+) -> BackendError:
+    """A stream frame carrying a nested ``error`` object (what live OpenAI and Azure send
+    mid-stream), explained as `explain` explains the SDK's APIError for it."""
+    code = error.get("code")
+    param = error.get("param")
+    bodies = error_objects(error)
+    said = next((m for m in reversed(_messages(bodies)) if m.strip()), None)
+    return stream_error(
+        str(code) if code is not None else None,
+        clean_text(said or "An error occurred during streaming", secrets=secrets),
+        param=param if isinstance(param, str) else None,
+        body=error,
+        secrets=secrets,
+        request_id=request_id,
+    )
+
+
+def timeout_error(base_url: str, operation: Operation, request_id: str | None) -> BackendError:
+    what = "while the reply was streaming" if operation == "stream" else "for an answer"
+    return BackendError(
+        ErrorKind.CONNECTION,
+        f"Timed out waiting for {base_url}",
+        f"No data arrived {what} within the time limit. Check the network, or try again.",
+        request_id=request_id,
+    )
+
+
+def connection_error(
+    base_url: str,
+    operation: Operation,
+    cause: BaseException | None,
+    *,
+    secrets: Sequence[str] = (),
+    request_id: str | None = None,
+) -> BackendError:
+    """No answer, or an answer cut off: ``cause`` is the transport's own exception."""
+    reason = clean_text(cause, secrets=secrets, limit=200) if cause else ""
+    if operation == "stream":
+        return BackendError(
+            ErrorKind.CONNECTION,
+            "The connection closed before the reply finished",
+            f"{base_url} stopped sending mid-reply"
+            + (f" ({reason})" if reason else "")
+            + ". The text received so far is kept.",
+            request_id=request_id,
+        )
+    return BackendError(
+        ErrorKind.CONNECTION,
+        f"Could not connect to {base_url}",
+        (f"{reason}. " if reason else "")
+        + "Check the endpoint in the profile and the network (proxy, VPN, firewall).",
+        request_id=request_id,
+    )
+
+
+def explain_answer(
+    answer: StatusAnswer,
+    *,
+    profile: Profile,
+    settings: GenerationSettings | None = None,
+    operation: Operation = "create",
+    secrets: Sequence[str] = (),
+) -> BackendError:
+    """Map an HTTP error answer to a `BackendError`."""
+    return _explain_status(
+        answer,
+        profile=profile,
+        base_url=base_url_for(profile),
+        scope=entra_scope_for(profile),
+        model=settings.model if settings is not None else None,
+        operation=operation,
+        secrets=secrets,
+    )
+
+
 def explain(
     exc: BaseException,
     *,
@@ -384,36 +523,16 @@ def explain(
         )
 
     if isinstance(exc, openai.APITimeoutError):
-        what = "while the reply was streaming" if operation == "stream" else "for an answer"
-        return BackendError(
-            ErrorKind.CONNECTION,
-            f"Timed out waiting for {base_url}",
-            f"No data arrived {what} within the time limit. Check the network, or try again.",
-            request_id=request_id,
-        )
+        return timeout_error(base_url, operation, request_id)
 
     if isinstance(exc, openai.APIConnectionError):
-        cause = clean_text(exc.__cause__, secrets=secrets, limit=200) if exc.__cause__ else ""
-        if operation == "stream":
-            return BackendError(
-                ErrorKind.CONNECTION,
-                "The connection closed before the reply finished",
-                f"{base_url} stopped sending mid-reply"
-                + (f" ({cause})" if cause else "")
-                + ". The text received so far is kept.",
-                request_id=request_id,
-            )
-        return BackendError(
-            ErrorKind.CONNECTION,
-            f"Could not connect to {base_url}",
-            (f"{cause}. " if cause else "")
-            + "Check the endpoint in the profile and the network (proxy, VPN, firewall).",
-            request_id=request_id,
+        return connection_error(
+            base_url, operation, exc.__cause__, secrets=secrets, request_id=request_id
         )
 
     if isinstance(exc, openai.APIStatusError):
         return _explain_status(
-            exc,
+            StatusAnswer.from_sdk(exc),
             profile=profile,
             base_url=base_url,
             scope=scope,
@@ -442,6 +561,18 @@ def explain(
             request_id=request_id,
         )
 
+    return unexpected_error(base_url, operation, exc, secrets=secrets, request_id=request_id)
+
+
+def unexpected_error(
+    base_url: str,
+    operation: Operation,
+    exc: BaseException,
+    *,
+    secrets: Sequence[str] = (),
+    request_id: str | None = None,
+) -> BackendError:
+    """A failure nothing above explains (a frame that is not JSON, a bug in a library)."""
     return BackendError(
         ErrorKind.STREAM if operation == "stream" else ErrorKind.CONNECTION,
         f"Unexpected failure talking to {base_url}",
@@ -451,7 +582,7 @@ def explain(
 
 
 def _explain_status(
-    exc: Any,
+    exc: StatusAnswer,
     *,
     profile: Profile,
     base_url: str,
@@ -466,7 +597,7 @@ def _explain_status(
     raw_param = _first_field(bodies, "param") or exc.param
     code: str | None = clean_text(raw_code, limit=80) or None if raw_code else None
     param: str | None = clean_text(raw_param, limit=80) or None if raw_param else None
-    headers = exc.response.headers
+    headers = exc.headers
     request_id = exc.request_id or headers.get("apim-request-id") or headers.get("x-ms-request-id")
     fields: dict[str, Any] = {
         "status_code": status,
@@ -567,7 +698,7 @@ def _explain_status(
         )
 
     if status == 429:
-        wait = _retry_after(exc)
+        wait = retry_after_seconds(headers)
         when = f"Try again in {wait:g} seconds." if wait is not None else "Try again shortly."
         return BackendError(
             ErrorKind.RATE_LIMITED,

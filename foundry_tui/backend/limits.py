@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 from foundry_tui.core.models import BackendError, ErrorKind
 
-__all__ = ["StreamLimits"]
+__all__ = ["StreamLimits", "next_within"]
 
 
 class StreamLimits:
@@ -87,3 +88,19 @@ class StreamLimits:
             "seconds (stream_idle_seconds in the profile), so it was stopped. "
             "The text received so far is kept.",
         )
+
+
+async def next_within(iterator: Any, limits: StreamLimits) -> Any:
+    """The iterator's next item (StopAsyncIteration at its end), or the limits' error when
+    one ran out before it came (their timer cancels the wait)."""
+    if limits.expired:
+        raise limits.error()
+    limits.reading = True
+    try:
+        return await iterator.__anext__()
+    except asyncio.CancelledError:
+        if limits.took_over():
+            raise limits.error() from None
+        raise
+    finally:
+        limits.reading = False

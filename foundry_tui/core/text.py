@@ -83,3 +83,61 @@ def shorten(text: str, limit: int | None) -> str:
     if limit is None or len(text) <= limit:
         return text
     return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+
+
+_CSI_OPENER = re.compile("\x1b\\[|\x9b")
+_CSI = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]")
+_STRING_OPENER = re.compile("\x1b[\\]P^_X]|[\x90\x98\x9d\x9e\x9f]")
+_STRING = re.compile(
+    r"(?:\x1b[\]P^_X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x80-\x9f]*(?:\x07|\x1b\\|\x9c)"
+)
+
+
+def _sequence_end(text: str, start: int) -> int | None:
+    """Where the sequence at ``start`` ends, or None while it may go on in the next piece:
+    a control sequence without its final byte, a string command (a title, a link) without
+    its terminator, or an ESC with nothing after it yet."""
+    if _CSI_OPENER.match(text, start):
+        found = _CSI.match(text, start)
+    elif _STRING_OPENER.match(text, start):
+        found = _STRING.match(text, start)
+    else:
+        found = _SEQUENCE.match(text, start)
+        if found is not None and found.end() == len(text):
+            return None
+    return found.end() if found is not None else None
+
+
+class InertStream:
+    """`sanitize` for text that arrives in pieces (a streamed reply written to a terminal):
+    an escape sequence or a CR LF split between two pieces is held back until it is
+    whole, so it is removed as a unit, as `sanitize` would remove it from the whole text.
+    What is held is bounded: a sequence left open longer than that is let go, inert."""
+
+    HOLD = 64
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        text = self._pending + text
+        cut = len(text)
+        held = None
+        found = _INTRODUCER.search(text, max(0, cut - self.HOLD))
+        while found is not None:
+            end = _sequence_end(text, found.start())
+            if end is None:
+                held = found.start()
+                break
+            found = _INTRODUCER.search(text, end)
+        if held is not None:
+            cut = held
+        elif text.endswith("\r"):
+            cut -= 1
+        self._pending = text[cut:]
+        return sanitize(text[:cut])
+
+    def end(self) -> str:
+        """What is still held, made inert."""
+        text, self._pending = self._pending, ""
+        return sanitize(text)

@@ -267,6 +267,11 @@ class Store:
             packed = store_reads.summaries_json(self._db, sql, params)
         return store_reads.summaries_from_json(packed)
 
+    def turn_counts(self, conversation_ids: list[str]) -> dict[str, int]:
+        """How many prompts each of these conversations holds (absent: none)."""
+        with self._read() as conn:
+            return store_reads.turn_counts(conn, conversation_ids)
+
     def rename_conversation(self, conversation_id: str, title: str) -> None:
         """No-op if the conversation does not exist."""
         with self._write("rename the conversation in"):

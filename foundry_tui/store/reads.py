@@ -204,3 +204,15 @@ def recent_prompts(db: Database, exclude_conversation: str | None, limit: int) -
         limit=limit,
     )
     return [row["text"] for row in rows]
+
+
+def turn_counts(conn: sqlite3.Connection, conversation_ids: list[str]) -> dict[str, int]:
+    """The prompts saved in each of these conversations (every branch), by id; one
+    index probe per conversation."""
+    rows = conn.execute(
+        "SELECT conversation_id, COUNT(*) FROM messages "
+        "WHERE role = :role AND conversation_id IN (SELECT value FROM json_each(:ids)) "
+        "GROUP BY conversation_id",
+        {"role": MessageRole.USER.value, "ids": json.dumps(conversation_ids)},
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}

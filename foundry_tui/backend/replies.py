@@ -1,0 +1,186 @@
+"""A streamed reply's events, read into the app's `BackendEvent`s: the same reading for the
+SDK client (typed SDK events) and the lean transport (the events' JSON, seen through
+`JsonView`). Both give objects whose fields are read as attributes; a field a server left
+out reads as None."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from foundry_tui.backend.errors import stream_error
+from foundry_tui.core.coerce import ID_NOTE, MODEL_NOTE, USAGE_NOTE, short_string, token_count
+from foundry_tui.core.models import (
+    BackendError,
+    BackendEvent,
+    ErrorKind,
+    MessageStatus,
+    ResponseFinished,
+    ResponseStarted,
+    TextDelta,
+    Usage,
+)
+
+__all__ = ["REPEATS", "TYPE_WITHIN", "JsonView", "ReplyReader", "response_usage"]
+
+# Events that only repeat what the deltas brought, the whole text again (a huge reply
+# comes back in each of them): nothing here reads them, so they are skipped by their SSE
+# event name, before their data is decoded. Decoding one 50 MB event holds the UI loop for
+# a fifth of a second. The name must also be in the data's opening, where a server puts
+# its "type", so a mislabelled frame is still read.
+REPEATS = frozenset(
+    {
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+    }
+)
+TYPE_WITHIN = 120
+
+_STARTS = ("response.created", "response.in_progress", "response.queued")
+_ENDS = {
+    "response.completed": MessageStatus.COMPLETED,
+    "response.incomplete": MessageStatus.INCOMPLETE,
+    "response.failed": MessageStatus.FAILED,
+}
+
+
+class JsonView:
+    """A JSON object read as attributes (``event.response.usage.input_tokens``), as the
+    SDK's models are: a missing field is None, a nested object another view."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._data.get(name)
+        return JsonView(value) if isinstance(value, dict) else value
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def response_usage(response: Any) -> Usage:
+    """The response's token counts; one that is not a whole number SQLite can hold (a
+    broken server's 10**30, a string) is dropped (see `_usage_dropped`)."""
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return Usage()
+    return Usage(
+        input_tokens=token_count(getattr(usage, "input_tokens", None)),
+        output_tokens=token_count(getattr(usage, "output_tokens", None)),
+        total_tokens=token_count(getattr(usage, "total_tokens", None)),
+    )
+
+
+def _usage_dropped(response: Any) -> bool:
+    usage = getattr(response, "usage", None)
+    return usage is not None and any(
+        (value := getattr(usage, name, None)) is not None and token_count(value) is None
+        for name in ("input_tokens", "output_tokens", "total_tokens")
+    )
+
+
+class ReplyReader:
+    """Follows one stream: `read` each event, then `end` if the stream ran out first.
+
+    Yields `ResponseStarted` once, `TextDelta`s (never empty), then one `ResponseFinished`
+    (after which `done` is set). An ``error`` event raises its `BackendError`.
+    """
+
+    def __init__(
+        self, *, base_url: str, secrets: Sequence[str] = (), request_id: str | None = None
+    ) -> None:
+        self.base_url = base_url
+        self.secrets = secrets
+        self.request_id = request_id
+        self.started = False
+        self.started_id: str | None = None
+        self.done = False
+        # Azure sends `failed` with error null, then an error frame that says why (e.g.
+        # the output content filter): the failure is held until that frame or the end.
+        self.held_failure: ResponseFinished | None = None
+
+    def read(self, event: Any) -> Iterator[BackendEvent]:
+        kind = getattr(event, "type", None)
+        if kind in _STARTS:
+            if not self.started:
+                yield self._start(event.response)
+        elif kind == "response.output_text.delta":
+            delta = event.delta
+            if isinstance(delta, str) and delta:
+                yield TextDelta(delta)
+        elif kind in _ENDS:
+            response = event.response
+            if not self.started:
+                yield self._start(response)
+            finished = self.finished(kind, response)
+            if kind == "response.failed" and getattr(response, "error", None) is None:
+                self.held_failure = finished
+                return
+            self.done = True
+            yield finished
+        elif kind == "error":
+            raise stream_error(
+                _str_or_none(getattr(event, "code", None)),
+                _str_or_none(getattr(event, "message", None)),
+                param=_str_or_none(getattr(event, "param", None)),
+                secrets=self.secrets,
+                request_id=self.request_id,
+            )
+
+    def _start(self, response: Any) -> ResponseStarted:
+        self.started = True
+        self.started_id = short_string(getattr(response, "id", None))
+        return ResponseStarted(self.started_id, short_string(getattr(response, "model", None)))
+
+    def end(self) -> ResponseFinished:
+        """The stream ended: the held failure, or the error for a stream cut short."""
+        if self.held_failure is not None:
+            return self.held_failure
+        raise BackendError(
+            ErrorKind.CONNECTION,
+            "The connection closed before the reply finished",
+            f"{self.base_url} ended the stream without a final event. "
+            "The text received so far is kept.",
+            request_id=self.request_id,
+        )
+
+    def finished(self, kind: str, response: Any) -> ResponseFinished:
+        status = _ENDS[kind]
+        details = getattr(response, "incomplete_details", None)
+        reason = short_string(getattr(details, "reason", None), 80)
+        error_text: str | None = None
+        if status is MessageStatus.FAILED:
+            error = getattr(response, "error", None)
+            if error is None:
+                error_text = "The server reported the reply as failed without saying why."
+            else:
+                made = stream_error(
+                    _str_or_none(getattr(error, "code", None)),
+                    _str_or_none(getattr(error, "message", None)),
+                    secrets=self.secrets,
+                )
+                error_text = made.user_message
+        response_id = short_string(getattr(response, "id", None)) or self.started_id
+        raw_model = getattr(response, "model", None)
+        model = short_string(raw_model)
+        notes: list[str] = []
+        if response_id is None and getattr(response, "id", None) is not None:
+            notes.append(ID_NOTE)
+        if model is None and raw_model is not None and raw_model != "":
+            notes.append(MODEL_NOTE)
+        if _usage_dropped(response):
+            notes.append(USAGE_NOTE)
+        return ResponseFinished(
+            status=status,
+            response_id=response_id,
+            model=model,
+            usage=response_usage(response),
+            incomplete_reason=reason,
+            error=error_text,
+            notes=tuple(notes),
+        )

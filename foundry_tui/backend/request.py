@@ -1,0 +1,44 @@
+"""What a turn sends: the body of `POST /responses`, the same for every transport.
+
+The SDK client (`client.Backend`) passes it to ``responses.create`` as keyword arguments;
+the lean transport (`lean.LeanBackend`) posts it as JSON. A setting left to the server is
+left out of the body, not sent as null.
+"""
+
+from __future__ import annotations
+
+from foundry_tui.core.models import GenerationSettings, InputMessage, MessageRole
+
+__all__ = ["create_body", "to_input_items"]
+
+
+def to_input_items(messages: list[InputMessage]) -> list[dict[str, object]]:
+    """Input items for `responses.create` from the app's messages."""
+    return [
+        {"type": "message", "role": MessageRole(message.role).value, "content": message.text}
+        for message in messages
+    ]
+
+
+def create_body(
+    settings: GenerationSettings,
+    input: list[InputMessage],
+    previous_response_id: str | None,
+    *,
+    store: bool,
+) -> dict[str, object]:
+    """The streamed create request for one turn."""
+    body: dict[str, object] = {"model": settings.model, "input": to_input_items(input)}
+    if settings.instructions:
+        body["instructions"] = settings.instructions
+    if previous_response_id:
+        body["previous_response_id"] = previous_response_id
+    if settings.temperature is not None:
+        body["temperature"] = settings.temperature
+    if settings.top_p is not None:
+        body["top_p"] = settings.top_p
+    if settings.max_output_tokens is not None:
+        body["max_output_tokens"] = settings.max_output_tokens
+    body["store"] = store
+    body["stream"] = True
+    return body

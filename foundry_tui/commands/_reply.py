@@ -1,0 +1,202 @@
+"""How `ask` runs one turn of a `ChatSession` and shows it: the reply on stdout as inert
+text or JSON Lines, status on stderr, the exit status from how the turn ended.
+
+The one place the subcommand drives the session: `ReplyPrinter.turn`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+from foundry_tui.commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, say_problem
+from foundry_tui.core.models import (
+    Answered,
+    ContextTrimmed,
+    ErrorKind,
+    Message,
+    MessageStatus,
+    Retrying,
+    Waiting,
+)
+from foundry_tui.core.session import ModeChanged, ReplyDelta, TurnEnded, TurnStarted
+from foundry_tui.core.text import InertStream, sanitize
+
+if TYPE_CHECKING:
+    from foundry_tui.core.session import ChatSession, SendMode
+    from foundry_tui.store import Store
+
+__all__ = ["ReplyPrinter", "result_of"]
+
+_SECONDS = re.compile(r" \(\d+ s\)$")
+
+
+def result_of(reply: Message, mode: SendMode | None) -> dict[str, Any]:
+    """What a script learns of a finished (or cancelled) turn."""
+    usage = reply.usage
+    return {
+        "conversation_id": reply.conversation_id,
+        "message_id": reply.id,
+        "status": reply.status.value,
+        "model": reply.response_model or reply.model,
+        "response_id": reply.response_id,
+        "previous_response_id": reply.previous_response_id,
+        "mode": mode.value if mode is not None else None,
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+        "error": reply.error,
+    }
+
+
+class ReplyPrinter:
+    def __init__(self, *, json_lines: bool, stream: bool, out: TextIO | None = None) -> None:
+        self.json_lines = json_lines
+        self.stream = stream
+        self.out = out or sys.stdout
+        self._inert = InertStream()
+        self._started: TurnStarted | None = None
+        self._last = "\n"  # the last character written to stdout
+        self._broken = False
+        self._said = ""
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _write(self, text: str) -> None:
+        if self._broken or not text:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head`): the reply is still read and saved in full.
+            self._broken = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.out.fileno())
+            os.close(devnull)
+            return
+        self._last = text[-1]
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        self._write(json.dumps({"type": kind, **fields}) + "\n")
+
+    def status(self, text: str) -> None:
+        """A line for the user, not for the script: on stderr; a progress line that only
+        counts the seconds up again ("Loading… (3 s)") is not repeated."""
+        gist = _SECONDS.sub("", text)
+        if gist == self._said:
+            return
+        self._said = gist
+        say_problem(text)
+
+    def close(self) -> None:
+        if not self._broken:
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                self.out.flush()
+
+    # -- the turn --------------------------------------------------------------------
+
+    async def turn(self, session: ChatSession, prompt: str) -> int:
+        async for event in session.send(prompt):
+            if isinstance(event, ReplyDelta):
+                if not self.stream:
+                    continue
+                if self.json_lines:
+                    self._emit("delta", text=event.text)
+                else:
+                    self._write(self._inert.feed(event.text))
+            elif isinstance(event, TurnStarted):
+                self._started = event
+                if self.stream and self.json_lines:
+                    self._emit(
+                        "started",
+                        conversation_id=event.reply.conversation_id,
+                        message_id=event.reply.id,
+                        prompt_id=event.user.id,
+                        model=event.reply.model,
+                        mode=event.mode.value,
+                    )
+            elif isinstance(event, TurnEnded):
+                return self._ended(event)
+            else:
+                self._note(event)
+        return EXIT_FAILED  # the session always ends a turn with TurnEnded
+
+    def _note(self, event: object) -> None:
+        if isinstance(event, Retrying):
+            self.status(
+                f"{event.reason}; trying again in {event.wait_seconds:.0f} s "
+                f"(attempt {event.attempt} of {event.attempts})"
+            )
+            fields: dict[str, Any] = {
+                "reason": event.reason,
+                "wait_seconds": event.wait_seconds,
+                "attempt": event.attempt,
+                "attempts": event.attempts,
+            }
+            kind = "retrying"
+        elif isinstance(event, Waiting):
+            self.status(f"the server has not answered for {event.seconds:.0f} s; still waiting")
+            kind, fields = "waiting", {"seconds": event.seconds}
+        elif isinstance(event, ModeChanged):
+            self.status(event.reason)
+            kind, fields = "mode_changed", {"mode": event.mode.value, "reason": event.reason}
+        elif isinstance(event, ContextTrimmed):
+            self.status(event.reason)
+            kind = "context_trimmed"
+            fields = {"dropped_messages": event.dropped_messages, "reason": event.reason}
+        elif isinstance(event, Answered):
+            kind, fields = "answered", {}
+        else:
+            return
+        if self.stream and self.json_lines:
+            self._emit(kind, **fields)
+
+    def _finish_text(self, reply: Message) -> None:
+        """The end of the reply on stdout, ending with a newline."""
+        if self.json_lines:
+            result = result_of(reply, self._started.mode if self._started else None)
+            if self.stream:
+                self._emit("finished", **result)
+            else:
+                self._write(json.dumps({**result, "text": reply.text}) + "\n")
+            return
+        if self.stream:
+            self._write(self._inert.end())
+        else:
+            self._write(sanitize(reply.text))
+        if self._last != "\n":
+            self._write("\n")
+
+    def _ended(self, event: TurnEnded) -> int:
+        reply = event.reply
+        self._finish_text(reply)
+        if event.error is not None:
+            say_problem(event.error.user_message)
+            return EXIT_USAGE if event.error.kind is ErrorKind.CONFIG else EXIT_FAILED
+        if reply.status is MessageStatus.FAILED:
+            say_problem(reply.error or "The reply failed.")
+            return EXIT_FAILED
+        if reply.status is MessageStatus.INCOMPLETE and reply.error:
+            self.status(reply.error)
+        return EXIT_OK
+
+    def interrupted(self, store: Store | None) -> int:
+        """After Ctrl+C: the session has saved the partial reply as cancelled."""
+        started = self._started
+        saved = store.get_message(started.reply.id) if store and started else None
+        if saved is not None:
+            self._finish_text(saved)
+            say_problem(
+                f"interrupted: the partial reply is saved as {saved.status.value} in "
+                f"conversation {saved.conversation_id}"
+            )
+        else:
+            say_problem("interrupted")
+        return EXIT_INTERRUPTED
