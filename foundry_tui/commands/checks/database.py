@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlite_utils import Database
-
 from foundry_tui.commands.checks import CheckResult, Context, fail, in_thread, passed, warn
 from foundry_tui.config import default_db_path
 from foundry_tui.store import migrations
@@ -48,7 +46,7 @@ def _inspect(path: Path, seconds: float) -> _Inspection:
         # Asked every 1,000 SQLite steps: often enough to stop in time, rarely enough to
         # cost the check little.
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1_000)
-        status = migrations.inspect(Database(conn, execute_plugins=False))
+        status = migrations.inspect(conn)
         rows = [str(row[0]) for row in conn.execute("PRAGMA integrity_check(5)")]
         journal = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
     except sqlite3.OperationalError as exc:
