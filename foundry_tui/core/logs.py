@@ -45,7 +45,8 @@ _PATTERNS = (
     re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),  # a JWT
     re.compile(r"\bsk-[A-Za-z0-9_*-]{8,}"),  # OpenAI-style keys
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{4,}"),
+    # "Authorization: <scheme> <credentials>", the scheme kept.
+    re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?(?:[A-Za-z]+\s+)?)[^\s\"',}]+"),
     re.compile(r"(?i)(api[-_]?key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/=-]{8,}"),
 )
 # Environment variables whose values are masked wherever they appear (the profile's key
