@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -278,6 +277,8 @@ async def stream_events(stream: Any, limits: StreamLimits | None = None) -> Asyn
 
 
 def _json(text: str, stream: Any) -> Any:
+    import json  # loaded with openai already; kept out of the app's start-up
+
     try:
         return json.loads(text)
     except ValueError:
@@ -332,8 +333,12 @@ async def _public(stream: Any, limits: StreamLimits) -> AsyncIterator[Any]:
             event = await _next_within(iterator, limits)
         except StopAsyncIteration:
             return
-        except json.JSONDecodeError as error:  # the SDK's own decoding of a frame
-            from openai import APIError
+        except ValueError as error:
+            import json
+
+            if not isinstance(error, json.JSONDecodeError):
+                raise
+            from openai import APIError  # the SDK's own decoding of a frame that is not JSON
 
             raise APIError(
                 message="The server sent an event that is not JSON",
