@@ -41,17 +41,18 @@ BACKUP_COUNT = 3
 _ROOT = "foundry_tui"
 _APP_DIR = "foundry-tui"  # config.APP_NAME (core does not import config)
 
-_PATTERNS = (
-    re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),  # a JWT
-    re.compile(r"\bsk-[A-Za-z0-9_*-]{8,}"),  # OpenAI-style keys
-    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+# Compiled when the first record is written, not at start-up.
+_PATTERN_TEXTS = (
+    r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",  # a JWT
+    r"\bsk-[A-Za-z0-9_*-]{8,}",  # OpenAI-style keys
+    r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}",
     # "Authorization: <scheme> <credentials>", the scheme kept.
-    re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?(?:[A-Za-z]+\s+)?)[^\s\"',}]+"),
-    re.compile(r"(?i)(api[-_]?key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/=-]{8,}"),
+    r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|digest|token|negotiate)\s+)?)[^\s\"',}]+",
+    r"(?i)(api[-_]?key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/=-]{8,}",
 )
 # Environment variables whose values are masked wherever they appear (the profile's key
-# variable is named by the backend when it reads it; these catch the usual names).
-_SECRET_NAME = re.compile(r"(?i)(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)")
+# variable is named by the backend when it reads it; this catches the usual names).
+_SECRET_NAME = r"(?i)(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)"
 _SHORTEST_SECRET = 6
 # Prompt texts shorter than this are not withheld: masking "hi" would garble every line.
 _SHORTEST_TEXT = 6
@@ -109,15 +110,15 @@ def redact(text: str) -> str:
         names = set(_secret_variables)
         texts = [] if _debug else sorted(set(_texts), key=len, reverse=True)
     for name, value in os.environ.items():
-        if (name in names or _SECRET_NAME.search(name)) and len(value) >= _SHORTEST_SECRET:
+        if (name in names or re.search(_SECRET_NAME, name)) and len(value) >= _SHORTEST_SECRET:
             secrets.add(value)
     for value in texts:  # longest first: a prompt that holds another is withheld whole
         if value in text:
             text = text.replace(value, f"[prompt withheld: {len(value)} characters]")
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    for pattern in _PATTERN_TEXTS:  # re caches the compiled patterns
+        text = re.sub(pattern, lambda m: (m.group(1) if m.groups() else "") + "***", text)
     return text
 
 
