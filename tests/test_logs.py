@@ -279,3 +279,23 @@ def test_a_bug_in_a_command_is_one_line_on_stderr_and_exit_1(
     assert err.count("\n") == 1 and str(log_path()) in err and "TypeError" in err
     text = log_text()
     assert "planted in a subcommand" in text and "Traceback" in text and TEST_KEY not in text
+
+
+async def test_a_crash_outside_any_worker_is_logged_too(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    """Textual's own crash path (an exception no handler caught ends the app): the
+    traceback is in the log, and the line naming it is kept for the command line."""
+    app = make_app(write_config(tmp_path, server.base_url))
+
+    def crash() -> None:
+        raise ZeroDivisionError("planted crash")
+
+    with pytest.raises(ZeroDivisionError):
+        async with app.run_test(size=(120, 40)) as pilot:
+            await start_chat(app, pilot)
+            app.call_later(crash)
+            await wait_until(pilot, lambda: app.crash_line is not None, what="the crash")
+    assert app.crash_line is not None and str(log_path()) in app.crash_line
+    assert app.return_code == 1
+    assert "planted crash" in log_text() and "Traceback" in log_text()
