@@ -232,3 +232,34 @@ async def test_a_frame_that_is_not_json_is_the_server_s_fault(backend: Backend) 
             [event async for event in sdk_stream.stream_events(stream)]
     error = backend._explain(caught.value, "stream")
     assert isinstance(error, BackendError) and "not JSON" in error.detail
+
+
+async def test_a_reader_that_fails_mid_stream_keeps_the_text_and_the_next_turn_works(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's event reader itself fails after text arrived: that stream cannot go on
+    (its body is half read), so the error surfaces as what it is, after the text so far
+    (which the session saves); the next turn streams the public way, whole."""
+    original = AsyncStream._iter_events
+
+    async def breaks_after_text(self: AsyncStream[Any]) -> AsyncIterator[Any]:
+        async for sse in original(self):
+            yield sse
+            if sse.event == "response.output_text.delta":
+                raise TypeError("the decoder changed")
+
+    def changed(self: AsyncStream[Any]) -> AsyncIterator[Any]:
+        return breaks_after_text(self) if from_adapter() else original(self)
+
+    monkeypatch.setattr(AsyncStream, "_iter_events", changed)
+    seen: list[BackendEvent] = []
+    with pytest.raises(TypeError, match="decoder changed"):
+        async for event in backend.stream_reply(
+            settings=SETTINGS,
+            input=[InputMessage(MessageRole.USER, "count to ten")],
+            previous_response_id=None,
+        ):
+            seen.append(event)
+    assert [e.text for e in seen if isinstance(e, TextDelta)] == ["One "]
+    assert whole_reply(await turn(backend)) == REPLY
+    assert fell_back_notes() == 1

@@ -110,10 +110,6 @@ class _Plain:
         value = self._data.get(name)
         return _Plain(value) if isinstance(value, dict) else value
 
-    @property
-    def output_text(self) -> str:
-        return ""
-
 
 def _signature_problem(name: str, function: Callable[..., Any]) -> str | None:
     try:
@@ -217,10 +213,12 @@ async def stream_events(stream: Any, limits: StreamLimits | None = None) -> Asyn
         except StopAsyncIteration:
             break
         except Exception as error:
-            if yielded or _known_failure(error) or _body_taken(stream):
+            if _known_failure(error):
+                raise
+            _mark_broken(f"{type(error).__name__}: {error}")  # later streams: the public way
+            if yielded or _body_taken(stream):
                 raise
             # The SDK's reader failed before it read anything: the public way still can.
-            _mark_broken(f"{type(error).__name__}: {error}")
             async for public_event in _public(stream, limits):
                 yield public_event
             return
