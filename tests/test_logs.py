@@ -299,3 +299,17 @@ async def test_a_crash_outside_any_worker_is_logged_too(
     assert app.crash_line is not None and str(log_path()) in app.crash_line
     assert app.return_code == 1
     assert "planted crash" in log_text() and "Traceback" in log_text()
+
+
+async def test_debug_logs_a_turn_s_prompt_and_reply(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply("the reply, word for word")
+    logs.enable_debug()
+    app = make_app(write_config(tmp_path, server.base_url))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start_chat(app, pilot)
+        await send(pilot, app, "what is the plan today")
+    text = log_text()
+    assert "what is the plan today" in text and "the reply, word for word" in text
+    assert TEST_KEY not in text
