@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from foundry_tui import __version__
+from foundry_tui.commands import add_debug_option
 from foundry_tui.config import ConfigError, Overrides, default_config_path, load_config
 
 # Textual's frame rate limit (TEXTUAL_FPS); see main().
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="open a saved conversation, or rebuild one from a response id (resp_...)",
     )
+    add_debug_option(parser)
     return parser
 
 
@@ -83,6 +85,16 @@ SUBCOMMANDS: dict[str, str] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except Exception as error:  # a bug: its traceback goes to the log, one line to stderr
+        from foundry_tui.core.logs import report_bug
+
+        print(f"foundry-tui: {one_line(report_bug(error, 'foundry-tui'))}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] and arguments[0] in SUBCOMMANDS:
         from importlib import import_module
@@ -121,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         gc.enable()
     _let_go_of_a_lost_terminal()
+    if app.crash_line is not None:  # after Textual's own report of the crash
+        print(f"foundry-tui: {one_line(app.crash_line)}", file=sys.stderr)
     return app.return_code or 0
 
 

@@ -75,6 +75,20 @@ def isolated_home(
     return home
 
 
+@pytest.fixture(autouse=True)
+def fresh_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """What a process remembers once (the SDK's private streaming path found broken; the
+    log file and --debug) starts afresh in each test: the log under that test's HOME."""
+    from foundry_tui.backend import sdk_stream
+    from foundry_tui.core import logs
+
+    monkeypatch.setattr(sdk_stream, "_broken", None)
+    monkeypatch.setattr(sdk_stream, "_checked", False)
+    logs.reset()
+    yield
+    logs.reset()
+
+
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
     """The test Responses server in this process, asking for the test key, which the app

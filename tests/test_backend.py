@@ -976,7 +976,7 @@ async def test_entra_token_reaches_the_server() -> None:
 async def test_events_fall_back_to_the_sdk_iteration_without_its_private_members() -> None:
     """Deltas skip the SDK's typed models through private members of its stream; a
     stream without them (another SDK version) is iterated the public way."""
-    from foundry_tui.backend.client import _events
+    from foundry_tui.backend.sdk_stream import stream_events as _events
 
     class PublicOnly:
         def __init__(self, items: list[object]) -> None:
@@ -1050,7 +1050,7 @@ def _paced(count: int, rate: float) -> list[float]:
 def test_a_trickling_stream_is_read_a_few_deltas_at_a_time() -> None:
     """Deltas sent 20 ms apart are read several at a time, and never later than one wait
     after they were sent: the first one is not held back, the stream is not slower."""
-    from foundry_tui.backend.client import TRICKLE_WAIT
+    from foundry_tui.backend.sdk_stream import TRICKLE_WAIT
 
     sends = _paced(60, 50)
     times = _delta_times(sends)
@@ -1098,13 +1098,13 @@ def test_a_pause_in_a_fast_stream_is_not_taken_for_a_trickle() -> None:
 
 async def test_deltas_skip_the_sdk_typed_models(server: ResponsesServer, backend: Backend) -> None:
     """With this SDK, text deltas take the fast path; the other events are the SDK's."""
-    from foundry_tui.backend.client import _events
+    from foundry_tui.backend.sdk_stream import stream_events as _events
 
     stream = await backend._get_client().responses.create(model="gpt-4o", input="hi", stream=True)
     async with stream:
         events = [event async for event in _events(stream)]
     kinds = [type(event).__name__ for event in events]
-    assert "_TextDelta" in kinds
+    assert "TextDeltaEvent" in kinds
     assert kinds[0] == "ResponseCreatedEvent" and kinds[-1] == "ResponseCompletedEvent"
-    text = "".join(e.delta for e in events if type(e).__name__ == "_TextDelta")
+    text = "".join(e.delta for e in events if type(e).__name__ == "TextDeltaEvent")
     assert text == "You said: hi"

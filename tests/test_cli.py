@@ -73,6 +73,7 @@ def test_flags_reach_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     class FakeApp:
         return_code = 0
+        crash_line = None
 
         def run(self) -> None:
             seen["ran"] = True

@@ -19,6 +19,7 @@ from textual.message import Message as TextualMessage
 from textual.notifications import Notify
 
 import foundry_tui.backend.client
+import foundry_tui.backend.sdk_stream
 from foundry_tui.backend.client import Backend
 from foundry_tui.core.models import (
     Answered,
@@ -62,7 +63,7 @@ SETTINGS = GenerationSettings(model="gpt-4o", instructions="Answer briefly.")
 def no_trickle_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     # The gateway passes each frame on by itself, so every delta looks like a trickle;
     # the reader's pause after one (a CPU saving, tested elsewhere) only slows these tests.
-    monkeypatch.setattr(foundry_tui.backend.client, "TRICKLE_WAIT", 0.0)
+    monkeypatch.setattr(foundry_tui.backend.sdk_stream, "TRICKLE_WAIT", 0.0)
 
 
 @pytest.fixture

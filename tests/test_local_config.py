@@ -96,6 +96,7 @@ def test_cli_local_flag_reaches_the_app(tmp_path: Path, monkeypatch: pytest.Monk
 
     class FakeApp:
         return_code = 0
+        crash_line = None
 
         def run(self) -> None:
             seen["ran"] = True

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from foundry_tui.core.guards import key_problem, plain_http_problem
+from foundry_tui.core.logs import hide_secret
 from foundry_tui.core.models import AuthMethod, BackendError, EndpointKind, ErrorKind, Profile
 
 __all__ = ["NO_KEY", "api_key_for", "refuse_plain_http"]
@@ -47,4 +48,5 @@ def api_key_for(profile: Profile, base_url: str, env: Mapping[str, str]) -> str:
             f"The key in ${name} cannot be used",
             f"It {problem}: set {name} again without it.",
         )
+    hide_secret(key, name)  # nor in the log, whichever transport sends it
     return key

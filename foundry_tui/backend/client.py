@@ -12,17 +12,13 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from foundry_tui.backend.auth import api_key_for, refuse_plain_http
-from foundry_tui.backend.errors import explain
+from foundry_tui.backend.errors import explain, translatable
 from foundry_tui.backend.limits import StreamLimits
-from foundry_tui.backend.limits import next_within as _next_within
 from foundry_tui.backend.redirects import redirect_guard as _redirect_guard
-from foundry_tui.backend.replies import REPEATS as _REPEATS
-from foundry_tui.backend.replies import TYPE_WITHIN as _TYPE_WITHIN
 from foundry_tui.backend.replies import ReplyReader
 from foundry_tui.backend.replies import response_usage as _usage
 from foundry_tui.backend.request import create_body, to_input_items
@@ -32,7 +28,9 @@ from foundry_tui.backend.retries import (
     retry_reason,
     retry_wait,
 )
+from foundry_tui.backend.sdk_stream import stream_events, warm_up_client_library
 from foundry_tui.config.endpoints import base_url_for, entra_scope_for, foundry_project_endpoint
+from foundry_tui.core.logs import debugging, get_logger, withhold_texts
 from foundry_tui.core.models import (
     Answered,
     AuthMethod,
@@ -53,23 +51,12 @@ from foundry_tui.core.models import (
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
-__all__ = ["MAX_RETRY_WAIT", "Backend", "to_input_items"]
+__all__ = ["MAX_RETRY_WAIT", "Backend", "to_input_items", "warm_up_client_library"]
+
+_log = get_logger(__name__)
 
 _MAX_DEPLOYMENT_PAGES = 20
 _DRAIN_SECONDS = 2.0
-# While text trickles in (the reader waited more than TRICKLE_GAP for a delta), the
-# reader waits TRICKLE_WAIT after that delta before reading on, so
-# the next few events are read and decoded as one chunk. Every read costs the HTTP stack
-# and the SDK's decoder the same whatever it holds: at 50 tokens/s that was a third of the
-# app's CPU; waiting 0.1 s cut that by a fifth. The screen shows new text at most 8 times a
-# second anyway, and the first delta and a fast stream are never held back.
-TRICKLE_GAP = 0.010
-TRICKLE_WAIT = 0.100
-# A stream that brought this many deltas within this many seconds is fast: a pause in it
-# (a busy server, the network) is not a trickle, and reading on at once keeps its end
-# on screen without delay.
-FAST_STREAM_DELTAS = 20
-FAST_STREAM_SECONDS = 0.1
 # A create that fails before any reply (429, 5xx, no connection) is retried here, not by
 # the SDK (retries.py: MAX_RETRY_WAIT, and WAIT_NOTICE_SECONDS before a wait is announced).
 # Reading a response's input items: pages of this many, at most this many pages. A server
@@ -95,12 +82,13 @@ def _text_of(content: object) -> str:
 
 async def _drain(stream: AsyncIterator[object]) -> None:
     """Read what follows the final event (normally just the end of the body), so the server
-    sees the reply taken in full and the connection can be reused. Bounded; errors ignored."""
+    sees the reply taken in full and the connection can be reused. Bounded; the server's
+    and the network's errors are ignored (the reply is complete already)."""
     try:
         async with asyncio.timeout(_DRAIN_SECONDS):
             async for _event in stream:
                 pass
-    except Exception:
+    except translatable():  # TimeoutError (the bound) is an OSError
         return
 
 
@@ -293,6 +281,9 @@ class Backend:
         Before the reply: `Retrying` before each retry of a failed request, `Waiting` once
         a request has gone unanswered WAIT_NOTICE_SECONDS, and `Answered` after either.
         """
+        withhold_texts(message.text for message in input)  # logged only with --debug
+        if debugging():
+            _log.debug("request to %s (%s): %r", self.base_url, settings.model, input)
         await self._ready_client()
         client = self._create_client()
         arguments: dict[str, Any] = create_body(settings, input, previous_response_id, store=store)
@@ -309,7 +300,7 @@ class Backend:
                     announced = True
                     yield Waiting(WAIT_NOTICE_SECONDS)
                 stream = await request
-            except Exception as exc:
+            except translatable() as exc:
                 failure = exc
             finally:
                 request.cancel()  # a no-op once it is done; else the turn was cancelled
@@ -336,15 +327,16 @@ class Backend:
             async with stream:
                 if announced:
                     yield Answered()
-                async for event in _events(stream, limits):
+                events = stream_events(stream, limits)
+                async for event in events:
                     for reply_event in reader.read(event):
                         yield reply_event
                     if reader.done:
-                        await _drain(stream)
+                        await _drain(events)
                         return
         except BackendError:
             raise
-        except Exception as exc:
+        except translatable() as exc:
             raise self._explain(exc, "stream", settings, request_id) from exc
         finally:
             limits.close()
@@ -361,7 +353,7 @@ class Backend:
             response = await client.responses.retrieve(response_id)
         except openai.NotFoundError:
             return None
-        except Exception as exc:
+        except translatable() as exc:
             # A 400 that says the id is unknown is "not there" too: agentserver's
             # "Malformed identifier" for ids it cannot have issued, and gateways that
             # answer an unknown id with 400 (the upstream's 404 inside their message).
@@ -395,7 +387,7 @@ class Backend:
                 return True
         except openai.NotFoundError:
             return False
-        except Exception as exc:
+        except translatable() as exc:
             error = self._explain(exc, "retrieve")  # a "not found" 400, as in retrieve
             if error.kind is ErrorKind.NOT_FOUND:
                 return False
@@ -444,7 +436,7 @@ class Backend:
                 cursors.add(cursor)
             else:
                 cut = True
-        except Exception as exc:
+        except translatable() as exc:
             raise self._explain(exc, "input_items") from exc
         if newest_first:
             items.reverse()
@@ -503,118 +495,6 @@ class Backend:
                     name = entry.get("id") if isinstance(entry, dict) else None
                     if isinstance(name, str) and name:
                         names.append(name)
-        except Exception as exc:
+        except translatable() as exc:
             raise self._explain(exc, "list_models") from exc
         return list(dict.fromkeys(names))
-
-
-class _TextDelta:
-    """A ``response.output_text.delta`` event, read without the SDK's typed model."""
-
-    __slots__ = ("delta",)
-    type = "response.output_text.delta"
-
-    def __init__(self, delta: object) -> None:
-        self.delta = delta
-
-
-async def _events(stream: Any, limits: StreamLimits | None = None) -> AsyncIterator[Any]:
-    """The stream's events as the SDK makes them, except text deltas.
-
-    The SDK builds and validates a typed model for every event; a reply streams one
-    event per token, and a delta needs only its text: at 2,000 tokens/s that is a fifth
-    of the app's CPU. Deltas are read from the SSE data here; every other event still
-    goes through the SDK's own processing, errors included. This uses three private
-    members of the SDK's AsyncStream (as its own loop does); without them, the SDK's own
-    iteration is used. `limits` ends a stream that brings no text, or runs, too long.
-    """
-    limits = limits or StreamLimits.none()
-    try:
-        events = stream._iter_events()
-        process = stream._client._process_response_data
-        cast_to = stream._cast_to
-        options = stream._options
-        legacy = options is None or getattr(options, "stream_mode", "legacy") == "legacy"
-    except AttributeError:
-        async for event in _limited(stream, limits):
-            yield event
-        return
-    from openai import APIError
-
-    loop = asyncio.get_running_loop()
-    iterator = events.__aiter__()
-    recent: deque[float] = deque(maxlen=FAST_STREAM_DELTAS)  # when the latest deltas came
-    while True:
-        asked = loop.time()
-        try:
-            sse = await _next_within(iterator, limits)
-        except StopAsyncIteration:
-            break
-        # How long this event kept the reader waiting: not how long the app took between
-        # two events (a frame drawn meanwhile is not a slow stream).
-        waited = loop.time() - asked
-        if sse.data.startswith("[DONE]"):
-            break
-        if sse.event in _REPEATS and sse.event in sse.data[:_TYPE_WITHIN]:
-            continue
-        data = sse.json()
-        if isinstance(data, dict):
-            kind = data.get("type")
-            if kind == "response.output_text.delta" and "error" not in data:
-                delta = data.get("delta")
-                yield _TextDelta(delta)
-                now = loop.time()
-                if delta:
-                    limits.last_text = now
-                fast = len(recent) == FAST_STREAM_DELTAS and now - recent[0] < FAST_STREAM_SECONDS
-                recent.append(now)
-                if waited > TRICKLE_GAP and not fast:
-                    await asyncio.sleep(TRICKLE_WAIT)
-                continue
-            if isinstance(kind, str) and kind.endswith(".delta") and data.get("delta"):
-                limits.last_text = loop.time()  # reasoning text, tool arguments: progress
-            if legacy and data.get("error"):  # as the SDK does for a frame with an error
-                error = data["error"]
-                message = error.get("message") if isinstance(error, dict) else None
-                raise APIError(
-                    message=message
-                    if isinstance(message, str) and message
-                    else "An error occurred during streaming",
-                    request=stream.response.request,
-                    body=error,
-                )
-        yield process(data=data, cast_to=cast_to, response=stream.response)
-
-
-async def _limited(stream: Any, limits: StreamLimits) -> AsyncIterator[Any]:
-    """The SDK's own iteration, under the same limits."""
-    iterator = stream.__aiter__()
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            event = await _next_within(iterator, limits)
-        except StopAsyncIteration:
-            return
-        kind = getattr(event, "type", None)
-        if isinstance(kind, str) and kind.endswith(".delta") and getattr(event, "delta", None):
-            limits.last_text = loop.time()
-        yield event
-
-
-def warm_up_client_library() -> None:
-    """Imports openai and builds its stream-event validators here, in a thread: on the UI
-    loop they cost about 0.5 s and 0.6 s, the first time a reply streams. Best effort."""
-    try:
-        import openai.resources.responses.responses  # noqa: F401
-        from openai._models import construct_type
-        from openai.types.responses import ResponseStreamEvent
-
-        response = {"id": "resp_0", "object": "response", "created_at": 0, "output": []}
-        for event in (
-            {"type": "response.created", "response": response},
-            {"type": "response.output_text.delta", "delta": ""},
-            {"type": "response.completed", "response": response},
-        ):
-            construct_type(type_=ResponseStreamEvent, value={**event, "sequence_number": 0})
-    except Exception:  # a private helper of the SDK: a warm-up must never fail the app
-        return

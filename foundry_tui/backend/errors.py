@@ -34,6 +34,7 @@ __all__ = [
     "retry_after_seconds",
     "stream_error",
     "timeout_error",
+    "translatable",
     "unexpected_error",
 ]
 
@@ -491,6 +492,40 @@ def explain_answer(
         operation=operation,
         secrets=secrets,
     )
+
+
+def translatable() -> tuple[type[Exception], ...]:
+    """What `explain` turns into words a user can act on: the SDK's errors, the transport's
+    (httpx2, OSError: sockets, TLS, timeouts), azure-identity's, a body that is not JSON,
+    and our own. The backend catches only these; anything else is a bug in this program
+    and is let through, to be logged as one (foundry_tui.core.logs), not shown as the
+    server's fault."""
+    global _translatable
+    if _translatable is None:
+        import json
+
+        import httpx2
+        import openai
+
+        kinds: list[type[Exception]] = [
+            openai.OpenAIError,
+            httpx2.HTTPError,
+            httpx2.InvalidURL,
+            OSError,
+            json.JSONDecodeError,
+            BackendError,
+        ]
+        try:
+            from azure.core.exceptions import AzureError
+
+            kinds.append(AzureError)
+        except ImportError:  # azure-identity is a dependency; an embedder may lack it
+            pass
+        _translatable = tuple(kinds)
+    return _translatable
+
+
+_translatable: tuple[type[Exception], ...] | None = None
 
 
 def explain(

@@ -23,13 +23,16 @@ def redirect_guard(base_url: str) -> Callable[[Any], Awaitable[None]]:
     async def guard(response: Any) -> None:
         if not response.has_redirect_location:
             return
+        import httpx2  # loaded with the transport already
+
         here = response.request.url
         try:
             target = here.join(response.headers["location"])
             if _origin(target) == _origin(here):
                 return
             where = clean_text(f"{target.scheme}://{target.netloc.decode('ascii')}", limit=120)
-        except Exception:  # an address httpx cannot read: not followed either
+        except (KeyError, ValueError, UnicodeError, httpx2.InvalidURL):
+            # an address httpx cannot read: not followed either
             where = "an address that is not a valid URL"
         raise BackendError(
             ErrorKind.CONFIG,

@@ -27,6 +27,7 @@ __all__ = [
     "EXIT_USAGE",
     "UsageError",
     "add_common_options",
+    "add_debug_option",
     "load",
     "say_problem",
 ]
@@ -44,13 +45,41 @@ class UsageError(Exception):
     """A problem with what the user asked for (flags, config, an unknown id): exit 2."""
 
 
+class _Debug(argparse.Action):
+    """``--debug`` takes effect as it is parsed: what follows (loading the config, the
+    request) is already logged at DEBUG level."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from foundry_tui.core.logs import enable_debug
+
+        setattr(namespace, self.dest, True)
+        enable_debug()
+
+
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--debug",
+        action=_Debug,
+        nargs=0,
+        default=False,
+        help="also write prompts, replies and debug detail to the log file (see the README)",
+    )
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """--config, --profile and --db, with the same meaning as for the TUI."""
+    """--config, --profile, --db and --debug, with the same meaning as for the TUI."""
     parser.add_argument(
         "--config", metavar="PATH", type=Path, help="the config file to use instead of the default"
     )
     parser.add_argument("--profile", metavar="NAME", help="use this profile from the config file")
     parser.add_argument("--db", metavar="PATH", type=Path, help="the history database to use")
+    add_debug_option(parser)
 
 
 def load(args: argparse.Namespace, **overrides: object) -> AppConfig:

@@ -29,6 +29,7 @@ from foundry_tui.core.coerce import (
     storable_text,
     usage_of,
 )
+from foundry_tui.core.logs import debugging, get_logger
 from foundry_tui.core.models import (
     Answered,
     BackendError,
@@ -461,6 +462,8 @@ class _ReplyWriter:
             notes.append(DROPPED_DETAILS_NOTE.format(", ".join(dropped)))
         note = " ".join(notes) or None
         text = self.text
+        if debugging():
+            get_logger(__name__).debug("reply %s (%s): %r", self.reply.id, status, text)
         try:
             self.store.update_message(
                 self.reply.id,

@@ -87,7 +87,9 @@ def main() -> int:
         params.cpuparams_batch.n_threads = threads
     try:
         server = xllamacpp.Server(params)
-    except Exception as error:
+    except (RuntimeError, OSError, ValueError, MemoryError) as error:
+        # llama.cpp's refusal (a file that is not a model: RuntimeError). Anything else is
+        # a bug here: it ends the child, which the parent reports as crashed.
         _emit(channel, event="error", kind="load", detail=str(error))
         return 1
     _emit(channel, event="ready", address=server.listening_address, pid=os.getpid())

@@ -21,9 +21,10 @@ from textual.binding import Binding
 from textual.driver import Driver
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.worker import WorkerCancelled, WorkerError, WorkerFailed
+from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed, WorkerState
 
 from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config
+from foundry_tui.core.logs import report_bug
 from foundry_tui.core.models import Profile, StorageError
 from foundry_tui.core.text import one_line, sanitize
 from foundry_tui.ui.screens.problem import ProblemScreen
@@ -128,6 +129,7 @@ class FoundryApp(App[None]):
         self.sidebar_preference = config.sidebar
         self._chat_modes = 0
         self._stop_signal: int | None = None
+        self.crash_line: str | None = None  # see _handle_exception
         # The theme picked last time (the config's [ui] theme); one it does not know is
         # left alone, and Textual's default applies.
         self._saved_theme = config.theme
@@ -448,6 +450,20 @@ class FoundryApp(App[None]):
             await self.backend.aclose()
         if self.store is not None:
             self.store.close()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A bug in one of the app's own workers (warm-up, model list, theme) ends only
+        that worker: its traceback goes to the log, one line to the screen."""
+        error = event.worker.error
+        if event.state == WorkerState.ERROR and error is not None:
+            line = report_bug(error, f"the {event.worker.group} worker")
+            self.notify(line, title="Something went wrong", severity="error", timeout=12)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual's crash path (an exception nothing caught): logged as well, and the
+        line naming the log is kept for the command line to print after the app."""
+        self.crash_line = report_bug(error, "the app")
+        super()._handle_exception(error)
 
 
 def make_app(

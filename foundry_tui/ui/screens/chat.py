@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Input, OptionList, Static
 from textual.worker import Worker, WorkerState
 
+from foundry_tui.core.logs import report_bug
 from foundry_tui.core.models import (
     Answered,
     BackendError,
@@ -761,7 +762,12 @@ class ChatScreen(Screen[None]):
         worker = event.worker
         if event.state == WorkerState.ERROR and worker.error is not None:
             error = worker.error
-            message = error.user_message if isinstance(error, BackendError) else str(error)
+            if isinstance(error, BackendError):
+                message = error.user_message
+            elif isinstance(error, StorageError):
+                message = str(error)
+            else:  # a bug: the traceback goes to the log, one line to the screen
+                message = report_bug(error, f"the {worker.group} worker")
             self.notify(
                 sanitize(message), title="Something went wrong", severity="error", timeout=12
             )
