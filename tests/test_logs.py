@@ -14,6 +14,7 @@ import pytest
 
 from foundry_tui import cli
 from foundry_tui.backend.client import Backend
+from foundry_tui.backend.replies import ReplyReader
 from foundry_tui.commands import add_common_options
 from foundry_tui.core import logs
 from foundry_tui.core.models import (
@@ -134,7 +135,7 @@ async def turn_with_a_bug(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> 
     def broken(*args: object, **kwargs: object) -> None:
         raise TypeError(f"cannot finish {PROMPT!r} with key {TEST_KEY} (Bearer {TEST_KEY})")
 
-    monkeypatch.setattr(Backend, "_finished", broken)
+    monkeypatch.setattr(ReplyReader, "finished", broken)
     with pytest.raises(TypeError) as caught:
         async for _event in backend.stream_reply(
             settings=SETTINGS,
