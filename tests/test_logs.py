@@ -240,15 +240,15 @@ async def test_a_bug_in_a_turn_shows_one_line_naming_the_log(
     """The turn's worker fails with a bug: the reply so far is kept, the traceback is in
     the log, one line on the screen names it, and the app goes on."""
 
-    original = Backend._finished
+    original = ReplyReader.finished
     bug = [True]
 
-    def finished(self: Backend, *args: Any, **kwargs: Any) -> Any:
+    def finished(self: ReplyReader, *args: Any, **kwargs: Any) -> Any:
         if bug:
             raise TypeError("planted bug")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Backend, "_finished", finished)
+    monkeypatch.setattr(ReplyReader, "finished", finished)
     app = make_app(write_config(tmp_path, server.base_url))
     async with app.run_test(size=(120, 40)) as pilot:
         await start_chat(app, pilot)
