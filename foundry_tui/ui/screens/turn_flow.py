@@ -1,0 +1,118 @@
+"""A turn, from the worker that runs it up to the chat screen, as Textual messages.
+
+The turn worker only iterates `core.turns.Turns` and posts what happened to the screen,
+whose `TurnView` draws it; a Pilot test sees the whole flow with ``message_hook``. Every
+turn ends with one `TurnClosed`, however it ends.
+
+A reply's text is not a message per delta (a 2,000 tokens/s stream would be 2,000
+messages a second): the deltas gather in a list that the one `ReplyText` in flight
+carries, and the next `ReplyText` is posted only once that one has taken the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+from textual.message import Message as TextualMessage
+from textual.message_pump import MessagePump
+
+from foundry_tui.core.models import Message, StorageError
+from foundry_tui.core.session import ReplyDelta, SendMode, TurnEnded, TurnEvent, TurnStarted
+from foundry_tui.core.turns import Remedy, Turns
+
+# The longest the UI loop handles deltas without letting other work (keys) run.
+DELTA_RUN_SECONDS = 0.005
+
+
+class TurnMessage(TextualMessage, bubble=False):
+    """A turn's messages, posted to the chat screen (they go no further)."""
+
+
+class TurnUpdate(TurnMessage, bubble=False):
+    """An event of the turn other than its text and its end."""
+
+    def __init__(self, event: TurnEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class ReplyText(TurnMessage, bubble=False):
+    """Text of the reply: all that arrived since the last ReplyText was handled."""
+
+    def __init__(self, pending: list[str]) -> None:
+        super().__init__()
+        self._pending = pending
+
+    def take(self) -> str:
+        text = "".join(self._pending)
+        self._pending.clear()
+        return text
+
+
+class TurnSettled(TurnMessage, bubble=False):
+    """The turn ended with a saved reply, and what the policy says of the next one."""
+
+    def __init__(self, end: TurnEnded, next_mode: SendMode, remedy: Remedy | None) -> None:
+        super().__init__()
+        self.end = end
+        self.next_mode = next_mode
+        self.remedy = remedy
+
+
+class TurnClosed(TurnMessage, bubble=False):
+    """The turn is over. ``stopped``: the reply as the turn left it when it stopped before
+    its end (cancelled, or failed to save); ``problem``: what could not be saved;
+    ``unsent``: the prompt, when it never got into the conversation."""
+
+    def __init__(
+        self, stopped: Message | None = None, problem: str | None = None, unsent: str | None = None
+    ) -> None:
+        super().__init__()
+        self.stopped = stopped
+        self.problem = problem
+        self.unsent = unsent
+
+
+async def post_turn(
+    screen: MessagePump,
+    turns: Turns,
+    events: AsyncGenerator[TurnEvent, None],
+    *,
+    prompt: str | None = None,
+) -> None:
+    """Runs one turn of ``turns`` and posts it to ``screen``; ``prompt`` is the text the
+    user typed, put back in the box if the turn could not even start."""
+    post = screen.post_message
+    loop = asyncio.get_running_loop()
+    yielded_at = loop.time()
+    pending: list[str] = []
+    started = settled = False
+    closed = TurnClosed()
+    try:
+        async with aclosing(events):
+            async for event in events:
+                if isinstance(event, ReplyDelta):
+                    if not pending:
+                        post(ReplyText(pending))
+                    pending.append(event.text)
+                    # A fast stream read in one large chunk is a long run of deltas with
+                    # no wait between them: keys would wait for the whole run.
+                    if loop.time() - yielded_at > DELTA_RUN_SECONDS:
+                        await asyncio.sleep(0)
+                        yielded_at = loop.time()
+                elif isinstance(event, TurnEnded):
+                    settled = True
+                    post(TurnSettled(event, turns.next_mode, turns.remedy))
+                else:
+                    started = started or isinstance(event, TurnStarted)
+                    post(TurnUpdate(event))
+    except StorageError as error:
+        closed.problem = str(error)
+        if not started:
+            closed.unsent = prompt
+    finally:
+        if started and not settled:
+            closed.stopped = turns.last_reply
+        post(closed)
