@@ -6,12 +6,15 @@ turn ends with one `TurnClosed`, however it ends.
 
 A reply's text is not a message per delta (a 2,000 tokens/s stream would be 2,000
 messages a second): the deltas gather in a list that the one `ReplyText` in flight
-carries, and the next `ReplyText` is posted only once that one has taken the text.
+carries; the next is posted once that one has taken the text, and no sooner than
+TEXT_MESSAGE_SECONDS after it (the first text of a reply goes at once). Any other message
+first sends the text gathered so far, so the screen gets everything in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
@@ -24,6 +27,9 @@ from foundry_tui.core.turns import Remedy, Turns
 
 # The longest the UI loop handles deltas without letting other work (keys) run.
 DELTA_RUN_SECONDS = 0.005
+# The shortest time between two ReplyText messages. The transcript repaints a streaming
+# reply 8 times a second, so text handed over more often would only cost the UI loop.
+TEXT_MESSAGE_SECONDS = 1 / 60
 
 
 class TurnMessage(TextualMessage, bubble=False):
@@ -75,6 +81,38 @@ class TurnClosed(TurnMessage, bubble=False):
         self.unsent = unsent
 
 
+class _TextPoster:
+    """Posts a reply's deltas as ReplyText messages, at most one in flight."""
+
+    def __init__(self, screen: MessagePump) -> None:
+        self._screen = screen
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[str] = []
+        self._posted_at = -math.inf
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, text: str) -> None:
+        taken = not self._pending  # nothing posted waits to be handled
+        self._pending.append(text)
+        if taken and self._timer is None:
+            wait = self._posted_at + TEXT_MESSAGE_SECONDS - self._loop.time()
+            if wait > 0:
+                self._timer = self._loop.call_later(wait, self._post)
+            else:
+                self._post()
+
+    def flush(self) -> None:
+        """Sends what waits for its time now (another message follows)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._post()
+
+    def _post(self) -> None:
+        self._timer = None
+        self._posted_at = self._loop.time()
+        self._screen.post_message(ReplyText(self._pending))
+
+
 async def post_turn(
     screen: MessagePump,
     turns: Turns,
@@ -84,19 +122,21 @@ async def post_turn(
 ) -> None:
     """Runs one turn of ``turns`` and posts it to ``screen``; ``prompt`` is the text the
     user typed, put back in the box if the turn could not even start."""
-    post = screen.post_message
+    text = _TextPoster(screen)
     loop = asyncio.get_running_loop()
     yielded_at = loop.time()
-    pending: list[str] = []
+
+    def post(message: TurnMessage) -> None:
+        text.flush()
+        screen.post_message(message)
+
     started = settled = False
     closed = TurnClosed()
     try:
         async with aclosing(events):
             async for event in events:
                 if isinstance(event, ReplyDelta):
-                    if not pending:
-                        post(ReplyText(pending))
-                    pending.append(event.text)
+                    text.add(event.text)
                     # A fast stream read in one large chunk is a long run of deltas with
                     # no wait between them: keys would wait for the whole run.
                     if loop.time() - yielded_at > DELTA_RUN_SECONDS:
