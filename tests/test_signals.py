@@ -28,6 +28,9 @@ from foundry_tui.ui.widgets.transcript import Transcript
 from tests.helpers import (
     KEY_VARIABLE,
     TEST_KEY,
+    last_reply_done,
+    press_keys,
+    replies,
     start_chat,
     terminal_env,
     wait_until,
@@ -208,27 +211,30 @@ def test_closing_the_terminal_mid_stream_saves_the_reply(
 async def test_a_cancel_that_lands_while_the_screen_draws_still_saves_the_reply(
     tmp_path: Path, slow_server: ResponsesServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Escape, Ctrl+Q and a signal cancel the turn's worker wherever it waits. When that is
-    while the screen draws an event (not inside the session's stream), the cancel must
-    still reach the session, which saves the reply, not leave it pending."""
+    """Escape, Ctrl+Q and a signal cancel the turn's worker wherever it waits. The screen
+    draws the turn's events (turn messages) apart from the worker that runs it: a cancel
+    that comes while the screen is still drawing the reply's start reaches the session all
+    the same, which saves the reply, not leave it pending; the screen then shows it."""
     drawing = asyncio.Event()
-    never = asyncio.Event()
+    drawn = asyncio.Event()
     add = Transcript.add
 
     async def slow_add(self: Transcript, message: Message) -> MessageBlock:
         if message.role == MessageRole.ASSISTANT:
             drawing.set()
-            await never.wait()  # cancelled here, with the session's turn suspended
+            await drawn.wait()  # the cancel comes while the screen is here
         return await add(self, message)
 
     monkeypatch.setattr(Transcript, "add", slow_add)
     monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
     app = make_app(write_config(tmp_path, slow_server.base_url))
     async with app.run_test(size=(120, 30)) as pilot:
-        await start_chat(app, pilot)
-        await pilot.press(*"story", "enter")
+        screen = await start_chat(app, pilot)
+        await pilot.press(*"story")
+        # Not pilot.press: it waits for the screen, which stays busy drawing.
+        await press_keys(pilot, "enter")
         await wait_until(pilot, drawing.is_set, what="the reply being drawn")
-        await pilot.press("escape")
+        screen.action_cancel_reply()  # what Escape does
         await wait_until(
             pilot,
             lambda: not any(w.group == "turn" and not w.is_finished for w in app.workers),
@@ -237,5 +243,8 @@ async def test_a_cancel_that_lands_while_the_screen_draws_still_saves_the_reply(
         assert app.store is not None
         [summary] = app.store.list_conversations()
         prompt, reply = app.store.transcript(summary.id)
-    assert prompt.text == "story"
-    assert reply.status == MessageStatus.CANCELLED
+        assert prompt.text == "story"
+        assert reply.status == MessageStatus.CANCELLED
+        drawn.set()
+        await wait_until(pilot, lambda: last_reply_done(app), what="the reply shown cancelled")
+        assert replies(app)[-1].message.status == MessageStatus.CANCELLED

@@ -113,6 +113,8 @@ class TurnStarted:
     user: Message
     reply: Message
     mode: SendMode
+    # A retry: the earlier reply to the same prompt, which this one takes the place of.
+    replaces: Message | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,14 @@ class ModeChanged:
 
 
 @dataclass(frozen=True)
+class SettingsChanged:
+    """The turn goes out with other settings than it was asked with (core/turns.py)."""
+
+    settings: GenerationSettings
+    reason: str
+
+
+@dataclass(frozen=True)
 class TurnEnded:
     reply: Message
     error: BackendError | None
@@ -137,6 +147,7 @@ class TurnEnded:
 
 TurnEvent = (
     TurnStarted
+    | SettingsChanged
     | ReplyDelta
     | ModeChanged
     | ContextTrimmed
@@ -161,6 +172,8 @@ class ChatSession:
         # What the user should know that the transcript does not show: set when the
         # conversation was rebuilt from the server only in part.
         self.notes: list[str] = []
+        # The reply of the last turn cancelled (or closed) before its end, as it was saved.
+        self.cancelled_reply: Message | None = None
 
     # -- opening -----------------------------------------------------------------
 
@@ -238,7 +251,7 @@ class ChatSession:
 
     # -- sending -------------------------------------------------------------------
 
-    async def send(self, prompt: str) -> AsyncIterator[TurnEvent]:
+    async def send(self, prompt: str) -> AsyncGenerator[TurnEvent, None]:
         """Saves the prompt, streams the reply, saves it; yields what the UI shows.
 
         Cancelling the task that iterates this saves the partial reply as CANCELLED and
@@ -262,7 +275,7 @@ class ChatSession:
             async for event in turn:
                 yield event
 
-    async def retry(self, reply: Message) -> AsyncIterator[TurnEvent]:
+    async def retry(self, reply: Message) -> AsyncGenerator[TurnEvent, None]:
         """Sends the prompt of a failed or cancelled reply again, as a new branch under it."""
         if reply.parent_id is None:
             raise LookupError("That reply has no prompt to resend")
@@ -273,7 +286,7 @@ class ChatSession:
         history = path[: next(i for i, m in enumerate(path) if m.id == user.id)]
         await _in_thread(self.store.set_head, self.conversation.id, user.id)
         mode = self.next_send_mode(history)
-        turn = self._stream_turn(user, history, mode, self.conversation.settings)
+        turn = self._stream_turn(user, history, mode, self.conversation.settings, replaces=reply)
         async with aclosing(turn):
             async for event in turn:
                 yield event
@@ -284,6 +297,8 @@ class ChatSession:
         history: list[Message],
         mode: SendMode,
         settings: GenerationSettings,
+        *,
+        replaces: Message | None = None,
     ) -> AsyncGenerator[TurnEvent, None]:
         previous_response_id, context = _request_context(history, mode)
         reply = await _in_thread(
@@ -298,7 +313,7 @@ class ChatSession:
         )
         writer = _ReplyWriter(self.store, reply)
         try:
-            yield TurnStarted(user=user, reply=reply, mode=mode)
+            yield TurnStarted(user=user, reply=reply, mode=mode, replaces=replaces)
             try:
                 async for delta in self._pump(writer, settings, context, user):
                     yield delta
@@ -319,7 +334,7 @@ class ChatSession:
         except (asyncio.CancelledError, GeneratorExit):
             # Cancelled, or closed before its end (the caller was cancelled while it drew
             # an event). Saved synchronously: the task is being torn down.
-            writer.finish_now(MessageStatus.CANCELLED, error=None)
+            self.cancelled_reply = writer.finish_now(MessageStatus.CANCELLED, error=None)
             raise
         except BackendError as error:
             saved = await writer.finish(MessageStatus.FAILED, error=error.user_message)

@@ -27,6 +27,7 @@ from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config
 from foundry_tui.core.logs import report_bug
 from foundry_tui.core.models import Profile, StorageError
 from foundry_tui.core.text import one_line, sanitize
+from foundry_tui.ui.messages import BackendProgress, HistoryUnusable, ModelsListed
 from foundry_tui.ui.screens.problem import ProblemScreen
 from foundry_tui.ui.screens.setup import SetupScreen
 
@@ -283,7 +284,7 @@ class FoundryApp(App[None]):
         # The chat screen is drawn first; the history database opens when the screen
         # needs it (a conversation to resume, the history list in view) or with the
         # warm-up, and whatever needs it waits for it in its own worker.
-        history = StoreOpening(partial(self._open_history, self.config.db_path, profile))
+        history = StoreOpening(partial(self._open_history, self.config.db_path))
         self.backend = self.backend_factory(profile)
         self.workspace = Workspace(history, self.backend, profile)
         return ChatScreen(self.workspace, resume=self.resume)
@@ -316,15 +317,15 @@ class FoundryApp(App[None]):
         if previous != "_default":
             await self.remove_mode(previous)
 
-    async def _open_history(self, path: Path, profile: Profile) -> Store:
-        try:
-            store = await asyncio.to_thread(_open_store, path)
-            self.store = store
-            await asyncio.to_thread(store.mark_interrupted)
-        except StorageError as error:
-            self.call_later(self._storage_problem, error, profile)
-            raise
+    async def _open_history(self, path: Path) -> Store:
+        store = await asyncio.to_thread(_open_store, path)
+        self.store = store
+        await asyncio.to_thread(store.mark_interrupted)
         return store
+
+    @on(HistoryUnusable)
+    async def _history_unusable(self, event: HistoryUnusable) -> None:
+        await self._storage_problem(event.error, event.profile)
 
     async def _storage_problem(self, error: StorageError, profile: Profile) -> None:
         from foundry_tui.store import CorruptDatabaseError, Store
@@ -392,22 +393,19 @@ class FoundryApp(App[None]):
     async def prepare_backend(self, backend: PreparedBackend, chat: Screen[None]) -> None:
         """Starts a backend that needs time (the local model) without blocking the UI."""
         from foundry_tui.core.models import BackendError
-        from foundry_tui.ui.widgets.status import StatusLine
-
-        status = chat.query_one(StatusLine)
 
         def progress(text: str) -> None:
-            status.notice = text
+            chat.post_message(BackendProgress(text))
 
         try:
             await backend.prepare(progress)
         except BackendError as error:
-            status.notice = error.title
+            progress(error.title)
             self.notify(
                 error.detail or error.title, title=error.title, severity="error", timeout=30
             )
             return
-        status.notice = ""
+        progress("")
         self.load_endpoint_models()
 
     @work(exclusive=True, group="models", exit_on_error=False)
@@ -424,9 +422,10 @@ class FoundryApp(App[None]):
         # Keys typed meanwhile go first: reading a long listing (100,000 ids) and listing it
         # in the sidebar each take a tenth of a second or so.
         await asyncio.sleep(0)
+        listed = ModelsListed(self.workspace.profile.deployments, tuple(models))
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
-                screen.show_models(self.workspace.profile.deployments, tuple(models))
+                screen.post_message(listed)
 
     @on(SetupScreen.ProfileEntered)
     async def _profile_entered(self, event: SetupScreen.ProfileEntered) -> None:

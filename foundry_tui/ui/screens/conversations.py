@@ -1,0 +1,202 @@
+"""The chat screen's conversations: the history list, opening one (from the list or
+``--resume``), starting afresh, deleting and renaming.
+
+The screen runs each of these in a worker of its own; they draw through the screen."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from textual.content import Content
+from textual.widgets import Static
+
+from foundry_tui.core.models import BackendError, GenerationSettings, MessageRole, StorageError
+from foundry_tui.core.session import ChatSession, SendMode
+from foundry_tui.core.text import one_line, sanitize
+from foundry_tui.core.turns import Turns
+from foundry_tui.ui.screens.dialogs import ConfirmScreen, RenameScreen
+from foundry_tui.ui.screens.turn_view import show_mode
+from foundry_tui.ui.widgets.history import HistoryPanel
+from foundry_tui.ui.widgets.plain import plain_line
+from foundry_tui.ui.widgets.prompt import PromptInput
+from foundry_tui.ui.widgets.status import StatusLine
+from foundry_tui.ui.widgets.transcript import Transcript
+
+if TYPE_CHECKING:
+    from foundry_tui.ui.screens.chat import ChatScreen
+
+# How many of its newest messages a conversation opens with; the rest follow at once.
+OPENING_MESSAGES = 40
+
+
+class Conversations:
+    def __init__(self, screen: ChatScreen) -> None:
+        self.screen = screen
+        self.search = ""
+
+    async def refresh_list(self) -> None:
+        screen = self.screen
+        panel = screen.query_one(HistoryPanel)
+        if not panel.display:
+            # A hidden list is filled once the history is open; it does not open it.
+            await screen.workspace.history_opened()
+        conversations = await screen.workspace.conversations(
+            self.search or None, limit=panel.rows_wanted
+        )
+        current = screen.session.conversation.id if screen.session else None
+        panel.show(conversations, current)
+
+    async def start(self, settings: GenerationSettings, prompt: str) -> Turns | None:
+        """The conversation, saved as its first ``prompt`` is sent; None if it cannot be
+        saved (said, and the prompt put back)."""
+        try:
+            turns = Turns(await self.screen.workspace.new_session(settings))
+        except StorageError as error:
+            self.screen.notify(str(error), title="Could not save", severity="error", timeout=15)
+            self.screen.turn_view.restore_prompt(prompt)
+            return None
+        self.screen.use_turns(turns)
+        return turns
+
+    async def open(self, conversation_id: str) -> None:
+        try:
+            session = await self.screen.workspace.open_session(conversation_id)
+        except LookupError as error:
+            self.screen.notify(str(error), severity="error")
+            return
+        await self.show(session)
+
+    async def resume(self, target: str) -> None:
+        """`--resume`: a conversation id, or a response id (rebuilt from the server)."""
+        screen = self.screen
+        status = screen.query_one(StatusLine)
+        status.notice = f"Opening {target}…"
+        try:
+            session = await screen.workspace.resume(target)
+        except (LookupError, BackendError) as error:
+            status.notice = ""
+            await screen.query_one(Transcript).show([])
+            message = error.user_message if isinstance(error, BackendError) else str(error)
+            screen.notify(sanitize(message), title="Could not resume", severity="error", timeout=12)
+            return
+        status.notice = ""
+        await self.show(session)
+        if session.notes:
+            screen.notify(
+                sanitize(" ".join(session.notes)),
+                title="Rebuilt in part",
+                severity="warning",
+                timeout=20,
+            )
+        screen.refresh_history()
+
+    async def show(self, session: ChatSession) -> None:
+        screen = self.screen
+        transcript = screen.query_one(Transcript)
+        # The newest messages first, on screen at once; the rest of a long conversation
+        # is read after them and put above.
+        turns = Turns(session)
+        screen.use_turns(turns)
+        messages = await session.transcript(newest=OPENING_MESSAGES)
+        turns.add_older(messages)
+        await transcript.show(messages)
+        if len(messages) == OPENING_MESSAGES:
+            everything = await session.transcript()
+            if turns is not screen.turns:
+                return
+            # What comes before the first message shown (a turn sent meanwhile is after).
+            first = next(
+                (i for i, message in enumerate(everything) if message.id == messages[0].id), 0
+            )
+            transcript.prepend(everything[:first])
+            turns.add_older(everything[:first])
+            messages = everything
+        screen.show_settings(session.conversation.settings)
+        screen.refresh_bindings()
+        status = screen.query_one(StatusLine)
+        last_reply = next((m for m in reversed(messages) if m.role == MessageRole.ASSISTANT), None)
+        status.last_status = last_reply.status if last_reply else None
+        status.last_usage = last_reply.usage if last_reply else None
+        status.conversation_usage = await session.usage()
+        show_mode(status, turns.next_mode)
+        self.show_title()
+        screen.query_one(PromptInput).focus()
+        if messages:
+            screen.check_server(turns)
+
+    async def check_server(self, turns: Turns) -> None:
+        screen = self.screen
+        status = screen.query_one(StatusLine)
+        status.notice = "checking the server…"
+        try:
+            mode = await turns.check_server()
+        except BackendError as error:
+            status.notice = f"could not check the server: {sanitize(error.title)}"
+            return
+        if turns is not screen.turns:
+            return
+        status.notice = ""
+        show_mode(status, mode)
+
+    async def start_afresh(self, *, focus: bool = False) -> None:
+        """An empty conversation in place of the open one (new, or the open one deleted):
+        nothing of the last turn stays on the status line."""
+        screen = self.screen
+        screen.use_turns(None)
+        defaults = screen.workspace.default_settings()
+        screen.show_settings(replace(defaults, model=screen.pending_settings.model))
+        status = screen.query_one(StatusLine)
+        status.last_status = None
+        status.last_usage = None
+        status.conversation_usage = None
+        status.notice = ""
+        show_mode(status, SendMode.NEW)
+        await screen.query_one(Transcript).show([])
+        self.show_title()
+        if focus:
+            screen.query_one(PromptInput).focus()
+            screen.refresh_history()
+
+    def show_title(self) -> None:
+        session = self.screen.session
+        title = session.conversation.title if session else ""
+        # One line high and as wide as the pane (chat.tcss): a new title needs a repaint,
+        # not a layout of the whole screen.
+        self.screen.query_one("#conversation-title", Static).update(
+            plain_line(title) if title else Content("New conversation"), layout=False
+        )
+
+    def ask_delete(self, conversation_id: str, title: str) -> None:
+        shown = one_line(title, 80) or "this conversation"
+
+        def deleted(confirmed: bool | None) -> None:
+            if confirmed:
+                self.screen.delete_conversation(conversation_id)
+
+        confirm = ConfirmScreen(f"Delete “{shown}” and all its messages?")
+        self.screen.app.push_screen(confirm, deleted)
+
+    def ask_rename(self, conversation_id: str, title: str) -> None:
+        def renamed(new_title: str | None) -> None:
+            if new_title:
+                self.screen.rename_conversation(conversation_id, new_title)
+
+        self.screen.app.push_screen(RenameScreen(title), renamed)
+
+    async def delete(self, conversation_id: str) -> None:
+        screen = self.screen
+        await screen.workspace.delete(conversation_id)
+        if screen.session is not None and screen.session.conversation.id == conversation_id:
+            await self.start_afresh()
+        screen.notify("Conversation deleted.")
+        screen.refresh_history()
+
+    async def rename(self, conversation_id: str, title: str) -> None:
+        screen = self.screen
+        if screen.session is not None and screen.session.conversation.id == conversation_id:
+            await screen.session.rename(title)
+        else:
+            await screen.workspace.rename(conversation_id, title)
+        self.show_title()
+        screen.refresh_history()
