@@ -4,6 +4,7 @@ connect anywhere but the loopback interface."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import subprocess
 import sys
@@ -17,6 +18,12 @@ pytest.register_assert_rewrite("tests.helpers")  # its checks explain themselves
 
 from tests.helpers import KEY_VARIABLE, TEST_KEY  # noqa: E402
 from tests.responses_server import ResponsesServer  # noqa: E402
+
+# pytest-xdist's workers run with COLUMNS=80 and LINES=24 set for their own output; Textual
+# takes those over the terminal's size, so an app started in a 130-column pty (or in tmux)
+# would lay itself out for 80. A terminal's size is the terminal's to say.
+for _size_variable in ("COLUMNS", "LINES"):
+    os.environ.pop(_size_variable, None)
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

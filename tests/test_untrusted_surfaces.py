@@ -155,8 +155,8 @@ def test_no_hostile_sequence_reaches_the_terminal_from_any_surface(
         )
         urllib.request.urlopen(inject, timeout=5).close()
         app.send("x\r")
-        app.wait_text(ERROR_SHOWN, 30)  # the error's notification
-        app.wait_text(MODEL_A_SHOWN, 30)  # the sidebar, once /models answered
+        app.wait_text(ERROR_SHOWN, 10)  # the error's notification
+        app.wait_text(MODEL_A_SHOWN, 10)  # the sidebar, once /models answered
         app.wait_text(MODEL_B_SHOWN, 5)
         raw = bytes(app.raw or b"")
     assert TITLE_SHOWN.encode() in raw and MODEL_B_SHOWN.encode() in raw
