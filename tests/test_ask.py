@@ -378,6 +378,7 @@ def test_history_without_a_database_is_empty_and_creates_none(env: dict[str, str
     assert not Path(env["FOUNDRY_TUI_DB"]).exists()
 
 
+@pytest.mark.xdist_group("local_model")  # one llama.cpp server at a time
 def test_ask_local_answers_with_the_bundled_model(env: dict[str, str]) -> None:
     result = run(env, "--local", "--json", "--no-stream", "--max-output-tokens", "8", "Say hi")
     assert result.returncode == 0, result.stderr

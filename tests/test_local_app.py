@@ -28,11 +28,15 @@ from foundry_tui.ui.widgets.message_block import MessageBlock
 from foundry_tui.ui.widgets.status import StatusLine
 from tests.helpers import KEY_VARIABLE, TEST_KEY, chat_ready, press_keys, shown, wait_until
 
-pytestmark = pytest.mark.skipif(
-    discovery.cpu_has_avx2() is False,
-    reason="this CPU lacks AVX2 (not in the flags of /proc/cpuinfo): the prebuilt llama.cpp "
-    "in xllamacpp cannot run here",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        discovery.cpu_has_avx2() is False,
+        reason="this CPU lacks AVX2 (not in the flags of /proc/cpuinfo): the prebuilt llama.cpp "
+        "in xllamacpp cannot run here",
+    ),
+    # One llama.cpp server at a time (see pyproject's addopts): each wants both cores.
+    pytest.mark.xdist_group("local_model"),
+]
 
 LOADING_TIMEOUT = 60.0
 

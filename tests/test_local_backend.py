@@ -47,6 +47,9 @@ from foundry_tui.local.server import ServerStartError
 from tests.helpers import eventually
 
 AVX2 = discovery.cpu_has_avx2()
+# One llama.cpp server at a time (see pyproject's addopts): each wants both cores.
+pytestmark = pytest.mark.xdist_group("local_model")
+
 needs_avx2 = pytest.mark.skipif(
     AVX2 is False,
     reason="this CPU lacks AVX2 (not in the flags of /proc/cpuinfo): the prebuilt llama.cpp "
