@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from foundry_tui.core.models import GenerationSettings, MessageRole, MessageStatus
+from foundry_tui.core.turns import CONTINUE_PROMPT
 from foundry_tui.store import Store
 from tests.gateway_server import GatewayServer
 from tests.helpers import KEY_VARIABLE, TEST_KEY, write_config
@@ -388,3 +389,35 @@ def test_ask_local_answers_with_the_bundled_model(env: dict[str, str]) -> None:
     with store_of(env) as store:
         (reply,) = [m for m in store.transcript(answer["conversation_id"]) if m.role == "assistant"]
     assert reply.text == answer["text"]
+
+
+def test_a_cut_off_reply_says_how_to_go_on_and_that_command_continues_it(
+    env: dict[str, str], server: ResponsesServer
+) -> None:
+    """The turn policy's remedy (the TUI's Ctrl+G) reaches the shell as the command to run."""
+    cut = run(env, "--json", "--no-stream", "--max-output-tokens", "2", "long question here")
+    conversation = json.loads(cut.stdout)["conversation_id"]
+    hint = f'foundry-tui ask --continue {conversation} "{CONTINUE_PROMPT}"'
+    assert cut.returncode == 0 and hint in cut.stderr
+    went_on = run(env, "--continue", conversation, "--max-output-tokens", "200", CONTINUE_PROMPT)
+    assert went_on.returncode == 0 and "--continue" not in went_on.stderr
+    _first, second = server.created()
+    assert second["previous_response_id"] == first_response_id(env, conversation)
+
+
+def test_a_model_that_refuses_sampling_settings_is_named_with_the_fix(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reasoning model rejects temperature: exit 1, and the turn policy's remedy (the
+    TUI's "resend without them") as the flags to leave out."""
+    with ResponsesServer(api_key=TEST_KEY, reasoning_models=["o4-mini"]) as reasoning:
+        write_config(Path(env["FOUNDRY_TUI_CONFIG"]).parent, reasoning.base_url)
+        result = run(env, "--model", "o4-mini", "--temperature", "0.4", "why?")
+    assert result.returncode == 1
+    assert "leave out --temperature and --top-p" in result.stderr
+
+
+def first_response_id(env: dict[str, str], conversation: str) -> str | None:
+    with store_of(env) as store:
+        replies = [m for m in store.transcript(conversation) if m.role.value == "assistant"]
+    return replies[0].response_id

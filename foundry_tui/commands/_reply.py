@@ -27,7 +27,8 @@ from foundry_tui.core.session import ModeChanged, ReplyDelta, TurnEnded, TurnSta
 from foundry_tui.core.text import InertStream, sanitize
 
 if TYPE_CHECKING:
-    from foundry_tui.core.session import ChatSession, SendMode
+    from foundry_tui.core.session import SendMode
+    from foundry_tui.core.turns import Turns
     from foundry_tui.store import Store
 
 __all__ = ["ReplyPrinter", "result_of"]
@@ -62,6 +63,7 @@ class ReplyPrinter:
         self.out = out or sys.stdout
         self._inert = InertStream()
         self._started: TurnStarted | None = None
+        self._turns: Turns | None = None
         self._last = "\n"  # the last character written to stdout
         self._broken = False
         self._said = ""
@@ -102,8 +104,10 @@ class ReplyPrinter:
 
     # -- the turn --------------------------------------------------------------------
 
-    async def turn(self, session: ChatSession, prompt: str) -> int:
-        async for event in session.send(prompt):
+    async def turn(self, turns: Turns, prompt: str) -> int:
+        """Sends ``prompt`` through the same turn policy as the chat screen."""
+        self._turns = turns
+        async for event in turns.send(prompt):
             if isinstance(event, ReplyDelta):
                 if not self.stream:
                     continue
@@ -179,13 +183,32 @@ class ReplyPrinter:
         self._finish_text(reply)
         if event.error is not None:
             say_problem(event.error.user_message)
+            if (hint := self._remedy_hint(reply)) is not None:
+                self.status(hint)
             return EXIT_USAGE if event.error.kind is ErrorKind.CONFIG else EXIT_FAILED
         if reply.status is MessageStatus.FAILED:
             say_problem(reply.error or "The reply failed.")
             return EXIT_FAILED
         if reply.status is MessageStatus.INCOMPLETE and reply.error:
             self.status(reply.error)
+            if (hint := self._remedy_hint(reply)) is not None:
+                self.status(hint)
         return EXIT_OK
+
+    def _remedy_hint(self, reply: Message) -> str | None:
+        """What the turn policy offers next (the TUI's Ctrl+R and Ctrl+G), as a command."""
+        from foundry_tui.core.turns import CONTINUE_PROMPT, Remedy
+
+        remedy = self._turns.remedy if self._turns is not None else None
+        again = f"foundry-tui ask --continue {reply.conversation_id}"
+        if remedy is Remedy.RESEND_WITHOUT_SAMPLING:
+            return (
+                "this model takes no temperature or top_p: leave out --temperature and "
+                "--top-p, and clear them from the profile's defaults"
+            )
+        if remedy is Remedy.CONTINUE:
+            return f'to have it go on: {again} "{CONTINUE_PROMPT}"'
+        return None
 
     def interrupted(self, store: Store | None) -> int:
         """After Ctrl+C: the session has saved the partial reply as cancelled."""

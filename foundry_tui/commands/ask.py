@@ -217,6 +217,7 @@ async def _ask(
     printer: ReplyPrinter,
 ) -> int:
     from foundry_tui.core.models import BackendError, ErrorKind, StorageError
+    from foundry_tui.core.turns import Turns
 
     backend = _backend(profile)
     # The HTTP client is built while the history opens and the prompt is saved: both are
@@ -238,7 +239,10 @@ async def _ask(
             for note in session.notes:
                 printer.status(note)
             await session.update_settings(_settings(args, session.conversation.settings))
-        return await printer.turn(session, prompt)
+            turns = Turns(session, await session.transcript())
+        else:
+            turns = Turns(session)
+        return await printer.turn(turns, prompt)
     except UsageError as error:
         say_problem(str(error))
         return EXIT_USAGE
