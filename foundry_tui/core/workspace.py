@@ -49,9 +49,9 @@ def _retrieve_exception(task: asyncio.Task[Store]) -> None:
 class StoreOpening:
     """The history database, opened once: when something first awaits it, or at ``start()``.
 
-    Opening imports sqlite-utils, about 0.15 s of Python that holds the GIL in its thread;
-    nothing on the first frame needs it unless a conversation is resumed or the history
-    list is in view, so the app starts it a moment after that frame.
+    Opening imports the store's modules and runs any pending migration, Python that holds
+    the GIL in its thread; nothing on the first frame needs it unless a conversation is
+    resumed or the history list is in view, so the app starts it a moment after that frame.
     """
 
     def __init__(self, open_store: Callable[[], Coroutine[Any, Any, Store]]) -> None:

@@ -86,7 +86,14 @@ __all__ = [
     "StoreError",
     "StoreWriteError",
     "title_from_prompt",
+    "warm_up_access_layer",
 ]
+
+
+def warm_up_access_layer() -> None:
+    """Imports sqlite-utils (~0.1 s) now, in the caller's thread: the app's warm-up, so the
+    first history list, search or rename does not pay for it. A turn never needs it."""
+    import sqlite_utils  # noqa: F401
 
 
 class Store:

@@ -376,11 +376,13 @@ class FoundryApp(App[None]):
         """`import openai` costs ~0.5 s, Markdown rendering ~0.1 s: both are imported after
         the first frame, off the UI loop; only then is the endpoint asked for its models."""
         from foundry_tui.backend.client import warm_up_client_library
+        from foundry_tui.store import warm_up_access_layer
         from foundry_tui.ui.widgets.message_block import warm_up_rendering
 
         try:
             warm_up_rendering()
             warm_up_client_library()
+            warm_up_access_layer()
             if self.backend is not None:
                 self.backend.warm_up()
         finally:
