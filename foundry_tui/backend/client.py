@@ -25,6 +25,7 @@ from foundry_tui.backend.request import create_body, to_input_items
 from foundry_tui.backend.retries import (
     MAX_RETRY_WAIT,
     WAIT_NOTICE_SECONDS,
+    CreateAttempts,
     retry_reason,
     retry_wait,
 )
@@ -44,8 +45,6 @@ from foundry_tui.core.models import (
     MessageRole,
     Profile,
     RetrievedResponse,
-    Retrying,
-    Waiting,
 )
 
 if TYPE_CHECKING:
@@ -114,12 +113,6 @@ def _retry_reason(exc: Exception) -> str:
     if isinstance(exc, openai.APIStatusError):
         return retry_reason(exc.status_code)
     return retry_reason(None, timed_out=isinstance(exc, openai.APITimeoutError))
-
-
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    """Done-callback: a request abandoned (cancelled turn) logs no unretrieved error."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _item_id(item: object) -> str | None:
@@ -287,33 +280,21 @@ class Backend:
         await self._ready_client()
         client = self._create_client()
         arguments: dict[str, Any] = create_body(settings, input, previous_response_id, store=store)
-        attempts = self._max_retries + 1
-        announced = False  # a Retrying or Waiting went out: Answered follows
-        attempt = 1
-        while True:
-            request = asyncio.ensure_future(client.responses.create(**arguments))
-            request.add_done_callback(_retrieved)
-            failure: Exception | None = None
-            try:
-                answered, _ = await asyncio.wait({request}, timeout=WAIT_NOTICE_SECONDS)
-                if not answered:
-                    announced = True
-                    yield Waiting(WAIT_NOTICE_SECONDS)
-                stream = await request
-            except translatable() as exc:
-                failure = exc
-            finally:
-                request.cancel()  # a no-op once it is done; else the turn was cancelled
-            if failure is None:
-                break
-            wait = _retry_wait(failure, attempt, attempts)
-            if wait is None:
-                raise self._explain(failure, "create", settings) from failure
-            attempt += 1
-            announced = True
-            yield Retrying(_retry_reason(failure), wait, attempt, attempts)
-            await asyncio.sleep(wait)
-
+        attempts = CreateAttempts(
+            lambda: client.responses.create(**arguments),
+            failures=translatable(),
+            judge=lambda failure, attempt, most: (
+                _retry_wait(failure, attempt, most),
+                _retry_reason(failure),
+            ),
+            refused=lambda failure: self._explain(failure, "create", settings),
+            attempts=self._max_retries + 1,
+            notice_after=WAIT_NOTICE_SECONDS,
+        )
+        async with contextlib.aclosing(attempts.events()) as waits:
+            async for wait in waits:
+                yield wait
+        stream = attempts.answer
         request_id = stream.response.headers.get("x-request-id") or stream.response.headers.get(
             "apim-request-id"
         )
@@ -325,7 +306,7 @@ class Backend:
         )
         try:
             async with stream:
-                if announced:
+                if attempts.announced:
                     yield Answered()
                 events = stream_events(stream, limits)
                 async for event in events:

@@ -38,7 +38,12 @@ from foundry_tui.backend.limits import StreamLimits, next_within
 from foundry_tui.backend.redirects import redirect_guard
 from foundry_tui.backend.replies import REPEATS, TYPE_WITHIN, JsonView, ReplyReader
 from foundry_tui.backend.request import create_body
-from foundry_tui.backend.retries import WAIT_NOTICE_SECONDS, retry_reason, retry_wait
+from foundry_tui.backend.retries import (
+    WAIT_NOTICE_SECONDS,
+    CreateAttempts,
+    retry_reason,
+    retry_wait,
+)
 from foundry_tui.backend.sse import ServerSentEvent, SSEDecoder
 from foundry_tui.config.endpoints import base_url_for
 from foundry_tui.core.models import (
@@ -50,9 +55,7 @@ from foundry_tui.core.models import (
     InputMessage,
     Profile,
     RetrievedResponse,
-    Retrying,
     TextDelta,
-    Waiting,
 )
 
 if TYPE_CHECKING:
@@ -86,10 +89,15 @@ def backend_for(profile: Profile, env: Mapping[str, str] | None = None) -> AppBa
     return LeanBackend(profile, env=env)
 
 
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    """Done-callback: a request abandoned (cancelled turn) logs no unretrieved error."""
-    if not task.cancelled():
-        task.exception()
+def _judge(failure: Exception, attempt: int, attempts: int) -> tuple[float | None, str]:
+    """A failed create read by the shared rules (retries.py): the wait, and the reason."""
+    import httpx2
+
+    answer = failure.answer if isinstance(failure, _Refused) else None
+    status = answer.status_code if answer is not None else None
+    headers = answer.headers if answer is not None else None
+    timed_out = isinstance(failure, httpx2.TimeoutException)
+    return retry_wait(status, headers, attempt, attempts), retry_reason(status, timed_out=timed_out)
 
 
 class LeanBackend:
@@ -192,36 +200,18 @@ class LeanBackend:
 
         body = create_body(settings, input, previous_response_id, store=store)
         client = self._client()
-        attempts = self._max_retries + 1
-        announced = False  # a Retrying or Waiting went out: Answered follows
-        attempt = 1
-        while True:
-            request = asyncio.ensure_future(self._open(client, body))
-            request.add_done_callback(_retrieved)
-            failure: _Refused | httpx2.TransportError | None = None
-            try:
-                answered, _ = await asyncio.wait({request}, timeout=WAIT_NOTICE_SECONDS)
-                if not answered:
-                    announced = True
-                    yield Waiting(WAIT_NOTICE_SECONDS)
-                response = await request
-            except (_Refused, httpx2.TransportError) as exc:
-                failure = exc
-            finally:
-                request.cancel()  # a no-op once it is done; else the turn was cancelled
-            if failure is None:
-                break
-            status = failure.answer.status_code if isinstance(failure, _Refused) else None
-            headers = failure.answer.headers if isinstance(failure, _Refused) else None
-            wait = retry_wait(status, headers, attempt, attempts)
-            if wait is None:
-                raise self._explain(failure, "create", settings) from failure
-            attempt += 1
-            announced = True
-            timed_out = isinstance(failure, httpx2.TimeoutException)
-            yield Retrying(retry_reason(status, timed_out=timed_out), wait, attempt, attempts)
-            await asyncio.sleep(wait)
-
+        attempts = CreateAttempts(
+            lambda: self._open(client, body),
+            failures=(_Refused, httpx2.TransportError),
+            judge=_judge,
+            refused=lambda failure: self._explain(failure, "create", settings),
+            attempts=self._max_retries + 1,
+            notice_after=WAIT_NOTICE_SECONDS,
+        )
+        async with contextlib.aclosing(attempts.events()) as waits:
+            async for wait in waits:
+                yield wait
+        response = attempts.answer
         request_id = response.headers.get("x-request-id") or response.headers.get("apim-request-id")
         reader = ReplyReader(base_url=self.base_url, secrets=self._secrets, request_id=request_id)
         limits = StreamLimits(
@@ -232,7 +222,7 @@ class LeanBackend:
         loop = asyncio.get_running_loop()
         chunks = response.aiter_bytes().__aiter__()
         try:
-            if announced:
+            if attempts.announced:
                 yield Answered()
             async for sse in _events(chunks, limits):
                 data = sse.data
