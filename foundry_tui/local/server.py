@@ -19,11 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 __all__ = ["LocalServer", "ServerOptions", "ServerStartError"]
 
 _SERVE_SCRIPT = Path(__file__).with_name("serve.py")
 _LOG_TAIL = 2000
+# After llama.cpp says it is ready: how long, and how often, to try its listener.
+LISTEN_WAIT_SECONDS = 5.0
+LISTEN_POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,7 @@ class LocalServer:
         if event.get("event") == "ready" and isinstance(event.get("address"), str):
             self.address = str(event["address"])
             self.pid = process.pid
+            await _listening(self.address, LISTEN_WAIT_SECONDS)
             return self.address
         returncode = await process.wait()
         if event.get("event") == "error":
@@ -208,3 +213,26 @@ def _parse(line: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+async def _listening(address: str, seconds: float) -> None:
+    """Returns once ``address`` accepts a connection, or after ``seconds``. llama.cpp says
+    it is ready when its server is made, a moment before its listener accepts: on a busy
+    machine the first request was refused and the first turn showed a retry."""
+    parts = urlsplit(address)
+    host, port = parts.hostname or "127.0.0.1", parts.port
+    if port is None:
+        return
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _reader, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if time.monotonic() >= deadline:
+                return  # the first request then says what is wrong
+            await asyncio.sleep(LISTEN_POLL_SECONDS)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
