@@ -8,6 +8,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -89,6 +90,10 @@ class RawTerminal:
         while True:
             try:
                 data = os.read(fd, 65536)
+            except BlockingIOError:  # the descriptor went non-blocking: wait until readable
+                with contextlib.suppress(OSError, ValueError):  # closed: read says so
+                    select.select([fd], [], [], 0.1)
+                continue
             except OSError as exc:  # EIO: the process and its terminal are gone
                 if exc.errno not in (errno.EIO, errno.EBADF):
                     raise

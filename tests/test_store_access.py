@@ -228,3 +228,18 @@ def test_a_migration_that_breaks_a_foreign_key_is_undone(
     monkeypatch.undo()
     with Store.open(db_path) as store:
         assert [m.text for m in store.transcript(c.id)] == ["kept"]
+
+
+def test_counting_turns_reads_an_index_not_the_message_rows(tmp_path: Path) -> None:
+    """`foundry-tui history` counts every listed conversation's prompts: over 10,000
+    conversations that read 200,000 message rows (0.14 s) until an index covered it."""
+    Store.open(tmp_path / "h.db").close()
+    conn = sqlite3.connect(tmp_path / "h.db")
+    try:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT conversation_id, COUNT(*) FROM messages "
+            "WHERE role = 'user' AND conversation_id IN ('a', 'b') GROUP BY conversation_id"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert any("COVERING INDEX messages_conversation_role" in row[-1] for row in plan), plan
