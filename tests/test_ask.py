@@ -349,7 +349,7 @@ def test_history_newest_first_with_turns_as_table_and_json(env: dict[str, str]) 
     assert table.returncode == 0 and no_terminal_controls(table.stdout)
     lines = table.stdout.splitlines()
     assert len(lines) == 3 and "evil" in lines[0] and "second topic" in lines[1]
-    assert "2 turns" in lines[1]
+    assert "2 turns" in lines[1] and "1 turn " in lines[2]
     found = json.loads(run(env, "--json", "--search", "first", command="history").stdout)
     assert [r["title"] for r in found] == ["first topic"]
     limited = json.loads(run(env, "--json", "--limit", "1", command="history").stdout)

@@ -95,7 +95,8 @@ def _rows(path: object, search: str | None, limit: int) -> list[dict[str, object
 def _table(rows: list[dict[str, object]]) -> str:
     lines = [
         f"{row['id']}  {str(row['updated_at'])[:19].replace('T', ' ')}  "
-        f"{row['turns']:>4} turns  {one_line(str(row['model']), 24):<24}  "
+        f"{row['turns']:>4} {'turn ' if row['turns'] == 1 else 'turns'}  "
+        f"{one_line(str(row['model']), 24):<24}  "
         f"{one_line(str(row['title']) or '(untitled)', 60)}"
         for row in rows
     ]
