@@ -1076,18 +1076,12 @@ def g_cli(bench: Bench) -> list[Figure]:
     argv = [bench.executable, "ask", "--db", str(db), "what is the first token time?"]
     _first_byte(argv, env)
     exits: list[float] = []
-    cpu: list[float] = []
-    for _ in range(runs):
-        before = _children_cpu()
-        t_first, t_exit, out = _first_byte(argv, env)
-        cpu.append(_children_cpu() - before)
+    for t_first, t_exit, out in _measured_runs(first, argv, env, runs):
         if not out.startswith(b"You said: "):
             raise RuntimeError(f"unexpected reply {out[:200]!r}")
         first.add(t_first)
         exits.append(t_exit)
     first.extra["exit_s"] = [round(v, 3) for v in exits]
-    # CPU seconds of the whole process (to its exit): what a loaded machine does not change.
-    first.extra["process_cpu_s"] = [round(v, 3) for v in cpu]
     floor = []
     for _ in range(3):
         started = time.monotonic()
@@ -1114,11 +1108,7 @@ def g_cli(bench: Bench) -> list[Figure]:
     every = [*newest, "--limit", "0"]
     _first_byte(newest, env)
     whole: list[float] = []
-    history_cpu: list[float] = []
-    for _ in range(runs):
-        before = _children_cpu()
-        _t_first, t_exit, out = _first_byte(newest, env)
-        history_cpu.append(_children_cpu() - before)
+    for _t_first, t_exit, out in _measured_runs(listing, newest, env, runs):
         rows = json.loads(out)
         if len(rows) != 20 or not rows[0]["title"].startswith(big.newest_tag):
             raise RuntimeError(f"history --json listed {len(rows)} rows, newest {rows[:1]}")
@@ -1129,8 +1119,22 @@ def g_cli(bench: Bench) -> list[Figure]:
             raise RuntimeError("history --json --limit 0 did not list every conversation")
         whole.append(t_exit)
     listing.extra["every_conversation_s"] = [round(v, 3) for v in whole]
-    listing.extra["process_cpu_s"] = [round(v, 3) for v in history_cpu]
     return [first, listing]
+
+
+def _measured_runs(
+    figure: Figure, argv: list[str], env: dict[str, str], runs: int
+) -> Iterator[tuple[float, float, bytes]]:
+    """``runs`` spawns of ``argv``: (first byte, exit, stdout) each. The CPU seconds of each
+    whole process (to its exit), what a loaded machine does not change, go to the figure's
+    extra.process_cpu_s."""
+    cpu: list[float] = []
+    figure.extra["process_cpu_s"] = cpu
+    for _ in range(runs):
+        before = _children_cpu()
+        measured = _first_byte(argv, env)
+        cpu.append(round(_children_cpu() - before, 3))
+        yield measured
 
 
 # The local model's figures (benchmarks/local_model.py) with their numeric targets.
