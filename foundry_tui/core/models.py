@@ -56,6 +56,11 @@ class GenerationSettings:
     temperature: float | None = None
     top_p: float | None = None
     max_output_tokens: int | None = None
+    # Reasoning models: sent as `reasoning: {effort, summary}` and `text: {verbosity}`.
+    # Free strings, not enums: a server may know values this version does not.
+    reasoning_effort: str | None = None
+    reasoning_summary: str | None = None
+    verbosity: str | None = None
 
 
 # A stream that brings no text for this long, or runs this long in all, is ended (the
@@ -89,6 +94,20 @@ class Usage:
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
+    # input_tokens_details.cached_tokens / output_tokens_details.reasoning_tokens
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a prompt. The bytes are kept once per content (``sha256``) beside
+    the database; ``name`` is the file's name as the user gave it: untrusted text."""
+
+    sha256: str
+    name: str
+    media_type: str  # image/png, image/jpeg, image/webp, image/gif, application/pdf
+    size: int  # bytes
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,13 @@ class Message:
     previous_response_id: str | None = None
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
+    # The model's reasoning summary (or open-weight reasoning text), shown as "Thinking".
+    reasoning: str = ""
+    # Files sent with a prompt (user messages only), in the order given.
+    attachments: tuple[Attachment, ...] = ()
+    # Time from the request leaving to the first text, and the whole stream, in ms.
+    first_token_ms: int | None = None
+    duration_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +159,13 @@ class ResponseStarted:
 
 @dataclass(frozen=True)
 class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning summary or reasoning text (not of the answer)."""
+
     text: str
 
 
@@ -184,7 +217,14 @@ class Answered:
 
 
 BackendEvent = (
-    ResponseStarted | TextDelta | ResponseFinished | ContextTrimmed | Retrying | Waiting | Answered
+    ResponseStarted
+    | TextDelta
+    | ReasoningDelta
+    | ResponseFinished
+    | ContextTrimmed
+    | Retrying
+    | Waiting
+    | Answered
 )
 
 
@@ -208,6 +248,7 @@ class InputMessage:
 
     role: MessageRole
     text: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 class InputMessages(list[InputMessage]):

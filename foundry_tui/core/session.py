@@ -43,6 +43,7 @@ from foundry_tui.core.models import (
     Message,
     MessageRole,
     MessageStatus,
+    ReasoningDelta,
     ResponseFinished,
     ResponseStarted,
     RetrievedResponse,
@@ -385,6 +386,9 @@ class ChatSession:
                 await writer.flush_if_due()
             elif isinstance(event, ContextTrimmed | Retrying | Waiting | Answered):
                 yield event
+            elif isinstance(event, ReasoningDelta):
+                # Not shown or saved yet: the Thinking block comes with issue 13's work.
+                continue
             else:
                 writer.observe(event)
 

@@ -373,6 +373,9 @@ class Store:
         response_model: str | None = None,
         usage: Usage | None = None,
         error: str | None = None,
+        reasoning: str | None = None,
+        first_token_ms: int | None = None,
+        duration_ms: int | None = None,
     ) -> None:
         """Change only the fields given (not None); no-op if the message does not exist."""
         assignments, params = store_writes.message_update(
@@ -382,6 +385,9 @@ class Store:
             response_model=response_model,
             usage=usage,
             error=error,
+            reasoning=reasoning,
+            first_token_ms=first_token_ms,
+            duration_ms=duration_ms,
         )
         if not assignments:
             return

@@ -177,6 +177,50 @@ def m003_turn_count_index(db: Database) -> None:
     )
 
 
+@migration
+def m004_reasoning_attachments_usage(db: Database) -> None:
+    """Issue 13: reasoning settings and text, token details and timings, attachments,
+    and the request parameters a deployment refused.
+
+    ``reasoning_items`` (the JSON of the reasoning output items, with their encrypted
+    content, sent back on a replay) is not part of a transcript read: it can run to
+    kilobytes a turn and only a replay needs it.
+    """
+    conversations = db.table("conversations")
+    for column in ("reasoning_effort", "reasoning_summary", "verbosity"):
+        conversations.add_column(column, str)
+    messages = db.table("messages")
+    _run(db, "ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''")
+    messages.add_column("reasoning_items", str)
+    for column in ("cached_input_tokens", "reasoning_tokens", "first_token_ms", "duration_ms"):
+        messages.add_column(column, int)
+    db.table("attachments").create(
+        {"sha256": str, "media_type": str, "size": int, "created_at": str},
+        pk="sha256",
+        not_null={"media_type", "size", "created_at"},
+    )
+    # SQL, not `create`: sqlite-utils cannot declare ON DELETE CASCADE, and deleting a
+    # conversation must take its messages' attachment rows with it.
+    _run(
+        db,
+        """
+        CREATE TABLE message_attachments (
+            message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            sha256 TEXT NOT NULL REFERENCES attachments (sha256),
+            name TEXT NOT NULL,
+            PRIMARY KEY (message_id, position)
+        )
+        """,
+    )
+    db.table("message_attachments").create_index(["sha256"], if_not_exists=True)
+    db.table("rejected_parameters").create(
+        {"profile": str, "model": str, "parameter": str, "reason": str, "created_at": str},
+        pk=("profile", "model", "parameter"),
+        not_null={"reason", "created_at"},
+    )
+
+
 # Must stay below the last @migration.
 SCHEMA_VERSION = len(MIGRATIONS)
 KNOWN_MIGRATIONS = frozenset(fn.__name__ for fn in MIGRATIONS)

@@ -15,12 +15,14 @@ TITLE_MAX_CHARS: Final = 60
 
 CONVERSATION_COLUMNS: Final = (
     "id, title, profile, model, instructions, temperature, top_p, max_output_tokens, "
+    "reasoning_effort, reasoning_summary, verbosity, "
     "server_state, head_message_id, created_at, updated_at"
 )
 MESSAGE_COLUMNS: Final = (
     "id, conversation_id, parent_id, role, text, status, model, response_model, "
     "response_id, previous_response_id, input_tokens, output_tokens, total_tokens, "
-    "error, created_at"
+    "cached_input_tokens, reasoning_tokens, error, reasoning, first_token_ms, duration_ms, "
+    "created_at"
 )
 
 
@@ -61,6 +63,9 @@ def conversation_from_row(row: sqlite3.Row) -> models.Conversation:
             temperature=row["temperature"],
             top_p=row["top_p"],
             max_output_tokens=row["max_output_tokens"],
+            reasoning_effort=row["reasoning_effort"],
+            reasoning_summary=row["reasoning_summary"],
+            verbosity=row["verbosity"],
         ),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -86,8 +91,13 @@ def message_from_row(row: sqlite3.Row | Mapping[str, Any]) -> models.Message:
             input_tokens=row["input_tokens"],
             output_tokens=row["output_tokens"],
             total_tokens=row["total_tokens"],
+            cached_input_tokens=row["cached_input_tokens"],
+            reasoning_tokens=row["reasoning_tokens"],
         ),
         error=row["error"],
+        reasoning=row["reasoning"] or "",
+        first_token_ms=row["first_token_ms"],
+        duration_ms=row["duration_ms"],
     )
 
 

@@ -42,8 +42,9 @@ def insert_conversation(
 ) -> None:
     conn.execute(
         "INSERT INTO conversations (id, title, profile, model, instructions, "
-        "temperature, top_p, max_output_tokens, server_state, head_message_id, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+        "temperature, top_p, max_output_tokens, reasoning_effort, reasoning_summary, "
+        "verbosity, server_state, head_message_id, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
         [
             conversation_id,
             title,
@@ -53,6 +54,9 @@ def insert_conversation(
             settings.temperature,
             settings.top_p,
             settings.max_output_tokens,
+            settings.reasoning_effort,
+            settings.reasoning_summary,
+            settings.verbosity,
             ServerState.UNKNOWN.value,
             now,
             now,
@@ -68,6 +72,9 @@ def settings_values(settings: GenerationSettings) -> dict[str, Any]:
         "temperature": settings.temperature,
         "top_p": settings.top_p,
         "max_output_tokens": settings.max_output_tokens,
+        "reasoning_effort": settings.reasoning_effort,
+        "reasoning_summary": settings.reasoning_summary,
+        "verbosity": settings.verbosity,
     }
 
 
@@ -194,6 +201,9 @@ def message_update(
     response_model: str | None,
     usage: Usage | None,
     error: str | None,
+    reasoning: str | None = None,
+    first_token_ms: int | None = None,
+    duration_ms: int | None = None,
 ) -> tuple[list[str], list[Any]]:
     """The ``SET`` assignments and their parameters for the fields given (not None)."""
     assignments: list[str] = []
@@ -204,13 +214,28 @@ def message_update(
         ("response_id", response_id),
         ("response_model", response_model),
         ("error", error),
+        ("reasoning", reasoning),
+        ("first_token_ms", first_token_ms),
+        ("duration_ms", duration_ms),
     ):
         if value is not None:
             assignments.append(f"{column} = ?")
             params.append(value)
     if usage is not None:
-        assignments += ["input_tokens = ?", "output_tokens = ?", "total_tokens = ?"]
-        params += [usage.input_tokens, usage.output_tokens, usage.total_tokens]
+        assignments += [
+            "input_tokens = ?",
+            "output_tokens = ?",
+            "total_tokens = ?",
+            "cached_input_tokens = ?",
+            "reasoning_tokens = ?",
+        ]
+        params += [
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.total_tokens,
+            usage.cached_input_tokens,
+            usage.reasoning_tokens,
+        ]
     return assignments, params
 
 
@@ -238,8 +263,9 @@ def insert_whole_conversation(
     settings = conversation.settings
     conn.execute(
         "INSERT INTO conversations (id, title, profile, model, instructions, "
-        "temperature, top_p, max_output_tokens, server_state, head_message_id, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+        "temperature, top_p, max_output_tokens, reasoning_effort, reasoning_summary, "
+        "verbosity, server_state, head_message_id, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
         [
             conversation.id,
             conversation.title,
@@ -249,6 +275,9 @@ def insert_whole_conversation(
             settings.temperature,
             settings.top_p,
             settings.max_output_tokens,
+            settings.reasoning_effort,
+            settings.reasoning_summary,
+            settings.verbosity,
             ServerState(conversation.server_state).value,
             conversation.created_at,
             conversation.updated_at,
