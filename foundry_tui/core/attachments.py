@@ -1,0 +1,138 @@
+"""Which files can go with a prompt: their type, read from their first bytes, and their
+size, against the limits the API documents. Checking reads a few bytes and one ``stat``;
+reading, hashing and encoding the whole file is the attachment store's work, off the UI
+loop.
+
+A file's name and path are untrusted text wherever they are shown.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_REQUEST_BYTES",
+    "MEDIA_TYPES",
+    "AttachmentRejected",
+    "FileToAttach",
+    "check_file",
+    "check_together",
+    "describe",
+    "human_size",
+]
+
+# The Responses API's documented input limits (OpenAI "Images and vision" and "File
+# inputs" guides): images and files travel inline, and one request's payload may not pass
+# 50 MB; a single file may not either.
+MAX_REQUEST_BYTES = 50 * 1000 * 1000
+MAX_FILE_BYTES = 50 * 1000 * 1000
+
+# The types the API takes, by what the file's first bytes say (an extension can lie).
+MEDIA_TYPES: dict[str, str] = {
+    "image/png": "PNG image",
+    "image/jpeg": "JPEG image",
+    "image/webp": "WebP image",
+    "image/gif": "GIF image",
+    "application/pdf": "PDF document",
+}
+_SNIFF_BYTES = 16
+
+
+class AttachmentRejected(ValueError):
+    """The file cannot be sent; ``str()`` says why for the user, naming the limit."""
+
+
+@dataclass(frozen=True)
+class FileToAttach:
+    """A file checked and ready to be kept and sent with the next prompt."""
+
+    path: Path
+    name: str
+    media_type: str
+    size: int
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type.startswith("image/")
+
+
+def sniff_media_type(head: bytes) -> str | None:
+    """The media type the file's first bytes announce, among those the API takes."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+def human_size(size: int) -> str:
+    """1,234,567 bytes → "1.2 MB" (decimal units, as the API's limits are given)."""
+    if size < 1000:
+        return f"{size} B"
+    for unit in ("kB", "MB", "GB"):
+        size_in = size / 1000
+        if size_in < 1000 or unit == "GB":
+            return f"{size_in:.1f} {unit}"
+        size = int(size_in)
+    raise AssertionError("unreachable")
+
+
+def describe(media_type: str, size: int) -> str:
+    """The chip's words for a file: "PNG image, 1.2 MB"."""
+    return f"{MEDIA_TYPES.get(media_type, media_type)}, {human_size(size)}"
+
+
+def check_file(path: Path | str) -> FileToAttach:
+    """The file, checked: it exists, is a regular readable file of a type the API takes,
+    and fits the per-file limit. Raises AttachmentRejected saying what is wrong."""
+    given = Path(os.path.expanduser(str(path)))
+    name = given.name or str(given)
+    try:
+        stat = given.stat()
+    except FileNotFoundError:
+        raise AttachmentRejected(f"{name}: no such file.") from None
+    except OSError as error:
+        raise AttachmentRejected(f"{name}: cannot be read ({error.strerror}).") from None
+    if given.is_dir():
+        raise AttachmentRejected(f"{name} is a folder, not a file.")
+    if not given.is_file():
+        raise AttachmentRejected(f"{name} is not a regular file.")
+    if stat.st_size == 0:
+        raise AttachmentRejected(f"{name} is empty.")
+    if stat.st_size > MAX_FILE_BYTES:
+        raise AttachmentRejected(
+            f"{name} is {human_size(stat.st_size)}; the API takes files up to "
+            f"{human_size(MAX_FILE_BYTES)}."
+        )
+    try:
+        with given.open("rb") as file:
+            head = file.read(_SNIFF_BYTES)
+    except OSError as error:
+        raise AttachmentRejected(f"{name}: cannot be read ({error.strerror}).") from None
+    media_type = sniff_media_type(head)
+    if media_type is None:
+        raise AttachmentRejected(
+            f"{name} is not a PNG, JPEG, WebP or GIF image or a PDF: "
+            "the only files the API takes with a prompt."
+        )
+    return FileToAttach(path=given, name=name, media_type=media_type, size=stat.st_size)
+
+
+def check_together(files: Sequence[FileToAttach]) -> None:
+    """Raises AttachmentRejected when the files together pass one request's limit."""
+    total = sum(file.size for file in files)
+    if total > MAX_REQUEST_BYTES:
+        raise AttachmentRejected(
+            f"The attachments add up to {human_size(total)}; one request may carry up to "
+            f"{human_size(MAX_REQUEST_BYTES)}."
+        )
