@@ -50,6 +50,9 @@ from foundry_tui.core.models import (
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
+    from foundry_tui.core.request_code import RequestCode
+    from foundry_tui.core.session import NextRequest
+
 __all__ = ["MAX_RETRY_WAIT", "Backend", "to_input_items", "warm_up_client_library"]
 
 _log = get_logger(__name__)
@@ -257,6 +260,18 @@ class Backend:
             await credential.close()
 
     # ------------------------------------------------------------------ replies
+
+    def request_body(self, settings: GenerationSettings, request: NextRequest) -> dict[str, object]:
+        """The body `stream_reply` posts for ``request`` (the same call as there)."""
+        return create_body(
+            settings, request.input, request.previous_response_id, store=request.store
+        )
+
+    def request_code(self, settings: GenerationSettings, request: NextRequest) -> RequestCode:
+        """That request as Python and curl, for the palette's "View code"; never a key."""
+        from foundry_tui.backend.request_code import code_for
+
+        return code_for(self.profile, self.base_url, self.request_body(settings, request))
 
     async def stream_reply(
         self,

@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     import httpx2
 
     from foundry_tui.backend.client import Backend
+    from foundry_tui.core.request_code import RequestCode
+    from foundry_tui.core.session import NextRequest
     from foundry_tui.core.workspace import AppBackend
 
 __all__ = ["LeanBackend", "backend_for"]
@@ -185,6 +187,15 @@ class LeanBackend:
             await sdk.aclose()
 
     # ------------------------------------------------------------------ replies
+
+    def request_code(self, settings: GenerationSettings, request: NextRequest) -> RequestCode:
+        """The request `stream_reply` posts for ``request``, as code; never a key."""
+        from foundry_tui.backend.request_code import code_for
+
+        body = create_body(
+            settings, request.input, request.previous_response_id, store=request.store
+        )
+        return code_for(self.profile, self.base_url, body)
 
     async def stream_reply(
         self,

@@ -110,6 +110,21 @@ class SendMode(StrEnum):
 
 
 @dataclass(frozen=True)
+class NextRequest:
+    """What a send would hand the backend (`ChatSession.next_request`, `first_request`)."""
+
+    mode: SendMode
+    input: list[InputMessage]
+    previous_response_id: str | None
+    store: bool
+
+
+def first_request(prompt: str, *, stateless: bool) -> NextRequest:
+    """The first turn of a conversation not started yet."""
+    return NextRequest(SendMode.NEW, [InputMessage(MessageRole.USER, prompt)], None, not stateless)
+
+
+@dataclass(frozen=True)
 class TurnStarted:
     user: Message
     reply: Message
@@ -249,6 +264,18 @@ class ChatSession:
         if self.conversation.server_state == ServerState.EXPIRED:
             return SendMode.REPLAY
         return SendMode.CHAIN if _chain_anchor(transcript) is not None else SendMode.REPLAY
+
+    def next_request(self, transcript: list[Message], prompt: str) -> NextRequest:
+        """What sending ``prompt`` after ``transcript`` would hand the backend, as `_pump`
+        builds it; asks and saves nothing (the palette's "View code" shows it)."""
+        mode = self.next_send_mode(transcript)
+        previous_response_id, context = _request_context(transcript, mode)
+        return NextRequest(
+            mode=mode,
+            input=[*context, InputMessage(role=MessageRole.USER, text=prompt)],
+            previous_response_id=previous_response_id,
+            store=not self.backend.stateless,
+        )
 
     # -- sending -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ alike; neither decides anything about a turn itself::
     turns.last_reply.status  # completed, incomplete, failed or cancelled, as saved
     turns.remedy  # None, or what to offer: Remedy.RETRY, RESEND_WITHOUT_SAMPLING, CONTINUE
     turns.next_mode  # how the next send reaches the server (SendMode), for a status line
+    turns.next_request("Why?")  # what that send would hand the backend (View code)
 
 The API:
 
@@ -49,6 +50,7 @@ from foundry_tui.core.models import (
 )
 from foundry_tui.core.session import (
     ChatSession,
+    NextRequest,
     ReplyDelta,
     SendMode,
     SettingsChanged,
@@ -131,6 +133,10 @@ class Turns:
         # From the whole transcript: after a failed turn the next send still chains from
         # the last reply the server kept.
         return self.session.next_send_mode(self._path)
+
+    def next_request(self, prompt: str) -> NextRequest:
+        """What ``send(prompt)`` would hand the backend now; sends nothing."""
+        return self.session.next_request(self._path, prompt)
 
     async def check_server(self) -> SendMode:
         await self.session.check_server_state()

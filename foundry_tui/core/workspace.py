@@ -13,11 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from foundry_tui.core.models import ConversationSummary, GenerationSettings, Profile
-from foundry_tui.core.session import ChatSession, ResponsesBackend, import_from_server
+from foundry_tui.core.session import (
+    ChatSession,
+    NextRequest,
+    ResponsesBackend,
+    first_request,
+    import_from_server,
+)
 
 if TYPE_CHECKING:
     from foundry_tui.core.export_files import ExportFormat
+    from foundry_tui.core.request_code import RequestCode
     from foundry_tui.core.transfer import Exported
+    from foundry_tui.core.turns import Turns
     from foundry_tui.store import Store
 
 
@@ -35,6 +43,9 @@ class AppBackend(ResponsesBackend, Protocol):
 
     def warm_up(self) -> None:
         """Prepares what the first request needs; called in a thread after start-up."""
+
+    def request_code(self, settings: GenerationSettings, request: NextRequest) -> RequestCode:
+        """The request a turn would send, as code to run elsewhere; never a key."""
 
 
 class ExportProblem(Exception):
@@ -156,6 +167,19 @@ class Workspace:
 
     async def endpoint_models(self) -> list[str]:
         return await self.backend.list_models()
+
+    async def request_code(
+        self, turns: Turns | None, prompt: str, settings: GenerationSettings
+    ) -> RequestCode:
+        """The request sending ``prompt`` with ``settings`` would make now, in the open
+        conversation (``turns``) or a new one, as code ("View code"). Written in a thread:
+        a long transcript or an attachment makes it megabytes."""
+        request = (
+            turns.next_request(prompt)
+            if turns is not None
+            else first_request(prompt, stateless=self.backend.stateless)
+        )
+        return await asyncio.to_thread(self.backend.request_code, settings, request)
 
     # -- exports: the reading, rendering and writing all in threads (their modules are
     # -- imported only when an export is asked for: nothing at start-up)

@@ -43,6 +43,8 @@ from foundry_tui.local.server import LocalServer, ServerOptions, ServerStartErro
 
 if TYPE_CHECKING:
     from foundry_tui.backend.client import Backend
+    from foundry_tui.core.request_code import RequestCode
+    from foundry_tui.core.session import NextRequest
 
 __all__ = [
     "DEFAULT_HISTORY_BUDGET",
@@ -67,6 +69,15 @@ DEFAULT_HISTORY_BUDGET = 1024
 DEFAULT_MAX_OUTPUT_TOKENS = 1024
 _MESSAGE_OVERHEAD = 4  # <|im_start|>role\n ... <|im_end|>\n
 _KEY_VARIABLE = "FOUNDRY_TUI_LOCAL_KEY"
+# "View code" for the local model: what its code says (the app's server takes only the
+# random key of this run, which is never shown), and llama-server's own default address
+# before the app's server has started.
+_CODE_NOTES = (
+    "The app's own llama.cpp server takes only the key made for this run, never shown:",
+    f"run this against a llama-server of your own (llama-server --api-key ${_KEY_VARIABLE}).",
+)
+_NOT_STARTED_NOTE = "The local model is not running yet: this is llama-server's default address."
+_LLAMA_SERVER_DEFAULT = "http://127.0.0.1:8080/v1"
 _CONTEXT_FULL = re.compile(
     r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)"
 )
@@ -351,12 +362,7 @@ class LocalBackend:
         """
         del previous_response_id, store
         client = await self._ready_client()
-        if settings.max_output_tokens is None:
-            settings = replace(settings, max_output_tokens=self.max_output_tokens)
-        budget = self.history_budget - (
-            estimate_tokens(settings.instructions) if settings.instructions else 0
-        )
-        kept, dropped = bound_history(input, max(budget, 1))
+        settings, kept, dropped = self._bounded(settings, input)
         if dropped:
             yield _trimmed(dropped)
         try:
@@ -386,6 +392,34 @@ class LocalBackend:
             if full is None:
                 raise
             raise _too_long(*full, prompt_only=len(retry) <= 1) from None
+
+    def _bounded(
+        self, settings: GenerationSettings, input: list[InputMessage]
+    ) -> tuple[GenerationSettings, list[InputMessage], int]:
+        """The settings and the messages a turn is sent with, and how many were left out."""
+        if settings.max_output_tokens is None:
+            settings = replace(settings, max_output_tokens=self.max_output_tokens)
+        budget = self.history_budget - (
+            estimate_tokens(settings.instructions) if settings.instructions else 0
+        )
+        kept, dropped = bound_history(input, max(budget, 1))
+        return settings, kept, dropped
+
+    def request_code(self, settings: GenerationSettings, request: NextRequest) -> RequestCode:
+        """The request a turn sends the local server, as code ("View code"); never its key."""
+        from foundry_tui.backend.request import create_body
+        from foundry_tui.backend.request_code import code_for
+
+        settings, kept, _dropped = self._bounded(settings, request.input)
+        body = create_body(settings, kept, None, store=False)
+        server = self.server
+        notes: tuple[str, ...] = _CODE_NOTES
+        if server is not None and server.address is not None:
+            base_url = server.base_url
+        else:
+            base_url, notes = _LLAMA_SERVER_DEFAULT, (*notes, _NOT_STARTED_NOTE)
+        profile = replace(self.profile, auth=AuthMethod.API_KEY, api_key_env=_KEY_VARIABLE)
+        return code_for(profile, base_url, body, notes=notes)
 
     async def _relay(
         self, client: Backend, settings: GenerationSettings, messages: list[InputMessage]
