@@ -209,6 +209,10 @@ class _Python:
         return named
 
 
+def _client_call(base_url: str, api_key: str) -> list[str]:
+    return ["client = OpenAI(", f"    base_url={base_url},", f"    api_key={api_key},", ")"]
+
+
 def _python_client(target: RequestTarget) -> tuple[set[str], list[str], list[str]]:
     """(standard modules to import, other import lines, the lines that make ``client``)."""
     base_url = _escaped(target.base_url, python=True)
@@ -224,7 +228,7 @@ def _python_client(target: RequestTarget) -> tuple[set[str], list[str], list[str
                 "token_provider = get_bearer_token_provider(",
                 f"    DefaultAzureCredential(), {_escaped(target.scope, python=True)}",
                 ")",
-                f"client = OpenAI(base_url={base_url}, api_key=token_provider)",
+                *_client_call(base_url, "token_provider"),
             ],
         )
     if target.auth is AuthMethod.API_KEY:
@@ -234,7 +238,7 @@ def _python_client(target: RequestTarget) -> tuple[set[str], list[str], list[str
             ["from openai import OpenAI"],
             [
                 "# The key is read from the environment, as foundry-tui reads it.",
-                f"client = OpenAI(base_url={base_url}, api_key={key})",
+                *_client_call(base_url, key),
             ],
         )
     return (
@@ -242,7 +246,7 @@ def _python_client(target: RequestTarget) -> tuple[set[str], list[str], list[str
         ["from openai import OpenAI"],
         [
             "# The server wants no key; the SDK needs one, so it sends this one.",
-            f"client = OpenAI(base_url={base_url}, api_key={_escaped(NO_KEY, python=True)})",
+            *_client_call(base_url, _escaped(NO_KEY, python=True)),
         ],
     )
 

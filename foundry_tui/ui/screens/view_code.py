@@ -73,8 +73,7 @@ class ViewCodeScreen(ModalScreen[None]):
                 yield Button("Copy", variant="primary", id="view-code-copy")
                 yield Button("Close", id="view-code-close")
             yield Static(
-                "c copies · s switches Python and curl · Escape closes. No key is in it: "
-                "it is read from its variable.",
+                "c copy · s Python/curl · Escape close · never a key: its variable is read",
                 classes="hint",
             )
 
