@@ -18,7 +18,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static, Tab, Tabs, TextArea
 
-from foundry_tui.core.models import BackendError
 from foundry_tui.ui.screens.export import COPY_LIMIT
 from foundry_tui.ui.screens.model_choice import settings_for_send
 from foundry_tui.ui.widgets.prompt import PromptInput
@@ -136,11 +135,7 @@ async def _view_code(chat: ChatScreen) -> None:
     if settings is None:
         return
     prompt = chat.query_one(PromptInput).full_text
-    try:
-        code = await chat.workspace.request_code(
-            chat.turns, prompt if prompt.strip() else PROMPT_PLACEHOLDER, settings
-        )
-    except BackendError as error:
-        chat.notify(error.user_message, title="Could not write the code", severity="error")
-        return
+    code = await chat.workspace.request_code(
+        chat.turns, prompt if prompt.strip() else PROMPT_PLACEHOLDER, settings
+    )
     await chat.app.push_screen(ViewCodeScreen(code))
