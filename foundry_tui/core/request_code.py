@@ -9,10 +9,11 @@ azure.identity or the Azure CLI.
 Untrusted text (a prompt, a reply replayed, instructions, a file name) is written as an
 escaped string literal: JSON's escapes (which Python shares), plus every character that is
 not printable (controls, bidi overrides, invisible tags), so it can neither end its literal
-nor hide in what is shown. curl's body is one single-quoted shell word.
+nor hide in what is shown. In curl the JSON sits in single quotes (each ``'`` in it
+written ``'\\''``), where the shell expands nothing.
 
 An attachment's base64 data URL is written as a read of its file (`data_url(...)` in
-Python, ``$(base64 < FILE)`` in curl), in the shown code and the copied code alike: a
+Python, ``base64 < FILE`` piped into curl), in the shown code and the copied code alike: a
 20 MB literal is useless on a clipboard and unreadable on screen, and the file read gives
 the same bytes. A string longer than SHOWN_STRING_LIMIT is cut in the shown code only,
 with a note; the copied code has it whole.
