@@ -316,9 +316,9 @@ def budget_note(reply: Message, settings: GenerationSettings) -> str:
     budget = settings.max_output_tokens or reply.usage.output_tokens
     whole = f"its whole budget of {budget:,} output tokens" if budget else "its whole budget"
     reasoning = reply.usage.reasoning_tokens
-    spent = f" ({reasoning:,} of them reasoning)" if reasoning else ""
+    spent = f" ({reasoning:,} reasoning tokens)" if reasoning else ""
     wrote = "wrote no answer" if not reply.text.strip() else "wrote only a few words"
-    return f"The model used {whole}{spent} reasoning and {wrote}."
+    return f"The model used {whole} reasoning{spent} and {wrote}."
 
 
 def _newest_reply(messages: list[Message]) -> Message | None:
