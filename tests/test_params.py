@@ -372,3 +372,73 @@ async def test_with_no_budget_set_four_times_the_output_used(
         assert Turns(turns.session, [started]).remedy is Remedy.CONTINUE
         wordy = replace(reply, text="word " * 40)
         assert Turns(turns.session, [wordy]).remedy is Remedy.CONTINUE
+
+
+# -- profile defaults ----------------------------------------------------------------
+
+CONFIG = """# my settings
+default_profile = "work"
+
+[profiles.work]
+kind = "compatible"
+endpoint = "http://127.0.0.1:9/v1"
+auth = "none"
+deployments = ["gpt-5"]
+
+[profiles.work.defaults]
+model = "gpt-5"
+reasoning_effort = "xhigh"   # think hard
+reasoning_summary = "concise"
+verbosity = "high"
+"""
+
+
+def test_profile_defaults_carry_the_reasoning_settings(tmp_path: Path) -> None:
+    from foundry_tui.config import load_config
+    from foundry_tui.core.workspace import Workspace
+
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    profile = load_config(path).profiles["work"]
+    workspace = Workspace(None, None, profile)  # type: ignore[arg-type]
+    assert workspace.default_settings() == GenerationSettings(
+        model=MODEL, reasoning_effort="xhigh", reasoning_summary="concise", verbosity="high"
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('reasoning_effort = "extreme"', "'reasoning_effort' must be one of none | minimal"),
+        ('reasoning_summary = "off"', "'reasoning_summary' must be one of auto | concise"),
+        ("verbosity = 2", "'verbosity' must be a string"),
+    ],
+)
+def test_a_reasoning_default_off_the_list_is_refused(tmp_path: Path, line: str, words: str) -> None:
+    from foundry_tui.config import ConfigError, load_config
+
+    path = tmp_path / "config.toml"
+    key = line.split()[0]
+    kept = [kept for kept in CONFIG.splitlines() if not kept.startswith(key)]
+    path.write_text("\n".join([*kept, line]) + "\n")
+    with pytest.raises(ConfigError, match=words.replace("|", r"\|")):
+        load_config(path)
+
+
+def test_the_reasoning_defaults_are_written_keeping_the_file(tmp_path: Path) -> None:
+    from foundry_tui.config import load_config
+    from foundry_tui.config.writer import write_profile
+
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    profile = load_config(path).profiles["work"]
+    assert profile.defaults is not None
+    changed = replace(
+        profile,
+        defaults=replace(profile.defaults, reasoning_summary=None, verbosity="low"),
+    )
+    write_profile(path, changed)
+    text = path.read_text()
+    assert "# my settings" in text and 'reasoning_effort = "xhigh"   # think hard' in text
+    assert "reasoning_summary" not in text and 'verbosity = "low"' in text
+    assert load_config(path).profiles["work"] == changed

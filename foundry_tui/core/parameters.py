@@ -15,13 +15,21 @@ from foundry_tui.core.models import GenerationSettings
 
 __all__ = [
     "AUTOMATIC",
+    "REASONING_EFFORTS",
+    "REASONING_SUMMARIES",
     "REFUSABLE",
     "SETTING_FIELDS",
+    "VERBOSITIES",
     "family",
     "named",
     "set_in",
     "without",
 ]
+
+# The values the API schema gives ReasoningEffort, Reasoning.summary and Verbosity.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+REASONING_SUMMARIES = ("auto", "concise", "detailed")
+VERBOSITIES = ("low", "medium", "high")
 
 # The settings fields each parameter comes from.
 SETTING_FIELDS: dict[str, tuple[str, ...]] = {
