@@ -259,6 +259,21 @@ async def test_a_refused_cache_key_is_dropped_at_once_and_remembered(
     assert len(server.created()) == 3 and "prompt_cache_key" not in server.created()[-1]
 
 
+async def test_a_refusal_learnt_in_one_conversation_serves_the_others(
+    tmp_path: Path, server: ResponsesServer, backend: Backend
+) -> None:
+    with Store.open(tmp_path / "history.db") as store:
+        first = await new_turns(store, backend, REASONING)
+        other = await new_turns(store, backend, REASONING)
+        ended(await play(other.send("before")))  # it has sent to the deployment already
+        server.refuse(MODEL, "text.verbosity")
+        assert ended(await play(first.send("refused"))).error is not None
+        events = await play(other.send("after"))
+        assert any(isinstance(e, SettingsChanged) for e in events)
+        assert ended(events).reply.status == MessageStatus.COMPLETED
+    assert [("text" in body) for body in server.created()] == [True, True, False]
+
+
 @pytest.mark.parametrize("embed", ["json", "repr", "text"])
 async def test_a_gateways_rewrapped_refusal_is_read(
     tmp_path: Path, server: ResponsesServer, embed: str
@@ -288,7 +303,6 @@ async def test_a_gateways_rewrapped_refusal_is_read(
 @pytest.mark.parametrize(
     ("body", "parameter"),
     [
-        ({"code": "unsupported_parameter", "param": "include", "message": "x"}, "include"),
         (
             {"code": "unknown_parameter", "param": "reasoning_effort", "message": "x"},
             "reasoning.effort",

@@ -191,8 +191,6 @@ class ChatSession:
         self.notes: list[str] = []
         # The reply of the last turn cancelled (or closed) before its end, as it was saved.
         self.cancelled_reply: Message | None = None
-        # What each deployment refused (parameter -> the server's words), read once.
-        self._refused: dict[str, dict[str, str]] = {}
 
     # -- opening -----------------------------------------------------------------
 
@@ -238,23 +236,15 @@ class ChatSession:
 
     async def refused_parameters(self, model: str) -> dict[str, str]:
         """The parameters (API names) the profile's deployment ``model`` refused before,
-        each with what the server said; they are left out of every request to it."""
-        refused = self._refused.get(model)
-        if refused is None:
-            refused = await _in_thread(
-                self.store.rejected_parameters, self.conversation.profile, model
-            )
-            self._refused[model] = refused
-        return refused
+        each with what the server said; they are left out of every request to it. Read
+        afresh each time: another conversation (or `ask`) may have learnt one since."""
+        return await _in_thread(self.store.rejected_parameters, self.conversation.profile, model)
 
     async def _remember_refusal(self, model: str, parameter: str, reason: str) -> None:
-        refused = dict(await self.refused_parameters(model))
         for member in family(parameter):
             await _in_thread(
                 self.store.reject_parameter, self.conversation.profile, model, member, reason
             )
-            refused[member] = reason
-        self._refused[model] = refused
 
     # -- server state --------------------------------------------------------------
 
