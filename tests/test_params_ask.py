@@ -74,7 +74,10 @@ def test_a_refused_verbosity_names_the_flag_and_is_not_sent_again(
     again = run(env, "--verbosity", "low", "why not?")  # remembered: left out, and said so
     assert again.returncode == 0, again.stderr
     assert "gpt-4o refused verbosity before: sent without it" in again.stderr
-    assert [("text" in body) for body in server.created()] == [True, False]
+    as_json = run(env, "--json", "--verbosity", "low", "and now?")
+    notes = [line for line in as_json.stdout.splitlines() if '"settings_changed"' in line]
+    assert len(notes) == 1 and "refused verbosity before" in notes[0]
+    assert [("text" in body) for body in server.created()] == [True, False, False]
 
 
 def test_a_budget_spent_reasoning_gives_the_flags_to_use(
