@@ -72,7 +72,7 @@ async def test_the_fields_are_set_by_keyboard_sent_and_saved(
     config = write_config(tmp_path, server.base_url)
     app = make_app(config)
     async with app.run_test(size=(140, 50)) as pilot:
-        await start_chat(app, pilot)
+        screen = await start_chat(app, pilot)
         await pick(pilot, app, "reasoning-effort-select", 5)  # none minimal low medium HIGH
         await tab_to(pilot, app, "reasoning-summary-select")
         await choose(pilot, 3)  # auto concise DETAILED
@@ -84,23 +84,24 @@ async def test_the_fields_are_set_by_keyboard_sent_and_saved(
         ]
         await to_prompt(pilot, app)
         await send(pilot, app, "think")
+        saved_id = screen.turns.session.conversation.id if screen.turns else ""
+
+        # A new conversation starts from the profile's defaults; the saved one, reopened,
+        # shows its own.
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: value_of(app, "verbosity-select") == "", what="new")
+        screen.open_conversation(saved_id)
+        await wait_until(pilot, lambda: value_of(app, "verbosity-select") == "low", what="shown")
+        assert value_of(app, "reasoning-effort-select") == "high"
+        assert value_of(app, "reasoning-summary-select") == "detailed"
     [body] = server.created()
     assert body["reasoning"] == {"effort": "high", "summary": "detailed"}
     assert body["text"] == {"verbosity": "low"}
+    assert body["prompt_cache_key"] == saved_id
     with Store.open(config.db_path) as store:
-        [summary] = store.list_conversations()
-        saved = store.get_conversation(summary.id)
+        saved = store.get_conversation(saved_id)
     assert saved is not None
     assert (saved.settings.reasoning_effort, saved.settings.verbosity) == ("high", "low")
-    assert body["prompt_cache_key"] == saved.id
-
-    # Reopened, the conversation shows its own.
-    app = make_app(config)
-    async with app.run_test(size=(140, 50)) as pilot:
-        screen = await start_chat(app, pilot)
-        screen.open_conversation(saved.id)
-        await wait_until(pilot, lambda: value_of(app, "verbosity-select") == "low", what="shown")
-        assert value_of(app, "reasoning-effort-select") == "high"
 
 
 async def test_a_refused_effort_is_explained_cleared_and_remembered(
