@@ -538,7 +538,8 @@ class ResponsesServer(ThreadedServer):
 
     def refuse(self, model: str, *parameters: str) -> None:
         """From now on ``model`` answers a request carrying any of ``parameters`` (API
-        names, nested ones dotted: ``reasoning.summary``) with a 400 unsupported_parameter."""
+        names, nested ones dotted: ``reasoning.summary``) with a 400 unsupported_parameter;
+        one given as ``name=value`` refuses only that value (400 unsupported_value)."""
         with self._lock:
             self.refused.setdefault(model, set()).update(parameters)
 
@@ -1018,7 +1019,16 @@ class ResponsesServer(ThreadedServer):
         with self._lock:
             refused = sorted(self.refused.get(model, ()))
         for param in refused:
-            if _carries(body, param):
+            name, _, value = param.partition("=")
+            if value and _value_of(body, name) == value:
+                return self._error(
+                    request,
+                    400,
+                    f"Unsupported value: '{name}' does not support '{value}' with this model.",
+                    param=name,
+                    code="unsupported_value",
+                )
+            if not value and _carries(body, param):
                 return self._error(
                     request,
                     400,
@@ -1584,13 +1594,17 @@ class ResponsesServer(ThreadedServer):
         return web.json_response({"ok": True})
 
 
-def _carries(body: dict[str, Any], param: str) -> bool:
-    """Whether the request body sets ``param`` (``a.b``: field b of object a), not null."""
+def _value_of(body: dict[str, Any], param: str) -> Any:
+    """What the request body sets ``param`` to (``a.b``: field b of object a), or None."""
     outer, _, inner = param.partition(".")
     value = body.get(outer)
     if inner:
-        return isinstance(value, dict) and value.get(inner) is not None
-    return value is not None
+        return value.get(inner) if isinstance(value, dict) else None
+    return value
+
+
+def _carries(body: dict[str, Any], param: str) -> bool:
+    return _value_of(body, param) is not None
 
 
 def _broken(fault: Fault, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

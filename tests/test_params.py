@@ -259,6 +259,27 @@ async def test_a_refused_cache_key_is_dropped_at_once_and_remembered(
     assert len(server.created()) == 3 and "prompt_cache_key" not in server.created()[-1]
 
 
+async def test_a_refused_value_is_resent_without_but_not_remembered(
+    tmp_path: Path, server: ResponsesServer, backend: Backend
+) -> None:
+    """xhigh where a model takes only low to high: the effort itself is not refused."""
+    server.refuse(MODEL, "reasoning.effort=xhigh")
+    xhigh = replace(REASONING, reasoning_effort="xhigh")
+    with Store.open(tmp_path / "history.db") as store:
+        turns = await new_turns(store, backend, xhigh)
+        refused = ended(await play(turns.send("think")))
+        assert refused.error is not None and refused.error.code == "unsupported_value"
+        assert refused.error.param == "reasoning.effort"
+        assert refused.error.title == "'gpt-5' does not accept the reasoning effort sent"
+        assert turns.remedy is Remedy.RESEND_WITHOUT
+        assert ended(await play(turns.retry())).reply.status == MessageStatus.COMPLETED
+        assert store.rejected_parameters("work", MODEL) == {}
+        events = await play(turns.send("low now", replace(REASONING, reasoning_effort="low")))
+        assert not [e for e in events if isinstance(e, SettingsChanged)]
+    assert server.created()[-1]["reasoning"]["effort"] == "low"
+    assert "effort" not in server.created()[1]["reasoning"]
+
+
 async def test_a_refusal_learnt_in_one_conversation_serves_the_others(
     tmp_path: Path, server: ResponsesServer, backend: Backend
 ) -> None:

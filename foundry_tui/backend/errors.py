@@ -712,6 +712,8 @@ def _explain_status(
         if refused is not None:
             fields["param"] = refused
             title, advice = _REFUSAL_WORDS.get(refused, _REFUSAL_WORDS["reasoning"])
+            if code == "unsupported_value":  # the parameter, but not this value of it
+                title = f"the {title.removeprefix('a ')} sent"
             return BackendError(
                 ErrorKind.UNSUPPORTED_PARAMETER,
                 f"{what} does not accept {title}",

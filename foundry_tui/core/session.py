@@ -7,7 +7,12 @@ The rules that keep a user's work safe live here, not in widgets:
   and its final status (completed / incomplete / failed / cancelled) is saved when it ends;
 * a turn chains with ``previous_response_id`` while the server still holds the head response;
   when it no longer does (404 on retrieve, or a 400 ``previous_response_not_found`` on create),
-  the local transcript is replayed as input and a new chain starts.
+  the local transcript is replayed as input and a new chain starts;
+* a request parameter the deployment refuses (400 unsupported_parameter) is remembered for
+  the profile's deployment in the store and left out of every later request to it; one the
+  app sends by itself (``prompt_cache_key``, ``include``) is dropped and the turn sent again
+  at once (``ParameterDropped``), one the user set fails the turn for core/turns.py to offer
+  a resend without it.
 
 Every store call runs in a thread (``asyncio.to_thread``) so a slow disk never stalls the UI.
 """
