@@ -12,6 +12,7 @@ from textual.widgets import Input, Select
 from foundry_tui.core.models import MessageStatus
 from foundry_tui.store import Store
 from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.footer import KeyFooter
 from foundry_tui.ui.widgets.prompt import PromptInput
 from tests.helpers import (
     KEY_VARIABLE,
@@ -168,10 +169,13 @@ async def test_f4_resends_with_a_larger_budget(tmp_path: Path, server: Responses
         max_tokens.value = "64"
         await to_prompt(pilot, app)
         await send(pilot, app, "warm up")
+        footer = screen.query_one(KeyFooter)
         assert screen.check_action("larger_budget", ()) is False  # only when it applies
+        assert "Larger budget" not in footer.text
         server.inject(Fault.INCOMPLETE, after_deltas=0)
         await send(pilot, app, "a hard question")
         assert screen.check_action("larger_budget", ()) is True
+        await wait_until(pilot, lambda: "Larger budget" in footer.text, what="F4 in the key bar")
         await wait_until(
             pilot,
             lambda: any(
