@@ -11,7 +11,8 @@ a switch, on by default::
 * ``wrap_errors``: an upstream error comes back as ``{"error": {"code": "<HTTP status>",
   "param": null, "type": null, "message": "gateway.XError: upstream said - <upstream JSON>"}}``;
   ``embed="repr"`` embeds it as a Python dict's repr instead (what a proxy that prints the
-  upstream SDK's exception gives).
+  upstream SDK's exception gives); ``embed="text"`` only the upstream's message text (its
+  code and param are lost: "Unsupported parameter: 'reasoning.effort' is not supported").
 * ``retry_after_header``: the upstream ``Retry-After`` is sent under this name instead.
 * ``ignore_paging``: ``GET /responses/{id}/input_items`` drops ``after``, ``limit`` and
   ``order``: always the upstream's default page (the newest 20, newest first), and
@@ -106,8 +107,8 @@ class GatewayServer(ThreadedServer):
         fail_dropped_streams: bool = True,
         host: str = "127.0.0.1",
     ) -> None:
-        if embed not in ("json", "repr"):
-            raise ValueError("embed is 'json' or 'repr'")
+        if embed not in ("json", "repr", "text"):
+            raise ValueError("embed is 'json', 'repr' or 'text'")
         self.upstream = upstream
         self.wrap_errors = wrap_errors
         self.embed = embed
@@ -353,6 +354,9 @@ class GatewayServer(ThreadedServer):
         if self.embed == "repr":
             with contextlib.suppress(ValueError):
                 embedded = repr(json.loads(upstream_text))
+        elif self.embed == "text":
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                embedded = str(json.loads(upstream_text)["error"]["message"])
         name = _EXCEPTION_NAMES.get(status, "InternalServerError" if status >= 500 else "APIError")
         return {
             "message": f"gateway.{name}: upstream said - {embedded}",

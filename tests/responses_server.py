@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -457,6 +457,7 @@ class ResponsesServer(ThreadedServer):
         api_key: str | None = None,
         deployments: Iterable[str] | None = None,
         reasoning_models: Iterable[str] = (),
+        refused: Mapping[str, Iterable[str]] | None = None,
         models: Iterable[str] = ("gpt-4o", "gpt-4o-mini", "o4-mini"),
         validate: bool = True,
         host: str = "127.0.0.1",
@@ -476,6 +477,11 @@ class ResponsesServer(ThreadedServer):
         self.api_key = api_key
         self.deployments = set(deployments) if deployments is not None else None
         self.reasoning_models = set(reasoning_models)
+        # model -> the request parameters it refuses (API names, a nested one dotted:
+        # "reasoning.effort"), with the 400 Azure and OpenAI answer.
+        self.refused: dict[str, set[str]] = {
+            model: set(names) for model, names in (refused or {}).items()
+        }
         self.models = list(models)
         self.validate = validate
         self.validator: SchemaValidator | None = load_validator() if validate else None
@@ -529,6 +535,13 @@ class ResponsesServer(ThreadedServer):
         with self._lock:
             for _ in range(times):
                 self._faults.append((fault, dict(options)))
+
+    def refuse(self, model: str, *parameters: str) -> None:
+        """From now on ``model`` answers a request carrying any of ``parameters`` (API
+        names, nested ones dotted: ``reasoning.summary``) with a 400 unsupported_parameter;
+        one given as ``name=value`` refuses only that value (400 unsupported_value)."""
+        with self._lock:
+            self.refused.setdefault(model, set()).update(parameters)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -1003,6 +1016,30 @@ class ResponsesServer(ThreadedServer):
                         param=param,
                         code="unsupported_parameter",
                     )
+        with self._lock:
+            refused = sorted(self.refused.get(model, ()))
+        for param in refused:
+            name, _, value = param.partition("=")
+            if value and _value_of(body, name) == value:
+                return self._error(
+                    request,
+                    400,
+                    f"Unsupported value: '{name}' does not support '{value}' with this model.",
+                    param=name,
+                    code="unsupported_value",
+                )
+            if not value and _carries(body, param):
+                return self._error(
+                    request,
+                    400,
+                    f"Unsupported parameter: '{param}' is not supported with this model.",
+                    param=param,
+                    code="unsupported_parameter",
+                )
+        try:
+            self._check_request_fields(body)
+        except _Invalid as exc:
+            return self._invalid_response(request, exc)
         max_out = body.get("max_output_tokens")
         if max_out is not None and (not isinstance(max_out, int) or max_out < 1):
             return self._error(
@@ -1058,6 +1095,16 @@ class ResponsesServer(ThreadedServer):
         if body.get("stream"):
             return await self._stream(request, turn)
         return await self._create_json(request, turn)
+
+    def _check_request_fields(self, body: dict[str, Any]) -> None:
+        """The request's reasoning, text and prompt_cache_key, as the schema has them."""
+        for name, schema in (
+            ("reasoning", "Reasoning"),
+            ("text", "ResponseTextParam"),
+            ("prompt_cache_key", {"type": "string"}),
+        ):
+            if name in body:
+                self._check(schema, body[name], f"request {name}")
 
     def _after(self, turn: _Turn) -> int:
         return max(0, min(int(turn.options.get("after_deltas", 3)), len(turn.tokens)))
@@ -1545,6 +1592,19 @@ class ResponsesServer(ThreadedServer):
         except (KeyError, ValueError, TypeError) as exc:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         return web.json_response({"ok": True})
+
+
+def _value_of(body: dict[str, Any], param: str) -> Any:
+    """What the request body sets ``param`` to (``a.b``: field b of object a), or None."""
+    outer, _, inner = param.partition(".")
+    value = body.get(outer)
+    if inner:
+        return value.get(inner) if isinstance(value, dict) else None
+    return value
+
+
+def _carries(body: dict[str, Any], param: str) -> bool:
+    return _value_of(body, param) is not None
 
 
 def _broken(fault: Fault, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@ full, with its final status, and the turn says what was left out. Real SDK, real
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,6 +87,8 @@ class _OddBackend:
         input: list[InputMessage],
         previous_response_id: str | None,
         store: bool = True,
+        prompt_cache_key: str | None = None,
+        omit: Collection[str] = (),
     ) -> AsyncIterator[BackendEvent]:
         yield self.started
         yield TextDelta(REPLY)

@@ -107,6 +107,34 @@ def test_sidebar_with_a_refused_value(
     )
 
 
+async def _reasoning_settings(pilot: Any) -> None:
+    from foundry_tui.core.models import GenerationSettings
+
+    app = pilot.app
+    await wait_until(pilot, lambda: chat_ready(app), what="chat")
+    app.screen.show_settings(
+        GenerationSettings(
+            model="gpt-4o",
+            max_output_tokens=4096,
+            reasoning_effort="high",
+            reasoning_summary="auto",
+            verbosity=None,
+        )
+    )
+    app.screen.query_one("#verbosity-select").focus()
+    await pilot.pause()
+    await no_blink(pilot)
+
+
+def test_sidebar_with_reasoning_settings(
+    snap_compare: Any, tmp_path: Path, server: ResponsesServer
+) -> None:
+    """Reasoning effort, summary and verbosity below the numbers; the focused one marked."""
+    assert snap_compare(
+        chat_app(tmp_path, server), terminal_size=(130, 44), run_before=_reasoning_settings
+    )
+
+
 async def _history(pilot: Any) -> None:
     app = pilot.app
     await wait_until(pilot, lambda: chat_ready(app), what="chat")

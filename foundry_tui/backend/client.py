@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from foundry_tui.backend.auth import api_key_for, refuse_plain_http
@@ -280,6 +280,8 @@ class Backend:
         input: list[InputMessage],
         previous_response_id: str | None,
         store: bool = True,
+        prompt_cache_key: str | None = None,
+        omit: Collection[str] = (),
     ) -> AsyncIterator[BackendEvent]:
         """Send one turn and yield what comes back.
 
@@ -294,7 +296,14 @@ class Backend:
             _log.debug("request to %s (%s): %r", self.base_url, settings.model, input)
         await self._ready_client()
         client = self._create_client()
-        arguments: dict[str, Any] = create_body(settings, input, previous_response_id, store=store)
+        arguments: dict[str, Any] = create_body(
+            settings,
+            input,
+            previous_response_id,
+            store=store,
+            prompt_cache_key=prompt_cache_key,
+            omit=omit,
+        )
         attempts = CreateAttempts(
             lambda: client.responses.create(**arguments),
             failures=translatable(),

@@ -20,6 +20,7 @@ from typing import Any
 
 from foundry_tui.config.endpoints import base_url_for, entra_scope_for
 from foundry_tui.core.models import AuthMethod, BackendError, ErrorKind, GenerationSettings, Profile
+from foundry_tui.core.parameters import REFUSABLE
 from foundry_tui.core.text import one_line, shorten
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "error_objects",
     "explain",
     "explain_answer",
+    "refused_parameter",
     "retry_after_seconds",
     "stream_error",
     "timeout_error",
@@ -706,17 +708,19 @@ def _explain_status(
             )
         if _is_content_filter(code, bodies):
             return _content_filter_error(bodies, where="prompt", **fields)
-        unsupported = code in ("unsupported_parameter", "unsupported_value") or (
-            "not supported" in said.lower() and param is not None
-        )
-        if unsupported and param in ("temperature", "top_p"):
+        refused = refused_parameter(bodies, code, param)
+        if refused is not None:
+            fields["param"] = refused
+            title, advice = _REFUSAL_WORDS.get(refused, _REFUSAL_WORDS["reasoning"])
+            if code == "unsupported_value":  # the parameter, but not this value of it
+                title = f"the {title.removeprefix('a ')} sent"
             return BackendError(
                 ErrorKind.UNSUPPORTED_PARAMETER,
-                f"{what} does not accept {param}",
-                "This model (a reasoning model) does not accept temperature/top_p; clear them "
-                "in the sidebar." + server_said,
+                f"{what} does not accept {title}",
+                advice + server_said,
                 **fields,
             )
+        unsupported = code in _REFUSAL_CODES or ("not supported" in said.lower() and param)
         if unsupported:
             name = f"'{param}'" if param else "a setting that was sent"
             return BackendError(
@@ -757,6 +761,112 @@ def _explain_status(
         said or "No reason given.",
         **fields,
     )
+
+
+# The parameters this app sends that a deployment may refuse, by the API's name (a nested
+# one dotted), with how the refusal reads: what was refused, and what to do about it.
+_REFUSAL_WORDS: dict[str, tuple[str, str]] = {
+    "temperature": (
+        "temperature",
+        "This model (a reasoning model) does not accept temperature/top_p; clear them "
+        "in the sidebar, or resend without them.",
+    ),
+    "top_p": (
+        "top_p",
+        "This model (a reasoning model) does not accept temperature/top_p; clear them "
+        "in the sidebar, or resend without them.",
+    ),
+    "reasoning": (
+        "reasoning settings",
+        "It is not a reasoning model: set Reasoning effort to server default and Reasoning "
+        "summary to off, or resend without them.",
+    ),
+    "reasoning.effort": (
+        "a reasoning effort",
+        "It is not a reasoning model, or does not take this effort: set Reasoning effort to "
+        "server default (or another value), or resend without it.",
+    ),
+    "reasoning.summary": (
+        "a reasoning summary",
+        "It does not give reasoning summaries (or not this kind): set Reasoning summary to "
+        "off, or resend without it.",
+    ),
+    "text.verbosity": (
+        "a verbosity",
+        "Set Verbosity to server default, or resend without it.",
+    ),
+    "prompt_cache_key": (
+        "a prompt cache key",
+        "The app sends the conversation's id as a cache key by itself; it is left out for "
+        "this deployment from now on.",
+    ),
+    "include": (
+        "'include'",
+        "The app asks for the model's encrypted reasoning by itself; it is left out for this "
+        "deployment from now on.",
+    ),
+}
+# Other names a server (or a gateway in front of it) gives the same parameters.
+_ALIASES = {
+    "reasoning_effort": "reasoning.effort",
+    "reasoning_summary": "reasoning.summary",
+    "reasoning.generate_summary": "reasoning.summary",
+    "verbosity": "text.verbosity",
+    "text": "text.verbosity",
+}
+_REFUSAL_CODES = frozenset(
+    {"unsupported_parameter", "unsupported_value", "unknown_parameter", "unrecognized_parameter"}
+)
+_REFUSAL_WORDS_IN_TEXT = (
+    "unsupported parameter",
+    "unsupported value",
+    "unknown parameter",
+    "unrecognized request argument",
+    "unrecognized parameter",
+    "not supported",
+    "does not support",
+    "is not allowed",
+)
+# A parameter named in a message: quoted, or after "argument supplied:".
+_NAMED = re.compile(
+    r"""['"`](?P<quoted>[a-z_]+(?:\.[a-z_]+)?)(?:\[\d*\])?['"`]"""
+    r"|argument supplied:\s*(?P<bare>[a-z_]+(?:\.[a-z_]+)?)",
+    re.IGNORECASE,
+)
+
+
+def _known_parameter(name: str | None) -> str | None:
+    if not name:
+        return None
+    name = name.strip().lower()
+    name = re.sub(r"\[\d*\]$", "", name)  # include[0]
+    name = _ALIASES.get(name, name)
+    return name if name in REFUSABLE else None
+
+
+def refused_parameter(
+    bodies: Sequence[Mapping[str, Any]], code: str | None, param: str | None
+) -> str | None:
+    """The parameter this app sends that a 400 refuses, by its API name, or None.
+
+    Read from the error's ``param`` where a server gives it, else from its message: a
+    gateway that rewraps the upstream error as text keeps only the words ("Unsupported
+    parameter: 'reasoning.effort' is not supported with this model.")."""
+    messages = [_words(m) for m in _messages(bodies)]
+    refusing = code in _REFUSAL_CODES or any(
+        words in message for message in messages for words in _REFUSAL_WORDS_IN_TEXT
+    )
+    if not refusing:
+        return None
+    named = _known_parameter(param)
+    if named is not None:
+        return named
+    for body in reversed(bodies):
+        for match in _NAMED.finditer(str(body.get("message") or "")[:_MAX_EMBEDDED_TEXT]):
+            found = _known_parameter(match.group("quoted") or match.group("bare"))
+            if found is not None:
+                return found
+    return None
 
 
 def _previous_not_found(fields: dict[str, Any], server_said: str) -> BackendError:

@@ -20,7 +20,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from foundry_tui import __version__
@@ -204,12 +204,21 @@ class LeanBackend:
         input: list[InputMessage],
         previous_response_id: str | None,
         store: bool = True,
+        prompt_cache_key: str | None = None,
+        omit: Collection[str] = (),
     ) -> AsyncIterator[BackendEvent]:
         """One turn, as `Backend.stream_reply` sends and reads it (same events, same
         errors, same retries)."""
         import httpx2
 
-        body = create_body(settings, input, previous_response_id, store=store)
+        body = create_body(
+            settings,
+            input,
+            previous_response_id,
+            store=store,
+            prompt_cache_key=prompt_cache_key,
+            omit=omit,
+        )
         client = self._client()
         attempts = CreateAttempts(
             lambda: self._open(client, body),

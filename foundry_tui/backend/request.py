@@ -2,10 +2,13 @@
 
 The SDK client (`client.Backend`) passes it to ``responses.create`` as keyword arguments;
 the lean transport (`lean.LeanBackend`) posts it as JSON. A setting left to the server is
-left out of the body, not sent as null.
+left out of the body, not sent as null; so is a parameter the deployment refused before
+(``omit``: the API's names, dotted for a nested field, e.g. ``reasoning.summary``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from foundry_tui.core.models import GenerationSettings, InputMessage, MessageRole
 
@@ -26,6 +29,8 @@ def create_body(
     previous_response_id: str | None,
     *,
     store: bool,
+    prompt_cache_key: str | None = None,
+    omit: Collection[str] = (),
 ) -> dict[str, object]:
     """The streamed create request for one turn."""
     body: dict[str, object] = {"model": settings.model, "input": to_input_items(input)}
@@ -39,6 +44,32 @@ def create_body(
         body["top_p"] = settings.top_p
     if settings.max_output_tokens is not None:
         body["max_output_tokens"] = settings.max_output_tokens
+    reasoning = _present(effort=settings.reasoning_effort, summary=settings.reasoning_summary)
+    if reasoning:
+        body["reasoning"] = reasoning
+    if settings.verbosity is not None:
+        body["text"] = {"verbosity": settings.verbosity}
+    if prompt_cache_key:
+        body["prompt_cache_key"] = prompt_cache_key
     body["store"] = store
     body["stream"] = True
+    for name in omit:
+        _leave_out(body, name)
     return body
+
+
+def _present(**fields: str | None) -> dict[str, object]:
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _leave_out(body: dict[str, object], name: str) -> None:
+    """Removes ``name`` (``a.b`` for a nested field) and an object it leaves empty."""
+    outer, _, inner = name.partition(".")
+    if not inner:
+        body.pop(outer, None)
+        return
+    nested = body.get(outer)
+    if isinstance(nested, dict):
+        nested.pop(inner, None)
+        if not nested:
+            del body[outer]

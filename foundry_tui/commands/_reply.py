@@ -23,7 +23,14 @@ from foundry_tui.core.models import (
     Retrying,
     Waiting,
 )
-from foundry_tui.core.session import ModeChanged, ReplyDelta, TurnEnded, TurnStarted
+from foundry_tui.core.session import (
+    ModeChanged,
+    ParameterDropped,
+    ReplyDelta,
+    SettingsChanged,
+    TurnEnded,
+    TurnStarted,
+)
 from foundry_tui.core.text import InertStream, sanitize
 
 if TYPE_CHECKING:
@@ -34,6 +41,15 @@ if TYPE_CHECKING:
 __all__ = ["ReplyPrinter", "result_of"]
 
 _SECONDS = re.compile(r" \(\d+ s\)$")
+# The flag that sets each parameter a deployment may refuse.
+_FLAGS = {
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+    "reasoning": "--reasoning-effort and --reasoning-summary",
+    "reasoning.effort": "--reasoning-effort",
+    "reasoning.summary": "--reasoning-summary",
+    "text.verbosity": "--verbosity",
+}
 
 
 def result_of(reply: Message, mode: SendMode | None) -> dict[str, Any]:
@@ -157,6 +173,13 @@ class ReplyPrinter:
             fields = {"dropped_messages": event.dropped_messages, "reason": event.reason}
         elif isinstance(event, Answered):
             kind, fields = "answered", {}
+        elif isinstance(event, SettingsChanged):
+            self.status(event.reason)
+            kind, fields = "settings_changed", {"reason": event.reason}
+        elif isinstance(event, ParameterDropped):
+            self.status(event.reason)
+            kind = "parameter_dropped"
+            fields = {"parameter": event.parameter, "reason": event.reason}
         else:
             return
         if self.stream and self.json_lines:
@@ -197,17 +220,36 @@ class ReplyPrinter:
 
     def _remedy_hint(self, reply: Message) -> str | None:
         """What the turn policy offers next (the TUI's Ctrl+R and Ctrl+G), as a command."""
-        from foundry_tui.core.turns import CONTINUE_PROMPT, Remedy
+        from foundry_tui.core.parameters import named
+        from foundry_tui.core.turns import CONTINUE_PROMPT, Remedy, budget_note
 
-        remedy = self._turns.remedy if self._turns is not None else None
+        turns = self._turns
+        remedy = turns.remedy if turns is not None else None
         again = f"foundry-tui ask --continue {reply.conversation_id}"
-        if remedy is Remedy.RESEND_WITHOUT_SAMPLING:
+        if turns is None or remedy is None:
+            return None
+        if remedy is Remedy.RESEND_WITHOUT:
+            refused = turns.refused
+            if set(refused) == {"temperature", "top_p"}:
+                return (
+                    "this model takes no temperature or top_p: leave out --temperature and "
+                    "--top-p, and clear them from the profile's defaults"
+                )
+            flags = " and ".join(_FLAGS.get(name, name) for name in refused)
             return (
-                "this model takes no temperature or top_p: leave out --temperature and "
-                "--top-p, and clear them from the profile's defaults"
+                f"this model takes no {named(refused)}: leave out {flags} (the next ask to "
+                "it leaves it out by itself)"
             )
         if remedy is Remedy.CONTINUE:
             return f'to have it go on: {again} "{CONTINUE_PROMPT}"'
+        if remedy is Remedy.LARGER_BUDGET:
+            settings = turns.session.conversation.settings
+            budget = turns.larger_budget(settings)
+            return (
+                f"{budget_note(reply, settings)} Ask again with a larger budget: "
+                f"--max-output-tokens {budget}, or to have it go on: "
+                f'{again} --max-output-tokens {budget} "{CONTINUE_PROMPT}"'
+            )
         return None
 
     def interrupted(self, store: Store | None) -> int:

@@ -35,6 +35,7 @@ from foundry_tui.commands import (
     say_problem,
 )
 from foundry_tui.commands._reply import ReplyPrinter
+from foundry_tui.core.parameters import REASONING_EFFORTS, REASONING_SUMMARIES, VERBOSITIES
 
 if TYPE_CHECKING:
     from foundry_tui.config import AppConfig
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 
 # `--continue` without an id: the conversation updated last.
 _LATEST = "latest"
+# The choices that leave a reasoning setting to the server.
+_DEFAULT = "default"
+_OFF = "off"
 # A conversation id as the store makes them (uuid4 hex), as `history` lists them.
 _CONVERSATION_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -83,6 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling")
     parser.add_argument(
         "--max-output-tokens", type=int, metavar="N", help="the most tokens the reply may take"
+    )
+    parser.add_argument(
+        "--reasoning-effort",
+        choices=(_DEFAULT, *REASONING_EFFORTS),
+        help="how much a reasoning model thinks (default: the server's)",
+    )
+    parser.add_argument(
+        "--reasoning-summary",
+        choices=(_OFF, *REASONING_SUMMARIES),
+        help="a summary of the model's reasoning (default: off)",
+    )
+    parser.add_argument(
+        "--verbosity",
+        choices=(_DEFAULT, *VERBOSITIES),
+        help="how long the answer is (default: the server's)",
     )
     parser.add_argument("-s", "--instructions", metavar="TEXT", help="system instructions")
     parser.add_argument(
@@ -159,10 +178,15 @@ def _settings(args: argparse.Namespace, base: GenerationSettings) -> GenerationS
             ("top_p", args.top_p),
             ("max_output_tokens", args.max_output_tokens),
             ("instructions", args.instructions),
+            ("reasoning_effort", args.reasoning_effort),
+            ("reasoning_summary", args.reasoning_summary),
+            ("verbosity", args.verbosity),
         )
         if value is not None
     }
-    return replace(base, **chosen)
+    # "default" and "off" leave the setting to the server (clear a continued one's).
+    cleared = {name: None for name, value in chosen.items() if value in (_DEFAULT, _OFF)}
+    return replace(base, **{**chosen, **cleared})
 
 
 def _backend(profile: Profile) -> AppBackend:

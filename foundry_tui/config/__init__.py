@@ -31,6 +31,9 @@ another file. Its format::
     temperature = 0.7         # 0..2
     top_p = 1.0               # 0..1
     max_output_tokens = 4096  # >= 1
+    reasoning_effort = "medium"   # none | minimal | low | medium | high | xhigh | max
+    reasoning_summary = "auto"    # auto | concise | detailed (leave out: off)
+    verbosity = "low"             # low | medium | high
 
     [keymap]                  # binding id -> keys, handed to App.set_keymap
     "app.toggle_sidebar" = "ctrl+b"
@@ -101,6 +104,7 @@ from foundry_tui.core.models import (
     GenerationSettings,
     Profile,
 )
+from foundry_tui.core.parameters import REASONING_EFFORTS, REASONING_SUMMARIES, VERBOSITIES
 from foundry_tui.core.paths import PathProblem, expand_user_path, file_problem
 
 __all__ = [
@@ -338,7 +342,22 @@ _PROFILE_KEYS = {
 }
 # Bounds of the stream limits (seconds): a day at most.
 _LIMIT_RANGE = (0.001, 86_400.0)
-_DEFAULTS_KEYS = {"model", "instructions", "temperature", "top_p", "max_output_tokens"}
+_DEFAULTS_KEYS = {
+    "model",
+    "instructions",
+    "temperature",
+    "top_p",
+    "max_output_tokens",
+    "reasoning_effort",
+    "reasoning_summary",
+    "verbosity",
+}
+# The reasoning settings' values (the API schema's), by their key in a defaults table.
+_DEFAULTS_CHOICES = {
+    "reasoning_effort": REASONING_EFFORTS,
+    "reasoning_summary": REASONING_SUMMARIES,
+    "verbosity": VERBOSITIES,
+}
 
 
 def _default_key_env(kind: EndpointKind) -> str:
@@ -505,12 +524,22 @@ def _parse_defaults(
                 table, "max_output_tokens", f"'max_output_tokens' must be at least 1, not {value}"
             )
         max_tokens = value
+    chosen: dict[str, str] = {}
+    for key, values in _DEFAULTS_CHOICES.items():
+        if key in data:
+            text = v.string(table, key, data[key])
+            if text not in values:
+                raise v.error(
+                    table, key, f"'{key}' must be one of {' | '.join(values)}, not '{text}'"
+                )
+            chosen[key] = text
     return GenerationSettings(
         model=model,
         instructions=instructions,
         temperature=temperature,
         top_p=top_p,
         max_output_tokens=max_tokens,
+        **chosen,
     )
 
 

@@ -280,6 +280,9 @@ def _profile_table(profile: Profile, explicit: set[str] | None) -> dict[str, Any
             defaults["top_p"] = float(d.top_p)
         if d.max_output_tokens is not None:
             defaults["max_output_tokens"] = int(d.max_output_tokens)
+        for key in ("reasoning_effort", "reasoning_summary", "verbosity"):
+            if (value := getattr(d, key)) is not None:
+                defaults[key] = str(value)
         table["defaults"] = defaults
     return table
 

@@ -7,7 +7,12 @@ The rules that keep a user's work safe live here, not in widgets:
   and its final status (completed / incomplete / failed / cancelled) is saved when it ends;
 * a turn chains with ``previous_response_id`` while the server still holds the head response;
   when it no longer does (404 on retrieve, or a 400 ``previous_response_not_found`` on create),
-  the local transcript is replayed as input and a new chain starts.
+  the local transcript is replayed as input and a new chain starts;
+* a request parameter the deployment refuses (400 unsupported_parameter) is remembered for
+  the profile's deployment in the store and left out of every later request to it; one the
+  app sends by itself (``prompt_cache_key``, ``include``) is dropped and the turn sent again
+  at once (``ParameterDropped``), one the user set fails the turn for core/turns.py to offer
+  a resend without it.
 
 Every store call runs in a thread (``asyncio.to_thread``) so a slow disk never stalls the UI.
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -54,6 +59,7 @@ from foundry_tui.core.models import (
     Usage,
     Waiting,
 )
+from foundry_tui.core.parameters import AUTOMATIC, REFUSABLE, family, named
 
 if TYPE_CHECKING:
     from foundry_tui.store import Store
@@ -68,6 +74,9 @@ PARTIAL_SAVE_INTERVAL = 0.3
 # takes at most a fifth of the stream's time, and a reply's saves add up to a few times
 # its final save rather than growing with the square of its length.
 SAVE_TIME_FACTOR = 4.0
+
+# Saved as the note of a reply the server cut off at its max_output_tokens.
+CUT_OFF_AT_MAX_TOKENS = "Cut off at the max output tokens limit."
 
 # Statuses whose response the server kept and a next turn can chain from.
 _CHAINABLE = frozenset({MessageStatus.COMPLETED, MessageStatus.INCOMPLETE})
@@ -89,6 +98,8 @@ class ResponsesBackend(Protocol):
         input: list[InputMessage],
         previous_response_id: str | None,
         store: bool = True,
+        prompt_cache_key: str | None = None,
+        omit: Collection[str] = (),
     ) -> AsyncIterator[BackendEvent]: ...
 
     async def retrieve(self, response_id: str) -> RetrievedResponse | None: ...
@@ -155,6 +166,15 @@ class SettingsChanged:
 
 
 @dataclass(frozen=True)
+class ParameterDropped:
+    """The deployment refused a parameter the app sends by itself (``prompt_cache_key``,
+    ``include``): the turn is sent again without it, and it is left out from now on."""
+
+    parameter: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class TurnEnded:
     reply: Message
     error: BackendError | None
@@ -166,6 +186,7 @@ TurnEvent = (
     | SettingsChanged
     | ReplyDelta
     | ModeChanged
+    | ParameterDropped
     | ContextTrimmed
     | Retrying
     | Waiting
@@ -230,6 +251,20 @@ class ChatSession:
     async def rename(self, title: str) -> None:
         await _in_thread(self.store.rename_conversation, self.conversation.id, title)
         self.conversation = replace(self.conversation, title=title)
+
+    # -- what the deployment refused ------------------------------------------------
+
+    async def refused_parameters(self, model: str) -> dict[str, str]:
+        """The parameters (API names) the profile's deployment ``model`` refused before,
+        each with what the server said; they are left out of every request to it. Read
+        afresh each time: another conversation (or `ask`) may have learnt one since."""
+        return await _in_thread(self.store.rejected_parameters, self.conversation.profile, model)
+
+    async def _remember_refusal(self, model: str, parameter: str, reason: str) -> None:
+        for member in family(parameter):
+            await _in_thread(
+                self.store.reject_parameter, self.conversation.profile, model, member, reason
+            )
 
     # -- server state --------------------------------------------------------------
 
@@ -342,23 +377,32 @@ class ChatSession:
         writer = _ReplyWriter(self.store, reply)
         try:
             yield TurnStarted(user=user, reply=reply, mode=mode, replaces=replaces)
-            try:
-                async for delta in self._pump(writer, settings, context, user):
-                    yield delta
-            except BackendError as error:
-                if error.kind != ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND or writer.text:
-                    raise
-                # The server forgot the chain (expired or deleted): replay the transcript.
-                await self._set_server_state(ServerState.EXPIRED)
-                writer.previous_response_id = None
-                yield ModeChanged(
-                    mode=SendMode.REPLAY,
-                    reason="The server no longer has this conversation; "
-                    "sending the saved transcript instead.",
-                )
-                _, context = _request_context(history, SendMode.REPLAY)
-                async for delta in self._pump(writer, settings, context, user):
-                    yield delta
+            replayed = False
+            while True:
+                try:
+                    async for delta in self._pump(writer, settings, context, user):
+                        yield delta
+                    break
+                except BackendError as error:
+                    if writer.text:
+                        raise
+                    if error.kind == ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND and not replayed:
+                        # The server forgot the chain (expired or deleted): replay the
+                        # transcript.
+                        replayed = True
+                        await self._set_server_state(ServerState.EXPIRED)
+                        writer.previous_response_id = None
+                        yield ModeChanged(
+                            mode=SendMode.REPLAY,
+                            reason="The server no longer has this conversation; "
+                            "sending the saved transcript instead.",
+                        )
+                        _, context = _request_context(history, SendMode.REPLAY)
+                        continue
+                    dropped = await self._refused_by(error, settings.model)
+                    if dropped is None:
+                        raise
+                    yield dropped
         except (asyncio.CancelledError, GeneratorExit):
             # Cancelled, or closed before its end (the caller was cancelled while it drew
             # an event). Saved synchronously: the task is being torn down.
@@ -393,6 +437,25 @@ class ChatSession:
         )
         yield TurnEnded(reply=saved, error=failure, conversation_usage=await self.usage())
 
+    async def _refused_by(self, error: BackendError, model: str) -> ParameterDropped | None:
+        """Remembers a parameter the deployment refused. One the app sends by itself is
+        dropped at once (the ParameterDropped to announce before sending again); one the
+        user set fails the turn (None), for the user to resend without it."""
+        parameter = error.param
+        if error.kind != ErrorKind.UNSUPPORTED_PARAMETER or parameter not in REFUSABLE:
+            return None
+        known = parameter in await self.refused_parameters(model)
+        # A refused value (xhigh where only low..high are taken) is not a refused parameter.
+        if error.code != "unsupported_value":
+            await self._remember_refusal(model, parameter, error.title)
+        if parameter not in AUTOMATIC or known:
+            return None
+        return ParameterDropped(
+            parameter,
+            f"{model} does not accept {named([parameter])}: sent again without it, and left "
+            "out from now on.",
+        )
+
     async def _pump(
         self,
         writer: _ReplyWriter,
@@ -405,6 +468,8 @@ class ChatSession:
             input=[*context, InputMessage(role=MessageRole.USER, text=user.text)],
             previous_response_id=writer.previous_response_id,
             store=not self.backend.stateless,
+            prompt_cache_key=self.conversation.id,
+            omit=tuple(await self.refused_parameters(settings.model)),
         )
         async for event in stream:
             if isinstance(event, TextDelta):
@@ -594,7 +659,7 @@ def _incomplete_note(finished: ResponseFinished) -> str | None:
         return None
     reason = finished.incomplete_reason or "unknown reason"
     if reason == "max_output_tokens":
-        return "Cut off at the max output tokens limit."
+        return CUT_OFF_AT_MAX_TOKENS
     return f"The reply stopped early ({reason})."
 
 

@@ -7,7 +7,7 @@ alike; neither decides anything about a turn itself::
     async for event in turns.send("Why is the sky blue?", settings):
         ...  # TurnStarted, ReplyDelta..., TurnEnded: the dataclasses of core.session
     turns.last_reply.status  # completed, incomplete, failed or cancelled, as saved
-    turns.remedy  # None, or what to offer: Remedy.RETRY, RESEND_WITHOUT_SAMPLING, CONTINUE
+    turns.remedy  # None, or what to offer: Remedy.RETRY, RESEND_WITHOUT, CONTINUE, LARGER_BUDGET
     turns.next_mode  # how the next send reaches the server (SendMode), for a status line
     turns.next_request("Why?")  # what that send would hand the backend (View code)
 
@@ -19,11 +19,16 @@ The API:
   ``continue_reply(settings=None)`` return async generators of ``TurnEvent``. Given
   ``settings`` are saved with the conversation before the request leaves; None sends with
   the conversation's own. ``retry`` resends the prompt of the last reply (``can_retry``:
-  failed, cancelled, cut off or interrupted); after a model refused temperature or top_p
-  (``Remedy.RESEND_WITHOUT_SAMPLING``) it resends without them and yields
-  ``SettingsChanged`` first. ``continue_reply`` asks the model to go on after a reply cut
-  off (``can_continue``) with ``CONTINUE_PROMPT``. Both raise LookupError at once when
-  there is nothing to retry or continue.
+  failed, cancelled, cut off or interrupted); after a deployment refused a parameter the
+  user set (``Remedy.RESEND_WITHOUT``: ``refused`` names it, with temperature and top_p
+  together) it resends without it and yields ``SettingsChanged`` first.
+  ``continue_reply`` asks the model to go on after a reply cut off (``can_continue``) with
+  ``CONTINUE_PROMPT``. ``retry_with_budget`` resends a reply that spent its output budget
+  reasoning (``Remedy.LARGER_BUDGET``) with ``larger_budget`` max output tokens, after a
+  ``SettingsChanged``. They raise LookupError at once when there is nothing to resend.
+* A parameter a deployment refused is remembered for it (core.session); every send to it
+  leaves the parameter out, and one the settings would send is cleared from them first,
+  with a ``SettingsChanged`` saying so.
 * Cancelling the task that iterates a turn, or closing its generator (``aclose``) before
   its end, saves the reply so far as CANCELLED, and ``last_reply`` is that reply. A turn
   that stops on any other exception (the disk is full) leaves ``last_reply`` FAILED.
@@ -48,7 +53,9 @@ from foundry_tui.core.models import (
     MessageRole,
     MessageStatus,
 )
+from foundry_tui.core.parameters import SETTING_FIELDS, family, named, set_in, without
 from foundry_tui.core.session import (
+    CUT_OFF_AT_MAX_TOKENS,
     ChatSession,
     NextRequest,
     ReplyDelta,
@@ -59,7 +66,15 @@ from foundry_tui.core.session import (
     TurnStarted,
 )
 
-__all__ = ["CONTINUE_PROMPT", "RETRYABLE", "SAMPLING_DROPPED", "Remedy", "Turns"]
+__all__ = [
+    "CONTINUE_PROMPT",
+    "RETRYABLE",
+    "SAMPLING_DROPPED",
+    "Remedy",
+    "Turns",
+    "budget_note",
+    "spent_on_reasoning",
+]
 
 # Sent as the user's prompt to have a cut-off reply go on.
 CONTINUE_PROMPT = "Continue exactly where you stopped."
@@ -73,14 +88,21 @@ RETRYABLE = frozenset(
     }
 )
 SAMPLING_DROPPED = "Resending without temperature and top_p."
+# A reply cut off at max_output_tokens with fewer words than this spent its budget on
+# reasoning (or nearly): a larger budget is what helps, more than going on.
+FEW_WORDS = 20
+# The budget offered when none was set and the server did not say how much was used.
+UNSET_BUDGET_FALLBACK = 16_384
 
 
 class Remedy(StrEnum):
     """What the user can do about the last reply; the face words it and binds the keys."""
 
     RETRY = "retry"  # send its prompt again
-    RESEND_WITHOUT_SAMPLING = "resend_without_sampling"  # the model refused temperature/top_p
+    RESEND_WITHOUT = "resend_without"  # the deployment refused a parameter: see Turns.refused
+    RESEND_WITHOUT_SAMPLING = "resend_without"  # its name when only temperature/top_p were
     CONTINUE = "continue"  # cut off: ask the model to go on (retrying works too)
+    LARGER_BUDGET = "larger_budget"  # the output budget went on reasoning: resend with more
 
 
 class Turns:
@@ -113,12 +135,33 @@ class Turns:
         reply = self._last_reply
         if reply is None or reply.status not in RETRYABLE:
             return None
-        error = self._last_error
-        if error is not None and error.kind == ErrorKind.UNSUPPORTED_PARAMETER:
-            return Remedy.RESEND_WITHOUT_SAMPLING
+        if self.refused:
+            return Remedy.RESEND_WITHOUT
         if reply.status == MessageStatus.INCOMPLETE:
-            return Remedy.CONTINUE
+            return Remedy.LARGER_BUDGET if spent_on_reasoning(reply) else Remedy.CONTINUE
         return Remedy.RETRY
+
+    @property
+    def refused(self) -> tuple[str, ...]:
+        """The parameters (API names) a resend leaves out: what the last turn's deployment
+        refused (temperature and top_p go together; so they do when the server named
+        none), or () when it refused none of the app's."""
+        error = self._last_error
+        if error is None or error.kind != ErrorKind.UNSUPPORTED_PARAMETER:
+            return ()
+        if error.param is None:
+            return family("temperature")
+        return family(error.param) if error.param in SETTING_FIELDS else ()
+
+    def larger_budget(self, settings: GenerationSettings | None = None) -> int:
+        """The max output tokens a resend with a larger budget asks for: twice the budget
+        set (in ``settings``, else the conversation's), or, with none set, four times the
+        output the reply used (UNSET_BUDGET_FALLBACK when the server did not say)."""
+        base = settings or self.session.conversation.settings
+        if base.max_output_tokens is not None:
+            return base.max_output_tokens * 2
+        used = self._last_reply.usage.output_tokens if self._last_reply is not None else None
+        return used * 4 if used else UNSET_BUDGET_FALLBACK
 
     @property
     def can_retry(self) -> bool:
@@ -155,12 +198,36 @@ class Turns:
         if reply is None or remedy is None:
             raise LookupError("There is no failed, cancelled or cut-off reply to resend.")
         changed = None
-        if remedy == Remedy.RESEND_WITHOUT_SAMPLING:
+        if remedy == Remedy.RESEND_WITHOUT:
             base = settings or self.session.conversation.settings
-            if base.temperature is not None or base.top_p is not None:
-                settings = replace(base, temperature=None, top_p=None)
-                changed = SettingsChanged(settings, SAMPLING_DROPPED)
+            dropped = set_in(base, self.refused)
+            if dropped:
+                settings = without(base, dropped)
+                changed = SettingsChanged(settings, f"Resending without {named(dropped)}.")
         return self._play(settings, lambda: self.session.retry(reply), first=changed)
+
+    def retry_with_budget(
+        self, settings: GenerationSettings | None = None
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """Resends the prompt of a reply that spent its output budget reasoning, with
+        ``larger_budget`` max output tokens."""
+        reply = self._last_reply
+        if reply is None or self.remedy != Remedy.LARGER_BUDGET:
+            raise LookupError("The last reply did not run out of its output budget reasoning.")
+        base = settings or self.session.conversation.settings
+        budget = self.larger_budget(base)
+        was = (
+            f"twice {base.max_output_tokens:,}"
+            if base.max_output_tokens is not None
+            else "four times the output it used; none was set"
+            if reply.usage.output_tokens
+            else "none was set"
+        )
+        changed = SettingsChanged(
+            replace(base, max_output_tokens=budget),
+            f"Resending with max output tokens {budget:,} ({was}).",
+        )
+        return self._play(changed.settings, lambda: self.session.retry(reply), first=changed)
 
     def continue_reply(
         self, settings: GenerationSettings | None = None
@@ -178,6 +245,15 @@ class Turns:
     ) -> AsyncGenerator[TurnEvent, None]:
         if first is not None:
             yield first
+        base = settings or self.session.conversation.settings
+        refused = set_in(base, await self.session.refused_parameters(base.model))
+        if refused:
+            settings = without(base, refused)
+            yield SettingsChanged(
+                settings,
+                f"{base.model} refused {named(refused)} before: sent without "
+                f"{'them' if len(refused) > 1 else 'it'}.",
+            )
         if settings is not None:
             await self.session.update_settings(settings)
         events = start()
@@ -227,6 +303,28 @@ class Turns:
         if saved is not None and saved.id == reply.id:
             return saved
         return replace(reply, status=MessageStatus.CANCELLED)
+
+
+def spent_on_reasoning(reply: Message) -> bool:
+    """A reply cut off at its max output tokens with no answer, or with a few words after
+    reasoning (``usage.reasoning_tokens``): the budget went on reasoning. A few words
+    without reasoning are the start of an answer, better continued."""
+    if reply.status != MessageStatus.INCOMPLETE:
+        return False
+    if not (reply.error or "").startswith(CUT_OFF_AT_MAX_TOKENS):
+        return False
+    words = len(reply.text.split())
+    return words == 0 or (words < FEW_WORDS and bool(reply.usage.reasoning_tokens))
+
+
+def budget_note(reply: Message, settings: GenerationSettings) -> str:
+    """What happened to a reply that spent its budget reasoning, in one plain sentence."""
+    budget = settings.max_output_tokens or reply.usage.output_tokens
+    whole = f"its whole budget of {budget:,} output tokens" if budget else "its whole budget"
+    reasoning = reply.usage.reasoning_tokens
+    spent = f" ({reasoning:,} reasoning tokens)" if reasoning else ""
+    wrote = "wrote no answer" if not reply.text.strip() else "wrote only a few words"
+    return f"The model used {whole} reasoning{spent} and {wrote}."
 
 
 def _newest_reply(messages: list[Message]) -> Message | None:

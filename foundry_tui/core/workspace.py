@@ -115,6 +115,9 @@ class Workspace:
             temperature=defaults.temperature,
             top_p=defaults.top_p,
             max_output_tokens=defaults.max_output_tokens,
+            reasoning_effort=defaults.reasoning_effort,
+            reasoning_summary=defaults.reasoning_summary,
+            verbosity=defaults.verbosity,
         )
 
     async def conversations(

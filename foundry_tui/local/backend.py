@@ -17,7 +17,7 @@ import contextlib
 import os
 import re
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -355,12 +355,15 @@ class LocalBackend:
         input: list[InputMessage],
         previous_response_id: str | None,
         store: bool = True,
+        prompt_cache_key: str | None = None,
+        omit: Collection[str] = (),
     ) -> AsyncIterator[BackendEvent]:
         """One turn. Yields ContextTrimmed first when older messages were left out.
 
-        `previous_response_id` and `store` are ignored: llama.cpp keeps nothing.
+        `previous_response_id`, `store`, `prompt_cache_key` and `omit` are ignored:
+        llama.cpp keeps nothing, caches its own prompt and is sent none of the rest.
         """
-        del previous_response_id, store
+        del previous_response_id, store, prompt_cache_key, omit
         client = await self._ready_client()
         settings, kept, dropped = self._bounded(settings, input)
         if dropped:

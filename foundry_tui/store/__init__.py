@@ -425,3 +425,16 @@ class Store:
         with self._read() as conn:
             row = store_reads.conversation_usage(conn, conversation_id)
         return Usage(input_tokens=row[0], output_tokens=row[1], total_tokens=row[2])
+
+    # -- what deployments refused ------------------------------------------------
+
+    def rejected_parameters(self, profile: str, model: str) -> dict[str, str]:
+        """The request parameters (API names, e.g. ``reasoning.effort``) this profile's
+        deployment ``model`` refused, each with the server's reason, oldest first."""
+        with self._read() as conn:
+            return store_reads.rejected_parameters(conn, profile, model)
+
+    def reject_parameter(self, profile: str, model: str, parameter: str, reason: str) -> None:
+        """Remembers that ``model`` refused ``parameter`` (again: the newer reason)."""
+        with self._write("save what the deployment refused to") as conn:
+            store_writes.reject_parameter(conn, profile, model, parameter, reason, now_iso())

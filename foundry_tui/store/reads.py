@@ -216,3 +216,12 @@ def turn_counts(conn: sqlite3.Connection, conversation_ids: list[str]) -> dict[s
         {"role": MessageRole.USER.value, "ids": json.dumps(conversation_ids)},
     ).fetchall()
     return {row[0]: row[1] for row in rows}
+
+
+def rejected_parameters(conn: sqlite3.Connection, profile: str, model: str) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT parameter, reason FROM rejected_parameters WHERE profile = ? AND model = ? "
+        "ORDER BY created_at, parameter",
+        (profile, model),
+    ).fetchall()
+    return {str(row[0]): str(row[1]) for row in rows}

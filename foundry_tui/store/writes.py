@@ -315,3 +315,14 @@ def insert_whole_conversation(
             "UPDATE conversations SET head_message_id = ? WHERE id = ?",
             [conversation.head_message_id, conversation.id],
         )
+
+
+def reject_parameter(
+    conn: sqlite3.Connection, profile: str, model: str, parameter: str, reason: str, now: str
+) -> None:
+    conn.execute(
+        "INSERT INTO rejected_parameters (profile, model, parameter, reason, created_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (profile, model, parameter) "
+        "DO UPDATE SET reason = excluded.reason",
+        (profile, model, parameter, reason, now),
+    )

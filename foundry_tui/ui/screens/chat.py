@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 from foundry_tui.core.models import GenerationSettings, Message, StorageError
 from foundry_tui.core.session import ChatSession
 from foundry_tui.core.text import sanitize
-from foundry_tui.core.turns import CONTINUE_PROMPT, Turns
+from foundry_tui.core.turns import CONTINUE_PROMPT, Remedy, Turns
 from foundry_tui.ui.messages import BackendProgress, HistoryUnusable, ModelsListed
 from foundry_tui.ui.screens.conversations import Conversations
 from foundry_tui.ui.screens.model_choice import ask_for_model, settings_for_send, show_models
@@ -99,6 +99,14 @@ class ChatScreen(Screen[None]):
             "Continue",
             id="chat.continue",
             tooltip="Ask the model to go on after a reply cut off at the token limit",
+        ),
+        Binding(
+            "f4",
+            "larger_budget",
+            "Larger budget",
+            id="chat.larger_budget",
+            tooltip="Resend the last prompt with twice the max output tokens: the model spent "
+            "its budget reasoning and wrote (almost) no answer",
         ),
         Binding(
             "f2",
@@ -229,6 +237,10 @@ class ChatScreen(Screen[None]):
     async def retry_reply(self, turns: Turns, settings: GenerationSettings) -> None:
         await post_turn(self, turns, turns.retry(settings))
 
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def resend_with_budget(self, turns: Turns, settings: GenerationSettings) -> None:
+        await post_turn(self, turns, turns.retry_with_budget(settings))
+
     @on(TurnMessage)
     async def _turn_message(self, message: TurnMessage) -> None:
         await self.turn_view.apply(message)
@@ -242,6 +254,8 @@ class ChatScreen(Screen[None]):
             return self.turns is not None and self.turns.can_retry
         if action == "continue_reply":
             return self.turns is not None and self.turns.can_continue
+        if action == "larger_budget":
+            return self.turns is not None and self.turns.remedy == Remedy.LARGER_BUDGET
         return True
 
     def action_retry(self) -> None:
@@ -258,6 +272,14 @@ class ChatScreen(Screen[None]):
             return
         if (settings := settings_for_send(self)) is not None:
             self.send_prompt(CONTINUE_PROMPT, settings)
+
+    def action_larger_budget(self) -> None:
+        """Resends the last prompt with a larger output budget (it went on reasoning)."""
+        turns = self.turns
+        if turns is None or turns.remedy != Remedy.LARGER_BUDGET or self.streaming:
+            return
+        if (settings := settings_for_send(self)) is not None:
+            self.resend_with_budget(turns, settings)
 
     def action_cancel_reply(self) -> None:
         for worker in self.workers:

@@ -15,9 +15,16 @@ from foundry_tui.core.models import (
     StorageError,
     Waiting,
 )
-from foundry_tui.core.session import ModeChanged, SendMode, SettingsChanged, TurnStarted
+from foundry_tui.core.parameters import named
+from foundry_tui.core.session import (
+    ModeChanged,
+    ParameterDropped,
+    SendMode,
+    SettingsChanged,
+    TurnStarted,
+)
 from foundry_tui.core.text import sanitize
-from foundry_tui.core.turns import Remedy
+from foundry_tui.core.turns import Remedy, budget_note
 from foundry_tui.ui.screens.turn_flow import (
     ReplyText,
     TurnClosed,
@@ -48,8 +55,10 @@ _MODE_SHORT = {
 }
 REMEDY_HINT = {
     Remedy.RETRY: "Press Ctrl+R to retry.",
-    Remedy.RESEND_WITHOUT_SAMPLING: "Press Ctrl+R to resend without them.",
+    Remedy.RESEND_WITHOUT: "Press Ctrl+R to resend without {refused}.",
     Remedy.CONTINUE: "Press Ctrl+G to ask the model to go on, or Ctrl+R to try again.",
+    Remedy.LARGER_BUDGET: "Press F4 to resend with a larger budget ({budget:,} tokens), "
+    "or Ctrl+G to ask it to go on.",
 }
 CHAIN_LOST_NOTICE = "the server had lost the chain: the transcript was resent"
 
@@ -118,7 +127,7 @@ class TurnView:
         if isinstance(event, SettingsChanged):
             self.screen.show_settings(event.settings)
             self.screen.notify(event.reason)
-        elif isinstance(event, ContextTrimmed):
+        elif isinstance(event, ParameterDropped | ContextTrimmed):
             status.notice = event.reason
             self.screen.notify(event.reason)
         elif isinstance(event, ModeChanged):
@@ -143,8 +152,15 @@ class TurnView:
         status.conversation_usage = end.conversation_usage
         show_mode(status, message.next_mode)
         self.screen.conversations.show_title()
-        hint = REMEDY_HINT[message.remedy] if message.remedy else ""
-        if end.error is not None:
+        hint = self._hint(message.remedy)
+        if message.remedy == Remedy.LARGER_BUDGET:
+            self.screen.notify(
+                f"{budget_note(reply, self.screen.pending_settings)} {hint}",
+                title="No answer within the budget",
+                severity="warning",
+                timeout=15,
+            )
+        elif end.error is not None:
             # The prompt stays in the transcript, with its failed reply, for Ctrl+R to
             # resend; it is not also put back in the box, where Enter would send it again.
             self.screen.notify(
@@ -160,6 +176,15 @@ class TurnView:
                 severity="warning",
                 timeout=12,
             )
+
+    def _hint(self, remedy: Remedy | None) -> str:
+        turns = self.screen.turns
+        if remedy is None or turns is None:
+            return ""
+        return REMEDY_HINT[remedy].format(
+            refused=named(turns.refused) or "it",
+            budget=turns.larger_budget(self.screen.pending_settings),
+        )
 
     def _closed(self, message: TurnClosed) -> None:
         block, self.block = self.block, None

@@ -1,4 +1,5 @@
-"""The settings sidebar: model/deployment, temperature, top_p, max output tokens, instructions.
+"""The settings sidebar: model/deployment, temperature, top_p, max output tokens, reasoning
+effort and summary, verbosity, instructions.
 
 Model names come from the config and from the endpoint's ``/models`` (any server, any number:
 one listed 100,000): they are shown inert (foundry_tui.core.text), and at most LIST_CAP of them at
@@ -17,10 +18,11 @@ from textual.content import Content
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.validation import Integer, Number, ValidationResult, Validator
-from textual.widgets import Input, Label, OptionList, Static, TextArea
+from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
 from foundry_tui.core.models import GenerationSettings
+from foundry_tui.core.parameters import REASONING_EFFORTS, REASONING_SUMMARIES, VERBOSITIES
 from foundry_tui.core.text import one_line, sanitize
 
 ENDPOINT_MARK = " (endpoint)"
@@ -66,6 +68,45 @@ _NUMBER_FIELDS = (
 )
 
 
+@dataclass(frozen=True)
+class _ChoiceField:
+    """One setting picked from a list; "" (the first choice) leaves it to the server."""
+
+    name: str  # "#{name}-select"
+    label: str
+    unset: str  # what the first choice reads
+    values: tuple[str, ...]
+    setting: str  # the GenerationSettings field
+
+
+_CHOICE_FIELDS = (
+    _ChoiceField(
+        "reasoning-effort",
+        "Reasoning effort",
+        "server default",
+        REASONING_EFFORTS,
+        "reasoning_effort",
+    ),
+    _ChoiceField(
+        "reasoning-summary",
+        "Reasoning summary",
+        "off",
+        REASONING_SUMMARIES,
+        "reasoning_summary",
+    ),
+    _ChoiceField("verbosity", "Verbosity", "server default", VERBOSITIES, "verbosity"),
+)
+
+
+def _choices(field: _ChoiceField, current: str) -> list[tuple[str, str]]:
+    """The field's choices; a value this version does not know (a newer server's, or an
+    imported conversation's) is kept as one more, shown inert."""
+    options = [(field.unset, ""), *((value, value) for value in field.values)]
+    if current and current not in field.values:
+        options.append((one_line(current, NAME_LIMIT), current))
+    return options
+
+
 class SettingsSidebar(VerticalScroll):
     """Edits a conversation's GenerationSettings; posts SettingsEdited when they are valid."""
 
@@ -80,6 +121,8 @@ class SettingsSidebar(VerticalScroll):
         self._folded: list[str] = []  # the same, case-folded, for the filter
         self._deployment_count = 0
         self._listed: tuple[tuple[str, ...], int] | None = None  # what the list shows now
+        # Each choice field's options, where they are more than its own values.
+        self._choice_options: dict[str, list[tuple[str, str]]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("Settings", classes="panel-title")
@@ -96,6 +139,16 @@ class SettingsSidebar(VerticalScroll):
                 compact=True,
             )
             yield Static("", id=f"{field.name}-error", classes="field-error")
+        for choice in _CHOICE_FIELDS:
+            yield Label(choice.label)
+            self._choice_options[choice.name] = _choices(choice, "")
+            yield Select(
+                self._choice_options[choice.name],
+                allow_blank=False,
+                value="",
+                id=f"{choice.name}-select",
+                compact=True,
+            )
         yield Label("Instructions")
         yield TextArea(id="instructions-input", soft_wrap=True, compact=True)
         yield Static("Applies from the next turn.", classes="hint")
@@ -105,7 +158,15 @@ class SettingsSidebar(VerticalScroll):
     def show_settings(self, settings: GenerationSettings) -> None:
         # A conversation's settings may have come from a server (a rebuilt conversation):
         # the fields show them inert.
-        with self.prevent(Input.Changed, TextArea.Changed):
+        with self.prevent(Input.Changed, TextArea.Changed, Select.Changed):
+            for choice in _CHOICE_FIELDS:
+                current = getattr(settings, choice.setting) or ""
+                select: Select[str] = self.query_one(f"#{choice.name}-select", Select)
+                options = _choices(choice, current)
+                if options != self._choice_options.get(choice.name):
+                    select.set_options(options)
+                    self._choice_options[choice.name] = options
+                select.value = current
             self.query_one("#model-input", Input).value = one_line(settings.model, NAME_LIMIT)
             self.query_one("#temperature-input", Input).value = _number_text(settings.temperature)
             self.query_one("#top-p-input", Input).value = _number_text(settings.top_p)
@@ -181,6 +242,11 @@ class SettingsSidebar(VerticalScroll):
             self._list_models(event.value if event.input.has_focus else "")
         self._post_if_valid()
 
+    @on(Select.Changed)
+    def _choice_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._post_if_valid()
+
     @on(TextArea.Changed, "#instructions-input")
     def _instructions_changed(self, event: TextArea.Changed) -> None:
         event.stop()
@@ -219,7 +285,12 @@ class SettingsSidebar(VerticalScroll):
             temperature=_parse_float(self.query_one("#temperature-input", Input).value),
             top_p=_parse_float(self.query_one("#top-p-input", Input).value),
             max_output_tokens=_parse_int(self.query_one("#max-tokens-input", Input).value),
+            **{choice.setting: self._choice(choice) for choice in _CHOICE_FIELDS},
         )
+
+    def _choice(self, choice: _ChoiceField) -> str | None:
+        value = self.query_one(f"#{choice.name}-select", Select).value
+        return value if isinstance(value, str) and value else None
 
 
 def _parse_float(text: str) -> float | None:
