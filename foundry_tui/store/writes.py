@@ -315,3 +315,7 @@ def insert_whole_conversation(
             "UPDATE conversations SET head_message_id = ? WHERE id = ?",
             [conversation.head_message_id, conversation.id],
         )
+
+
+def save_reasoning_items(conn: sqlite3.Connection, message_id: str, items_json: str) -> None:
+    conn.execute("UPDATE messages SET reasoning_items = ? WHERE id = ?", [items_json, message_id])
