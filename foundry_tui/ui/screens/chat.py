@@ -101,6 +101,13 @@ class ChatScreen(Screen[None]):
             tooltip="Ask the model to go on after a reply cut off at the token limit",
         ),
         Binding(
+            "ctrl+t",
+            "toggle_thinking",
+            "Thinking",
+            id="chat.toggle_thinking",
+            tooltip="Unfold or fold the model's thinking (the selected reply's, else the latest)",
+        ),
+        Binding(
             "f2",
             "rename",
             "Rename",
@@ -242,7 +249,16 @@ class ChatScreen(Screen[None]):
             return self.turns is not None and self.turns.can_retry
         if action == "continue_reply":
             return self.turns is not None and self.turns.can_continue
+        if action == "toggle_thinking":
+            return self.query_one(Transcript).thinking_target() is not None
         return True
+
+    def action_toggle_thinking(self) -> None:
+        """Unfolds or folds the thinking of the selected reply, else of the latest."""
+        transcript = self.query_one(Transcript)
+        block = transcript.thinking_target()
+        if block is not None:
+            transcript.toggle_thinking(block)
 
     def action_retry(self) -> None:
         """Resends the prompt of the last failed, cancelled or cut-off reply."""
