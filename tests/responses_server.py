@@ -525,6 +525,8 @@ class ResponsesServer(ThreadedServer):
         #: the summary a reasoning model gives when the request's reasoning.summary is unset
         #: (a deployment configured to summarise); None: it thinks in silence
         self.default_summary: str | None = None
+        #: seconds a reasoning model thinks after its reasoning item is added
+        self.thinking_seconds = 0.0
         self.models = list(models)
         self.validate = validate
         self.validator: SchemaValidator | None = load_validator() if validate else None
@@ -1498,7 +1500,11 @@ class ResponsesServer(ThreadedServer):
             for event in opening:
                 await resp.write(_frame(event))
             # The reasoning streams at the reply's pace, one frame per token.
-            await self._write_deltas(resp, thought.__getitem__, 0, len(thought), loop)
+            if thought:
+                await resp.write(thought[0].encode())
+                if self.thinking_seconds > 0:
+                    await asyncio.sleep(self.thinking_seconds)
+            await self._write_deltas(resp, thought.__getitem__, 1, len(thought), loop)
             for event in pre:
                 await resp.write(_frame(event))
             if self.first_delta_delay > 0:

@@ -250,7 +250,8 @@ class ChatScreen(Screen[None]):
         if action == "continue_reply":
             return self.turns is not None and self.turns.can_continue
         if action == "toggle_thinking":
-            return self.query_one(Transcript).thinking_target() is not None
+            transcripts = self.query(Transcript)  # none yet while the screen composes
+            return bool(transcripts) and transcripts.first().thinking_target() is not None
         return True
 
     def action_toggle_thinking(self) -> None:
