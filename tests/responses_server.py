@@ -1504,7 +1504,11 @@ class ResponsesServer(ThreadedServer):
                 await resp.write(thought[0].encode())
                 if self.thinking_seconds > 0:
                     await asyncio.sleep(self.thinking_seconds)
-            await self._write_deltas(resp, thought.__getitem__, 1, len(thought), loop)
+            # The base class's pacing, always: a subclass that times the answer's deltas
+            # (the benchmark's) counts only those.
+            await ResponsesServer._write_deltas(
+                self, resp, thought.__getitem__, 1, len(thought), loop
+            )
             for event in pre:
                 await resp.write(_frame(event))
             if self.first_delta_delay > 0:
