@@ -573,7 +573,11 @@ class _ReplyWriter:
             except Exception:
                 raise first from None
         if finished is not None and finished.reasoning_items:
-            self.store.save_reasoning_items(self.reply.id, finished.reasoning_items)
+            try:
+                self.store.save_reasoning_items(self.reply.id, finished.reasoning_items)
+            except StorageError as error:
+                # The reply is saved; a replay only sends it without its reasoning.
+                get_logger(__name__).warning("reasoning items not saved: %s", error)
         saved = self.store.get_message(self.reply.id)
         if saved is None:  # the conversation was deleted while the reply streamed
             return replace(self.reply, text=text, status=status, error=note)
