@@ -17,6 +17,7 @@ from foundry_tui.core.models import (
     GenerationSettings,
     MessageStatus,
     Profile,
+    StorageError,
 )
 from foundry_tui.core.session import (
     ChatSession,
@@ -155,3 +156,19 @@ async def test_a_reply_that_ran_out_while_reasoning_keeps_its_thinking(
     assert end.reply.status is MessageStatus.INCOMPLETE and end.reply.text == ""
     assert end.reply.reasoning.startswith("**Reading the question**\n\nThe user")
     assert "max output tokens" in (end.reply.error or "")
+
+
+async def test_reasoning_items_that_cannot_be_kept_do_not_fail_the_reply(
+    store: Store, server: ResponsesServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*_: object) -> None:
+        raise StorageError("database or disk is full")
+
+    monkeypatch.setattr(store, "save_reasoning_items", full)
+    backend = Backend(_profile(server), max_retries=0)
+    session = await ChatSession.start_new(store, backend, profile="local", settings=REASONING)
+    events = await play(session.send("why"))
+    await backend.aclose()
+    end = events[-1]
+    assert isinstance(end, TurnEnded) and end.error is None
+    assert end.reply.status is MessageStatus.COMPLETED and end.reply.reasoning == SUMMARY
