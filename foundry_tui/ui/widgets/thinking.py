@@ -42,6 +42,7 @@ class ThinkingPart:
         self.seconds: float | None = None  # how long it thought, once known
         self._width = 0
         self._title: tuple[str, list[Strip]] | None = None
+        self._words: tuple[tuple[int, int], int] | None = None  # (text's shape, words)
 
     @property
     def _segments(self) -> list[str]:
@@ -89,6 +90,8 @@ class ThinkingPart:
         self.streaming = False
         if fold:
             self.folded = True
+            # Rendered again if unfolded: not kept alive while the answer streams.
+            self._segment_lines = [None] * len(self._segments)
 
     def toggle(self) -> None:
         self.folded = not self.folded
@@ -102,7 +105,11 @@ class ThinkingPart:
         facts = ["Thinking"]
         if self.seconds is not None:
             facts.append(f"{max(1, round(self.seconds))} s")
-        words = len(self.text.split())
+        segments = self._segments
+        key = (len(segments), len(segments[-1]))  # the text only grows at its end
+        if self._words is None or self._words[0] != key:
+            self._words = (key, len(self.text.split()))
+        words = self._words[1]
         facts.append(f"{words:,} word" + ("" if words == 1 else "s"))
         return f"{mark} {' · '.join(facts)}"
 
