@@ -53,12 +53,14 @@ from ptyterm import PtyApp, ScreenText  # noqa: E402
 from timed_server import DeltaProbe, TimedServer  # noqa: E402
 
 from foundry_tui.store import Store  # noqa: E402
+from tests.responses_server import default_reasoning  # noqa: E402
 
 PLACEHOLDER = "Message (Enter to send"
 GROUPS = (
     "cold_start",
     "first_token",
     "streaming",
+    "reasoning",
     "typing",
     "long_conversation",
     "big_history",
@@ -66,6 +68,8 @@ GROUPS = (
     "limits",
     "cli",
 )
+# The reasoning summary streamed before the answer in the `reasoning` group.
+REASONING_TOKENS = 2000
 KEY_SHIFT_TAB = "\x1b[Z"
 KEY_PAGE_UP = "\x1b[5~"
 KEY_HOME = "\x1b[H"
@@ -681,6 +685,65 @@ def g_streaming(bench: Bench) -> list[Figure]:
             app.wait_idle(0.3, 15)
     slow.extra["marker_latency_ms"] = lags
     return [last, ratio, slow]
+
+
+def g_reasoning(bench: Bench) -> list[Figure]:
+    """The streaming group's figures when a reasoning summary streams before the answer:
+    the same reply and measures, behind REASONING_TOKENS of summary at the same rate."""
+    plan = bench.plan
+    n, window = plan.stream_tokens, plan.stream_window
+    last = bench.figure(
+        "reasoning.last_token_latency",
+        f"Reasoning {REASONING_TOKENS:,} + answer {n:,} tok @2000/s: last token -> on screen",
+        100.0,
+        "ms",
+        notes=(
+            f"as streaming.last_token_latency, with a {REASONING_TOKENS:,}-token reasoning "
+            "summary (4 parts) streamed at 2,000 tokens/s into the Thinking block before "
+            "the answer (which folds it)."
+        ),
+    )
+    ratio = bench.figure(
+        "reasoning.cpu_ratio",
+        f"Reasoning: app CPU last {window:,} tok / first {window:,} tok of the answer",
+        1.5,
+        "x",
+        notes="as streaming.cpu_ratio, measured on the answer that follows the summary.",
+    )
+    server = bench.server
+    bench.reset_server(tps=2000.0)
+    tokens = textgen.markdown_tokens(REASONING_TOKENS, seed=77).tokens
+    quarter = len(tokens) // 4
+    parts = ["".join(tokens[i * quarter : (i + 1) * quarter]) for i in range(3)]
+    parts.append("".join(tokens[3 * quarter :]))
+    server.reasoning_models = {"gpt-4o"}
+    server.default_summary = "auto"
+    server.reasoning = lambda body: parts
+    runs = []
+    try:
+        for r in range(plan.stream_runs):
+            run = _stream_run(bench, n_tokens=n, window=window, seed=60 + r)
+            runs.append(run)
+            last.add(run["last_latency_ms"])
+            dp = run["display_paced"]
+            if dp is not None and dp["first_cpu_s"] > 0:
+                ratio.add(
+                    (dp["last_cpu_s"] / dp["last_tokens"])
+                    / (dp["first_cpu_s"] / dp["first_tokens"])
+                )
+            else:
+                raise RuntimeError(f"no display-paced CPU for the answer: {run}")
+    finally:
+        server.reasoning_models = set()
+        server.default_summary = None
+        server.reasoning = default_reasoning
+    last.extra["app_cpu_total_s"] = [round(r["app_cpu_total_s"], 2) for r in runs]
+    last.extra["max_feed_lag_ms"] = [round(r["max_feed_lag_ms"], 1) for r in runs]
+    ratio.extra["display_paced"] = [
+        {k: round(v, 3) for k, v in r["display_paced"].items()} if r["display_paced"] else None
+        for r in runs
+    ]
+    return [last, ratio]
 
 
 def g_typing(bench: Bench) -> list[Figure]:
@@ -1344,6 +1407,7 @@ GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "cold_start": g_cold_start,
     "first_token": g_first_token,
     "streaming": g_streaming,
+    "reasoning": g_reasoning,
     "typing": g_typing,
     "long_conversation": g_long_conversation,
     "big_history": g_big_history,
@@ -1365,6 +1429,10 @@ GROUP_FIGURES: dict[str, list[tuple[str, str, float, str, str]]] = {
         ("streaming.last_token_latency", "Streaming: last token latency", 100.0, "ms", "median"),
         ("streaming.cpu_ratio", "Streaming: CPU last/first window", 1.5, "x", "median"),
         ("streaming.cpu_at_50tps", "Streaming @50 tok/s: CPU", 10.0, "% core", "median"),
+    ],
+    "reasoning": [
+        ("reasoning.last_token_latency", "Reasoning: last token latency", 100.0, "ms", "median"),
+        ("reasoning.cpu_ratio", "Reasoning: CPU last/first window", 1.5, "x", "median"),
     ],
     "typing": [
         ("typing.key_latency", "Typing while streaming", 50.0, "ms", "max"),

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import itertools
 import json
@@ -320,6 +321,35 @@ def default_reply(body: dict[str, Any]) -> str:
     return "You said: " + last_user_text(body)
 
 
+def default_reasoning(body: dict[str, Any]) -> list[str]:
+    """A reasoning model's summary parts (or, for an open-weight model, its reasoning
+    text as one part): titled paragraphs, as OpenAI's summaries are."""
+    return [
+        "**Reading the question**\n\nThe user wrote: " + last_user_text(body)[:200],
+        "**Planning the answer**\n\nI will repeat it back, briefly.",
+    ]
+
+
+# What stands in for a reasoning item's encrypted content: the item's id and text, so a
+# replay can be checked (the server refuses content it did not hand out).
+ENCRYPTED_PREFIX = "gAAAA-test-"
+
+
+def encrypt_reasoning(item_id: str, text: str) -> str:
+    raw = _dumps({"id": item_id, "text": text}).encode()
+    return ENCRYPTED_PREFIX + base64.urlsafe_b64encode(raw).decode()
+
+
+def decrypt_reasoning(value: str) -> dict[str, Any] | None:
+    if not value.startswith(ENCRYPTED_PREFIX):
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(value[len(ENCRYPTED_PREFIX) :]))
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 # ---------------------------------------------------------------------------
 # Public data types
 # ---------------------------------------------------------------------------
@@ -422,6 +452,12 @@ class _Turn:
     cached_tokens: int
     fault: Fault | None
     options: dict[str, Any]
+    # A reasoning model's reasoning: its parts' tokens (summary parts, or one part of
+    # open-weight reasoning text), how many tokens it thought, and in which style.
+    reasoning_parts: list[list[str]] = field(default_factory=list)
+    reasoning_tokens: int = 0
+    reasoning_id: str | None = None
+    open_weight: bool = False
 
 
 def _dumps(obj: Any) -> str:
@@ -458,6 +494,9 @@ class ResponsesServer(ThreadedServer):
         deployments: Iterable[str] | None = None,
         reasoning_models: Iterable[str] = (),
         refused: Mapping[str, Iterable[str]] | None = None,
+        open_weight_models: Iterable[str] = (),
+        reasoning: Callable[[dict[str, Any]], list[str]] | None = None,
+        reasoning_tokens: int = 64,
         models: Iterable[str] = ("gpt-4o", "gpt-4o-mini", "o4-mini"),
         validate: bool = True,
         host: str = "127.0.0.1",
@@ -482,6 +521,18 @@ class ResponsesServer(ThreadedServer):
         self.refused: dict[str, set[str]] = {
             model: set(names) for model, names in (refused or {}).items()
         }
+        # Models that reason: `reasoning_models` stream a summary when the request's
+        # reasoning.summary asks for one (else they think in silence); open-weight models
+        # stream their reasoning text (response.reasoning_text.*) whatever is asked.
+        self.open_weight_models = set(open_weight_models)
+        self.reasoning: Callable[[dict[str, Any]], list[str]] = reasoning or default_reasoning
+        #: reasoning tokens counted for a reply whose reasoning is not shown
+        self.silent_reasoning_tokens = reasoning_tokens
+        #: the summary a reasoning model gives when the request's reasoning.summary is unset
+        #: (a deployment configured to summarise); None: it thinks in silence
+        self.default_summary: str | None = None
+        #: seconds a reasoning model thinks after its reasoning item is added
+        self.thinking_seconds = 0.0
         self.models = list(models)
         self.validate = validate
         self.validator: SchemaValidator | None = load_validator() if validate else None
@@ -861,11 +912,117 @@ class ResponsesServer(ThreadedServer):
                     "content": parts,
                 }
                 items.append(out)
+            elif kind == "reasoning":
+                items.append(self._reasoning_input(item))
             else:
                 item.setdefault("id", self._new_id("item_"))
                 item.setdefault("status", "completed")
                 items.append(item)
         return items
+
+    def _reasoning_input(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A reasoning item sent back: exactly the schema's ReasoningItem, and its
+        encrypted content one this server handed out for that item."""
+        if self.validator is not None:
+            errors = self.validator.errors("ReasoningItem", item)
+            if errors:
+                self._record_schema_errors("input reasoning item", errors)
+                raise ValueError("; ".join(errors))
+        encrypted = item.get("encrypted_content")
+        if encrypted is not None:
+            opened = decrypt_reasoning(encrypted) if isinstance(encrypted, str) else None
+            if opened is None or opened.get("id") != item.get("id"):
+                raise ValueError(f"the encrypted content of reasoning item {item.get('id')!r}")
+        return item
+
+    def _reasoning_for(self, body: dict[str, Any]) -> tuple[list[list[str]], int, bool]:
+        """(the reasoning's parts as tokens, reasoning tokens, open-weight style)."""
+        model = body.get("model")
+        if model in self.open_weight_models:
+            tokens = split_tokens("\n\n".join(self.reasoning(body)))
+            return [tokens], len(tokens), True
+        if model not in self.reasoning_models:
+            return [], 0, False
+        reasoning = body.get("reasoning")
+        summary = reasoning.get("summary") if isinstance(reasoning, dict) else None
+        summary = summary or self.default_summary
+        if not summary:
+            return [], self.silent_reasoning_tokens, False
+        parts = [split_tokens(part) for part in self.reasoning(body)]
+        return parts, max(self.silent_reasoning_tokens, sum(map(len, parts))), False
+
+    def _reasoning_item(self, turn: _Turn, status: str = "completed") -> dict[str, Any]:
+        assert turn.reasoning_id is not None
+        texts = ["".join(part) for part in turn.reasoning_parts]
+        item: dict[str, Any] = {"id": turn.reasoning_id, "type": "reasoning", "summary": []}
+        if turn.open_weight:
+            item["content"] = [{"type": "reasoning_text", "text": t} for t in texts]
+        else:
+            item["summary"] = [{"type": "summary_text", "text": t} for t in texts]
+        include = turn.body.get("include")
+        asked = isinstance(include, list) and "reasoning.encrypted_content" in include
+        item["encrypted_content"] = (
+            encrypt_reasoning(turn.reasoning_id, "\n\n".join(texts)) if asked else None
+        )
+        item["status"] = status
+        return item
+
+    def _output(self, turn: _Turn, message: dict[str, Any]) -> list[dict[str, Any]]:
+        if turn.reasoning_id is None:
+            return [message]
+        return [self._reasoning_item(turn), message]
+
+    def _reasoning_events(self, turn: _Turn, seq: Iterator[int]) -> list[dict[str, Any]]:
+        """The reasoning item's events, in order, each with its sequence number."""
+        rid = turn.reasoning_id
+        assert rid is not None
+        added = {
+            **self._reasoning_item(turn, "in_progress"),
+            "summary": [],
+            "encrypted_content": None,
+        }
+        added.pop("content", None)
+        events: list[dict[str, Any]] = [
+            {"type": "response.output_item.added", "output_index": 0, "item": added}
+        ]
+        for index, part in enumerate(turn.reasoning_parts):
+            text = "".join(part)
+            if turn.open_weight:
+                where = {"item_id": rid, "output_index": 0, "content_index": index}
+                events += [
+                    {"type": "response.reasoning_text.delta", **where, "delta": d} for d in part
+                ]
+                events.append({"type": "response.reasoning_text.done", **where, "text": text})
+                continue
+            where = {"item_id": rid, "output_index": 0, "summary_index": index}
+            events.append(
+                {
+                    "type": "response.reasoning_summary_part.added",
+                    **where,
+                    "part": {"type": "summary_text", "text": ""},
+                }
+            )
+            events += [
+                {"type": "response.reasoning_summary_text.delta", **where, "delta": d} for d in part
+            ]
+            events += [
+                {"type": "response.reasoning_summary_text.done", **where, "text": text},
+                {
+                    "type": "response.reasoning_summary_part.done",
+                    **where,
+                    "part": {"type": "summary_text", "text": text},
+                },
+            ]
+        events.append(
+            {
+                "type": "response.output_item.done",
+                "output_index": 0,
+                "item": self._reasoning_item(turn),
+            }
+        )
+        for event in events:
+            event["sequence_number"] = next(seq)
+        return events
 
     def _history_tokens(self, previous_id: str | None) -> int:
         total = 0
@@ -905,9 +1062,9 @@ class ResponsesServer(ThreadedServer):
                     "cached_tokens": turn.cached_tokens,
                     "cache_write_tokens": 0,
                 },
-                "output_tokens": n_out,
-                "output_tokens_details": {"reasoning_tokens": 0},
-                "total_tokens": turn.input_tokens + n_out,
+                "output_tokens": n_out + turn.reasoning_tokens,
+                "output_tokens_details": {"reasoning_tokens": turn.reasoning_tokens},
+                "total_tokens": turn.input_tokens + n_out + turn.reasoning_tokens,
             }
         service_tier = b.get("service_tier")
         resp: dict[str, Any] = {
@@ -1072,9 +1229,23 @@ class ResponsesServer(ThreadedServer):
         if self.tokens_per_delta > 1:  # bigger deltas: a fast server, or a huge reply
             step = self.tokens_per_delta
             tokens = ["".join(tokens[i : i + step]) for i in range(0, len(tokens), step)]
-        truncated = max_out is not None and len(tokens) > max_out
+        reasoning_parts, reasoning_tokens, open_weight = self._reasoning_for(body)
+        room = max_out
+        if max_out is not None and reasoning_tokens:
+            # Reasoning counts against max_output_tokens: a small budget ends in it.
+            if reasoning_tokens >= max_out:
+                kept: list[list[str]] = []
+                left = max_out
+                for part in reasoning_parts:
+                    if left <= 0:
+                        break
+                    kept.append(part[:left])
+                    left -= len(part)
+                reasoning_parts, reasoning_tokens = kept, max_out
+            room = max_out - reasoning_tokens
+        truncated = room is not None and len(tokens) > room
         if truncated:
-            tokens = tokens[:max_out]
+            tokens = tokens[:room]
         history = self._history_tokens(previous)
         own = sum(self._item_tokens(i) for i in input_items)
         instructions = body.get("instructions")
@@ -1091,6 +1262,10 @@ class ResponsesServer(ThreadedServer):
             cached_tokens=history,
             fault=fault,
             options=options,
+            reasoning_parts=reasoning_parts,
+            reasoning_tokens=reasoning_tokens,
+            reasoning_id=self._new_id("rs_") if reasoning_tokens else None,
+            open_weight=open_weight,
         )
         if body.get("stream"):
             return await self._stream(request, turn)
@@ -1134,7 +1309,7 @@ class ResponsesServer(ThreadedServer):
             response = self._response(
                 turn,
                 status="failed",
-                output=[self._message(turn, text, "incomplete")],
+                output=self._output(turn, self._message(turn, text, "incomplete")),
                 n_out=len(tokens),
                 error={
                     "code": opts.get("code", "server_error"),
@@ -1145,7 +1320,7 @@ class ResponsesServer(ThreadedServer):
             response = self._response(
                 turn,
                 status="incomplete",
-                output=[self._message(turn, text, "incomplete")],
+                output=self._output(turn, self._message(turn, text, "incomplete")),
                 n_out=len(tokens),
                 incomplete_reason=opts.get("reason", "max_output_tokens"),
             )
@@ -1153,7 +1328,7 @@ class ResponsesServer(ThreadedServer):
             response = self._response(
                 turn,
                 status="completed",
-                output=[self._message(turn, text, "completed")],
+                output=self._output(turn, self._message(turn, text, "completed")),
                 n_out=len(tokens),
             )
         out = self._json(request, response, schema="Response")
@@ -1178,23 +1353,28 @@ class ResponsesServer(ThreadedServer):
         stall_at = self._after(turn) if fault in (Fault.STALL, Fault.KEEPALIVE) else None
 
         in_progress = self._response(turn, status="in_progress", output=[], n_out=None)
-        pre: list[dict[str, Any]] = [
+        # A reasoning item comes first (output 0); the message follows it.
+        msg_index = 0 if turn.reasoning_id is None else 1
+        opening: list[dict[str, Any]] = [
             {"type": "response.created", "response": in_progress, "sequence_number": next(seq)},
             {
                 "type": "response.in_progress",
                 "response": in_progress,
                 "sequence_number": next(seq),
             },
+        ]
+        thinking = [] if turn.reasoning_id is None else self._reasoning_events(turn, seq)
+        pre: list[dict[str, Any]] = [
             {
                 "type": "response.output_item.added",
-                "output_index": 0,
+                "output_index": msg_index,
                 "item": self._message(turn, "", "in_progress", with_part=False),
                 "sequence_number": next(seq),
             },
             {
                 "type": "response.content_part.added",
                 "item_id": turn.msg_id,
-                "output_index": 0,
+                "output_index": msg_index,
                 "content_index": 0,
                 "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
                 "sequence_number": next(seq),
@@ -1210,7 +1390,7 @@ class ResponsesServer(ThreadedServer):
             final = self._response(
                 turn,
                 status="failed",
-                output=[self._message(turn, sent_text, "incomplete")],
+                output=self._output(turn, self._message(turn, sent_text, "incomplete")),
                 n_out=stop_at,
                 error={
                     "code": opts.get("code", "server_error"),
@@ -1225,7 +1405,7 @@ class ResponsesServer(ThreadedServer):
             final = self._response(
                 turn,
                 status="failed",
-                output=[self._message(turn, sent_text, "incomplete")],
+                output=self._output(turn, self._message(turn, sent_text, "incomplete")),
                 n_out=stop_at,
                 error={"code": "server_error", "message": message},
             )
@@ -1246,7 +1426,7 @@ class ResponsesServer(ThreadedServer):
             final = self._response(
                 turn,
                 status="failed",
-                output=[self._message(turn, sent_text, "incomplete")],
+                output=self._output(turn, self._message(turn, sent_text, "incomplete")),
                 n_out=stop_at,
                 error=None,
             )
@@ -1268,7 +1448,7 @@ class ResponsesServer(ThreadedServer):
             final = self._response(
                 turn,
                 status="failed",
-                output=[self._message(turn, sent_text, "incomplete")],
+                output=self._output(turn, self._message(turn, sent_text, "incomplete")),
                 n_out=stop_at,
                 error={"code": "server_error", "message": "The stream was interrupted."},
             )
@@ -1282,7 +1462,7 @@ class ResponsesServer(ThreadedServer):
                 {
                     "type": "response.output_text.done",
                     "item_id": turn.msg_id,
-                    "output_index": 0,
+                    "output_index": msg_index,
                     "content_index": 0,
                     "text": text,
                     "logprobs": [],
@@ -1291,14 +1471,14 @@ class ResponsesServer(ThreadedServer):
                 {
                     "type": "response.content_part.done",
                     "item_id": turn.msg_id,
-                    "output_index": 0,
+                    "output_index": msg_index,
                     "content_index": 0,
                     "part": part,
                     "sequence_number": next(seq),
                 },
                 {
                     "type": "response.output_item.done",
-                    "output_index": 0,
+                    "output_index": msg_index,
                     "item": item,
                     "sequence_number": next(seq),
                 },
@@ -1306,7 +1486,7 @@ class ResponsesServer(ThreadedServer):
             final = self._response(
                 turn,
                 status=status,
-                output=[item],
+                output=self._output(turn, item),
                 n_out=stop_at,
                 incomplete_reason=(opts.get("reason", "max_output_tokens") if incomplete else None),
             )
@@ -1321,7 +1501,7 @@ class ResponsesServer(ThreadedServer):
 
         delta_head = (
             'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
-            f'"item_id":{_dumps(turn.msg_id)},"output_index":0,"content_index":0,"delta":'
+            f'"item_id":{_dumps(turn.msg_id)},"output_index":{msg_index},"content_index":0,"delta":'
         )
 
         def delta_frame(i: int) -> str:
@@ -1331,15 +1511,21 @@ class ResponsesServer(ThreadedServer):
             )
 
         try:
-            for event in pre + post:
+            for event in opening + pre + post:
                 self._check_event(event)
+            shown = 0  # every reasoning event but the deltas after the first few
+            for event in thinking:
+                if not event["type"].endswith(".delta") or shown < _FULLY_VALIDATED_DELTAS:
+                    shown += event["type"].endswith(".delta")
+                    self._check_event(event)
             for i in range(min(_FULLY_VALIDATED_DELTAS, stop_at)):
                 data = delta_frame(i).split("\ndata: ", 1)[1]
                 self._check_event(json.loads(data))
         except _Invalid as exc:
             return self._invalid_response(request, exc)
         if fault in (Fault.HUGE_USAGE, Fault.OBJECT_ID):
-            pre, post = _broken(fault, pre), _broken(fault, post)
+            opening, pre, post = _broken(fault, opening), _broken(fault, pre), _broken(fault, post)
+        thought = [_frame(event).decode() for event in thinking]
 
         resp = web.StreamResponse(
             status=200,
@@ -1357,16 +1543,28 @@ class ResponsesServer(ThreadedServer):
         self._store(turn, in_progress)
         outcome = final_status
         try:
+            loop = asyncio.get_running_loop()
+            for event in opening:
+                await resp.write(_frame(event))
+            # The reasoning streams at the reply's pace, one frame per token.
+            if thought:
+                await resp.write(thought[0].encode())
+                if self.thinking_seconds > 0:
+                    await asyncio.sleep(self.thinking_seconds)
+            # The base class's pacing, always: a subclass that times the answer's deltas
+            # (the benchmark's) counts only those.
+            await ResponsesServer._write_deltas(
+                self, resp, thought.__getitem__, 1, len(thought), loop
+            )
             for event in pre:
                 await resp.write(_frame(event))
-            loop = asyncio.get_running_loop()
             if self.first_delta_delay > 0:
                 await asyncio.sleep(self.first_delta_delay)
             i = 0
             if stall_at is not None:
                 await self._write_deltas(resp, delta_frame, 0, stall_at, loop)
                 if fault is Fault.KEEPALIVE:
-                    beat = _frame(pre[1]) if opts.get("events") else b": keep-alive\n\n"
+                    beat = _frame(opening[1]) if opts.get("events") else b": keep-alive\n\n"
                     await self._keep_alive(resp, request, beat, opts.get("seconds"))
                 else:
                     await self._stall(request, opts.get("seconds"))
@@ -1655,6 +1853,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--deployments", default=None, help="comma-separated deployment names")
     parser.add_argument("--reasoning-models", default="", help="comma-separated model names")
+    parser.add_argument(
+        "--open-weight-models",
+        default="",
+        help="comma-separated model names that stream their reasoning text",
+    )
     parser.add_argument("--models", default=None, help="comma-separated /models ids")
     parser.add_argument(
         "--models-file", default=None, help="a file holding /models ids as a JSON list (any text)"
@@ -1695,6 +1898,7 @@ def main(argv: list[str] | None = None) -> int:
         api_key=args.api_key,
         deployments=split(args.deployments),
         reasoning_models=split(args.reasoning_models) or (),
+        open_weight_models=split(args.open_weight_models) or (),
         validate=not args.no_validate,
         port=args.port,
         first_delta_delay=args.first_delta_delay,

@@ -30,6 +30,8 @@ from foundry_tui.core.models import (
     MessageRole,
     MessageStatus,
     Profile,
+    ReasoningDelta,
+    ReasoningStarted,
     ResponseFinished,
     ResponseStarted,
     TextDelta,
@@ -40,6 +42,7 @@ HANDLER = """
 import sys
 
 from azure.ai.agentserver.responses import ResponsesAgentServerHost, TextResponse
+from azure.ai.agentserver.responses.streaming import ResponseEventStream
 
 app = ResponsesAgentServerHost(configure_observability=None, graceful_shutdown_timeout=1)
 
@@ -51,9 +54,30 @@ def message_text(item):
     return " ".join(part.get("text", "") for part in content or [] if isinstance(part, dict))
 
 
+async def reasoned(request, context, text):
+    # The host's own reasoning item: a summary part, then the answer.
+    stream = ResponseEventStream(response_id=context.response_id, request=request)
+    yield stream.emit_created()
+    yield stream.emit_in_progress()
+    for event in stream.output_item_reasoning_item(f"**Thinking** about '{text}'."):
+        yield event
+    message = stream.add_output_item_message()
+    yield message.emit_added()
+    content = message.add_text_content()
+    yield content.emit_added()
+    yield content.emit_delta("Thought ")
+    yield content.emit_delta("it over.")
+    yield content.emit_text_done("Thought it over.")
+    yield content.emit_done()
+    yield message.emit_done()
+    yield stream.emit_completed()
+
+
 @app.response_handler
 async def handler(request, context, cancellation_signal):
     text = await context.get_input_text()
+    if request.get("model") == "reasoner":
+        return reasoned(request, context, text)
     history = [dict(item) for item in await context.get_history()]
     users = [message_text(item) for item in history if item.get("role") == "user"]
     reply = f"Turn {len(users) + 1}: you said '{text}'"
@@ -247,3 +271,23 @@ async def test_unreachable_after_stop_is_a_connection_error(tmp_path: Path) -> N
         await turn(backend, "anyone there?")
     assert caught.value.kind is ErrorKind.CONNECTION
     await backend.aclose()
+
+
+async def test_a_reasoning_summary_from_the_host(backend: Backend) -> None:
+    """The host builds reasoning items with a summary (no reasoning text, no encrypted
+    content): the summary reads as the local server's does."""
+    events = [
+        event
+        async for event in backend.stream_reply(
+            settings=GenerationSettings(model="reasoner"),
+            input=[InputMessage(MessageRole.USER, "the sky")],
+            previous_response_id=None,
+        )
+    ]
+    kinds = [type(event) for event in events]
+    assert kinds.index(ReasoningStarted) < kinds.index(ReasoningDelta) < kinds.index(TextDelta)
+    thought = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    assert thought == "**Thinking** about 'the sky'."
+    assert reply_text(events) == "Thought it over."
+    assert done(events).status is MessageStatus.COMPLETED
+    assert done(events).reasoning_items == ()  # the host hands out no encrypted content

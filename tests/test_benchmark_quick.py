@@ -26,6 +26,8 @@ FIGURES = {
     "streaming.last_token_latency",
     "streaming.cpu_ratio",
     "streaming.cpu_at_50tps",
+    "reasoning.last_token_latency",
+    "reasoning.cpu_ratio",
     "typing.key_latency",
     "long_conversation.latest_visible",
     "long_conversation.scroll_stall",

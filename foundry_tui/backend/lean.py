@@ -36,7 +36,13 @@ from foundry_tui.backend.errors import (
 )
 from foundry_tui.backend.limits import StreamLimits, next_within
 from foundry_tui.backend.redirects import redirect_guard
-from foundry_tui.backend.replies import REPEATS, TYPE_WITHIN, JsonView, ReplyReader
+from foundry_tui.backend.replies import (
+    REASONING_DELTAS,
+    REPEATS,
+    TYPE_WITHIN,
+    JsonView,
+    ReplyReader,
+)
 from foundry_tui.backend.request import create_body
 from foundry_tui.backend.retries import (
     WAIT_NOTICE_SECONDS,
@@ -260,8 +266,15 @@ class LeanBackend:
                         limits.last_text = loop.time()
                         yield TextDelta(delta)
                     continue
+                if kind in REASONING_DELTAS and "error" not in event:
+                    delta = event.get("delta")
+                    if isinstance(delta, str) and delta:
+                        limits.last_text = loop.time()
+                        for reply_event in reader.read(_Delta(kind, delta)):
+                            yield reply_event
+                    continue
                 if isinstance(kind, str) and kind.endswith(".delta") and event.get("delta"):
-                    limits.last_text = loop.time()  # reasoning text, tool arguments: progress
+                    limits.last_text = loop.time()  # tool arguments and the like: progress
                 error = event.get("error")
                 if error:  # a frame that is an error (as the SDK reads it, type or not)
                     raise error_frame(
@@ -335,6 +348,16 @@ class LeanBackend:
 
     async def list_models(self) -> list[str]:
         return await self._full().list_models()
+
+
+class _Delta:
+    """A reasoning delta for the reader, without a view of the whole event."""
+
+    __slots__ = ("delta", "type")
+
+    def __init__(self, kind: str, delta: str) -> None:
+        self.type = kind
+        self.delta = delta
 
 
 def _tls_context(base_url: str) -> Any:

@@ -15,13 +15,24 @@ from foundry_tui.core.models import (
     BackendEvent,
     ErrorKind,
     MessageStatus,
+    ReasoningDelta,
+    ReasoningItem,
+    ReasoningStarted,
     ResponseFinished,
     ResponseStarted,
     TextDelta,
     Usage,
 )
 
-__all__ = ["REPEATS", "TYPE_WITHIN", "JsonView", "ReplyReader", "response_usage"]
+__all__ = [
+    "REASONING_DELTAS",
+    "REPEATS",
+    "TYPE_WITHIN",
+    "JsonView",
+    "ReplyReader",
+    "reasoning_items",
+    "response_usage",
+]
 
 # Events that only repeat what the deltas brought, the whole text again (a huge reply
 # comes back in each of them): nothing here reads them, so they are skipped by their SSE
@@ -33,8 +44,21 @@ REPEATS = frozenset(
         "response.output_text.done",
         "response.content_part.done",
         "response.output_item.done",
+        # The reasoning's whole text again: a summary part's, or an open-weight model's
+        # reasoning (as long as an answer). A server that sends no deltas still has its
+        # reasoning read, from the final response's output (`ReplyReader.finished`).
+        "response.reasoning_summary_part.done",
+        "response.reasoning_summary_text.done",
+        "response.reasoning_text.done",
     }
 )
+# Pieces of the reasoning: a summary's (reasoning models) or the reasoning itself
+# (open-weight models).
+REASONING_DELTAS = frozenset(
+    {"response.reasoning_summary_text.delta", "response.reasoning_text.delta"}
+)
+# Between two parts of a summary (each a short titled paragraph).
+PART_BREAK = "\n\n"
 TYPE_WITHIN = 120
 
 _STARTS = ("response.created", "response.in_progress", "response.queued")
@@ -63,6 +87,52 @@ def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _field(value: Any, name: str) -> Any:
+    """A field of an SDK model or of plain JSON (lists inside a `JsonView` stay JSON)."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def _texts(parts: Any) -> list[str]:
+    """The texts of a reasoning item's summary or content parts."""
+    if not isinstance(parts, list):
+        return []
+    return [text for part in parts if isinstance(text := _field(part, "text"), str) and text]
+
+
+def reasoning_items(response: Any) -> tuple[ReasoningItem, ...]:
+    """The response's reasoning items that can be sent back on their own: those with
+    encrypted_content (one without it only names an item the server kept, which a replay
+    after expiry cannot use). Kept as the API takes them in input: type, id, summary,
+    encrypted_content."""
+    output = getattr(response, "output", None)
+    items: list[ReasoningItem] = []
+    for item in output if isinstance(output, list) else []:
+        if _field(item, "type") != "reasoning":
+            continue
+        item_id = _field(item, "id")
+        encrypted = _field(item, "encrypted_content")
+        if not isinstance(item_id, str) or not isinstance(encrypted, str) or not encrypted:
+            continue
+        summary = [{"type": "summary_text", "text": t} for t in _texts(_field(item, "summary"))]
+        items.append(
+            {"type": "reasoning", "id": item_id, "summary": summary, "encrypted_content": encrypted}
+        )
+    return tuple(items)
+
+
+def _reasoning_text(response: Any) -> str:
+    """The reasoning in the final response's output: its summaries' parts, else its
+    reasoning text (for a server that streamed none of it)."""
+    output = getattr(response, "output", None)
+    parts: list[str] = []
+    for item in output if isinstance(output, list) else []:
+        if _field(item, "type") == "reasoning":
+            parts += _texts(_field(item, "summary")) or _texts(_field(item, "content"))
+    return PART_BREAK.join(parts)
+
+
 def response_usage(response: Any) -> Usage:
     """The response's token counts; one that is not a whole number SQLite can hold (a
     broken server's 10**30, a string) is dropped (see `_usage_dropped`)."""
@@ -88,7 +158,9 @@ class ReplyReader:
     """Follows one stream: `read` each event, then `end` if the stream ran out first.
 
     Yields `ResponseStarted` once, `TextDelta`s (never empty), then one `ResponseFinished`
-    (after which `done` is set). An ``error`` event raises its `BackendError`.
+    (after which `done` is set). An ``error`` event raises its `BackendError`. A reasoning
+    model's reply also has `ReasoningStarted` (its reasoning item added) and
+    `ReasoningDelta`s (never empty; a summary's parts separated by a blank line).
     """
 
     def __init__(
@@ -103,20 +175,34 @@ class ReplyReader:
         # Azure sends `failed` with error null, then an error frame that says why (e.g.
         # the output content filter): the failure is held until that frame or the end.
         self.held_failure: ResponseFinished | None = None
+        self.reasoning_started = False
+        self.reasoned = False  # a reasoning delta was yielded
+        self._part_break = False  # a new summary part began after some reasoning
 
     def read(self, event: Any) -> Iterator[BackendEvent]:
         kind = getattr(event, "type", None)
-        if kind in _STARTS:
-            if not self.started:
-                yield self._start(event.response)
-        elif kind == "response.output_text.delta":
+        if kind == "response.output_text.delta":
             delta = event.delta
             if isinstance(delta, str) and delta:
                 yield TextDelta(delta)
+        elif kind in REASONING_DELTAS:
+            delta = event.delta
+            if isinstance(delta, str) and delta:
+                yield from self._reasoning(delta)
+        elif kind in _STARTS:
+            if not self.started:
+                yield self._start(event.response)
+        elif kind == "response.reasoning_summary_part.added":
+            self._part_break = self.reasoned
+        elif kind == "response.output_item.added":
+            if _field(getattr(event, "item", None), "type") == "reasoning":
+                yield from self._reasoning("")
         elif kind in _ENDS:
             response = event.response
             if not self.started:
                 yield self._start(response)
+            if not self.reasoned and (text := _reasoning_text(response)):
+                yield from self._reasoning(text)
             finished = self.finished(kind, response)
             if kind == "response.failed" and getattr(response, "error", None) is None:
                 self.held_failure = finished
@@ -131,6 +217,18 @@ class ReplyReader:
                 secrets=self.secrets,
                 request_id=self.request_id,
             )
+
+    def _reasoning(self, text: str) -> Iterator[BackendEvent]:
+        if not self.reasoning_started:
+            self.reasoning_started = True
+            yield ReasoningStarted()
+        if not text:
+            return
+        if self._part_break:
+            self._part_break = False
+            text = PART_BREAK + text
+        self.reasoned = True
+        yield ReasoningDelta(text)
 
     def _start(self, response: Any) -> ResponseStarted:
         self.started = True
@@ -183,4 +281,5 @@ class ReplyReader:
             incomplete_reason=reason,
             error=error_text,
             notes=tuple(notes),
+            reasoning_items=reasoning_items(response),
         )

@@ -12,15 +12,33 @@ from collections.abc import Collection
 
 from foundry_tui.core.models import GenerationSettings, InputMessage, MessageRole
 
-__all__ = ["create_body", "to_input_items"]
+__all__ = ["ENCRYPTED_REASONING", "asks_for_reasoning", "create_body", "to_input_items"]
+
+# What `include` asks for so a reply's reasoning items carry their encrypted content, the
+# one form of them a request can send back without the server keeping them.
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 
 def to_input_items(messages: list[InputMessage]) -> list[dict[str, object]]:
-    """Input items for `responses.create` from the app's messages."""
-    return [
-        {"type": "message", "role": MessageRole(message.role).value, "content": message.text}
-        for message in messages
-    ]
+    """Input items for `responses.create` from the app's messages; an assistant message's
+    reasoning items go just before it, where the model produced them."""
+    items: list[dict[str, object]] = []
+    for message in messages:
+        items.extend(message.reasoning_items)
+        items.append(
+            {"type": "message", "role": MessageRole(message.role).value, "content": message.text}
+        )
+    return items
+
+
+def asks_for_reasoning(settings: GenerationSettings, input: list[InputMessage]) -> bool:
+    """Whether the turn goes to a model that reasons: asked to (an effort other than
+    none, or a summary), or sending reasoning items back. Only such a request carries
+    `include`, so a chat with a model that never reasoned is sent as before."""
+    if any(message.reasoning_items for message in input):
+        return True
+    effort = settings.reasoning_effort
+    return bool(settings.reasoning_summary) or (effort is not None and effort != "none")
 
 
 def create_body(
@@ -51,6 +69,10 @@ def create_body(
         body["text"] = {"verbosity": settings.verbosity}
     if prompt_cache_key:
         body["prompt_cache_key"] = prompt_cache_key
+    if asks_for_reasoning(settings, input):
+        # Every turn of a reasoning model, chained or not (store true): a replay after
+        # the server forgot the chain can send back only what was asked for here.
+        body["include"] = [ENCRYPTED_REASONING]
     body["store"] = store
     body["stream"] = True
     for name in omit:

@@ -34,6 +34,7 @@ from typing import Any
 
 from foundry_tui.backend.limits import StreamLimits
 from foundry_tui.backend.limits import next_within as _next_within
+from foundry_tui.backend.replies import REASONING_DELTAS as _REASONING_DELTAS
 from foundry_tui.backend.replies import REPEATS as _REPEATS
 from foundry_tui.backend.replies import TYPE_WITHIN as _TYPE_WITHIN
 from foundry_tui.core.logs import get_logger
@@ -43,6 +44,7 @@ __all__ = [
     "FAST_STREAM_SECONDS",
     "TRICKLE_GAP",
     "TRICKLE_WAIT",
+    "ReasoningDeltaEvent",
     "TextDeltaEvent",
     "private_path_problem",
     "stream_events",
@@ -83,6 +85,17 @@ class TextDeltaEvent:
     type = "response.output_text.delta"
 
     def __init__(self, delta: object) -> None:
+        self.delta = delta
+
+
+class ReasoningDeltaEvent:
+    """A reasoning delta (a summary's or the reasoning text's), read without the SDK's
+    typed model: a summary can stream as fast as an answer."""
+
+    __slots__ = ("delta", "type")
+
+    def __init__(self, kind: str, delta: object) -> None:
+        self.type = kind
         self.delta = delta
 
 
@@ -177,7 +190,8 @@ def _private_parts(stream: Any) -> tuple[Any, Any, Any, bool] | None:
 
 
 async def stream_events(stream: Any, limits: StreamLimits | None = None) -> AsyncIterator[Any]:
-    """The stream's events as the SDK makes them, except text deltas (`TextDeltaEvent`).
+    """The stream's events as the SDK makes them, except text deltas (`TextDeltaEvent`)
+    and reasoning deltas (`ReasoningDeltaEvent`).
 
     `limits` ends a stream that brings no text, or runs, too long. A frame whose data is
     not JSON raises `openai.APIError` (the server's fault, said as such), whichever path
@@ -227,10 +241,15 @@ async def stream_events(stream: Any, limits: StreamLimits | None = None) -> Asyn
         data = _json(data_text, stream)
         if isinstance(data, dict):
             kind = data.get("type")
-            if kind == "response.output_text.delta" and "error" not in data:
+            if (
+                kind == "response.output_text.delta" or kind in _REASONING_DELTAS
+            ) and "error" not in data:
                 delta = data.get("delta")
                 yielded = True
-                yield TextDeltaEvent(delta)
+                if kind == "response.output_text.delta":
+                    yield TextDeltaEvent(delta)
+                else:
+                    yield ReasoningDeltaEvent(kind, delta)
                 now = loop.time()
                 if delta:
                     limits.last_text = now

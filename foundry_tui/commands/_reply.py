@@ -28,6 +28,8 @@ from foundry_tui.core.session import (
     ParameterDropped,
     ReplyDelta,
     SettingsChanged,
+    ThinkingDelta,
+    ThinkingStarted,
     TurnEnded,
     TurnStarted,
 )
@@ -50,6 +52,8 @@ _FLAGS = {
     "reasoning.summary": "--reasoning-summary",
     "text.verbosity": "--verbosity",
 }
+# The thinking on a terminal's stderr: dim, so the answer on stdout stands out.
+_DIM, _UNDIM = "\x1b[2m", "\x1b[22m"
 
 
 def result_of(reply: Message, mode: SendMode | None) -> dict[str, Any]:
@@ -69,15 +73,25 @@ def result_of(reply: Message, mode: SendMode | None) -> dict[str, Any]:
             "total_tokens": usage.total_tokens,
         },
         "error": reply.error,
+        "reasoning": reply.reasoning or None,
     }
 
 
 class ReplyPrinter:
-    def __init__(self, *, json_lines: bool, stream: bool, out: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        json_lines: bool,
+        stream: bool,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
         self.json_lines = json_lines
         self.stream = stream
         self.out = out or sys.stdout
+        self.err = err or sys.stderr
         self._inert = InertStream()
+        self._thinking: InertStream | None = None  # the reasoning streaming to stderr
         self._started: TurnStarted | None = None
         self._turns: Turns | None = None
         self._last = "\n"  # the last character written to stdout
@@ -113,6 +127,33 @@ class ReplyPrinter:
         self._said = gist
         say_problem(text)
 
+    def _think(self, text: str) -> None:
+        """The model's reasoning, on stderr (stdout stays the answer alone): made inert,
+        and dim when stderr is a terminal (a redirected one keeps plain text)."""
+        if self._thinking is None:
+            self._thinking = InertStream()
+            self._write_err(_DIM if self._err_is_terminal() else "")
+        self._write_err(self._thinking.feed(text))
+
+    def _end_thinking(self) -> None:
+        """The answer begins: the thinking ends with a blank line between them."""
+        thinking, self._thinking = self._thinking, None
+        if thinking is not None:
+            self._write_err(thinking.end() + (_UNDIM if self._err_is_terminal() else "") + "\n\n")
+
+    def _err_is_terminal(self) -> bool:
+        try:
+            return self.err.isatty()
+        except ValueError:
+            return False
+
+    def _write_err(self, text: str) -> None:
+        if not text:
+            return
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.err.write(text)
+            self.err.flush()
+
     def close(self) -> None:
         if not self._broken:
             with contextlib.suppress(BrokenPipeError, ValueError):
@@ -130,7 +171,18 @@ class ReplyPrinter:
                 if self.json_lines:
                     self._emit("delta", text=event.text)
                 else:
+                    self._end_thinking()
                     self._write(self._inert.feed(event.text))
+            elif isinstance(event, ThinkingDelta):
+                if not self.stream:
+                    continue
+                if self.json_lines:
+                    self._emit("reasoning", text=event.text)
+                else:
+                    self._think(event.text)
+            elif isinstance(event, ThinkingStarted):
+                if self.stream and self.json_lines:
+                    self._emit("reasoning_started")
             elif isinstance(event, TurnStarted):
                 self._started = event
                 if self.stream and self.json_lines:
@@ -187,6 +239,12 @@ class ReplyPrinter:
 
     def _finish_text(self, reply: Message) -> None:
         """The end of the reply on stdout, ending with a newline."""
+        if not self.json_lines:
+            if self.stream:
+                self._end_thinking()
+            elif reply.reasoning:
+                self._think(reply.reasoning)
+                self._end_thinking()
         if self.json_lines:
             result = result_of(reply, self._started.mode if self._started else None)
             if self.stream:

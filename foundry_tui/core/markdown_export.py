@@ -31,6 +31,8 @@ _STATUS_NOTES: Final = {
 }
 # A code fence's opening or closing line (CommonMark: up to 3 spaces, 3+ ` or ~).
 _FENCE: Final = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+# What would end the thinking's <details> block early, in the model's text.
+_DETAILS_END: Final = re.compile(r"</(details|summary)", re.IGNORECASE)
 
 
 def _value(value: str | float | int | None) -> str:
@@ -98,6 +100,18 @@ def _note(message: Message) -> str | None:
     return f"> *{note}*"
 
 
+def _thinking(message: Message) -> list[str]:
+    """A reply's reasoning, folded as the app shows it: a <details> block, which GitHub
+    and most Markdown viewers fold, so the answer is still what is read first, while the
+    summary's own Markdown (its bold titles) renders inside it; a plain viewer shows it
+    as a labelled section. Nothing in the model's text can close the block early."""
+    text = sanitize(message.reasoning).strip("\n")
+    if message.role != MessageRole.ASSISTANT or not text.strip():
+        return []
+    text = _DETAILS_END.sub(lambda found: "&lt;/" + found.group(1), close_fences(text))
+    return ["<details>", "<summary>Thinking</summary>", "", text, "", "</details>", ""]
+
+
 def markdown(exported: Exported) -> str:
     """The conversation as a Markdown document (ends in a newline)."""
     title = one_line(exported.conversation.title, None) or "Untitled conversation"
@@ -107,6 +121,7 @@ def markdown(exported: Exported) -> str:
         note = _note(message)
         if note is not None:
             lines += [note, ""]
+        lines += _thinking(message)
         text = sanitize(message.text).strip("\n")
         if text:
             lines.append(close_fences(text))

@@ -170,6 +170,18 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True)
+class ReasoningStarted:
+    """The model began to reason (a reasoning output item was added): it may think for a
+    while before any summary or answer text comes."""
+
+
+# A reasoning output item as the server handed it out (type, id, summary,
+# encrypted_content), JSON-ready: sent back before its reply when a conversation is
+# replayed, so the model keeps its earlier reasoning.
+ReasoningItem = dict[str, object]
+
+
+@dataclass(frozen=True)
 class ResponseFinished:
     """The stream ended with a final status from the server."""
 
@@ -182,6 +194,8 @@ class ResponseFinished:
     # What the server sent that was not fit to keep (an id that is an object, token
     # counts beyond 64 bits), each a sentence for the user; saved with the reply.
     notes: tuple[str, ...] = ()
+    # The response's reasoning items that carry encrypted_content (see ReasoningItem).
+    reasoning_items: tuple[ReasoningItem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,6 +234,7 @@ BackendEvent = (
     ResponseStarted
     | TextDelta
     | ReasoningDelta
+    | ReasoningStarted
     | ResponseFinished
     | ContextTrimmed
     | Retrying
@@ -249,6 +264,8 @@ class InputMessage:
     role: MessageRole
     text: str
     attachments: tuple[Attachment, ...] = ()
+    # An assistant message's reasoning items, sent back before it (see ReasoningItem).
+    reasoning_items: tuple[ReasoningItem, ...] = ()
 
 
 class InputMessages(list[InputMessage]):

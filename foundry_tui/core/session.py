@@ -49,6 +49,8 @@ from foundry_tui.core.models import (
     MessageRole,
     MessageStatus,
     ReasoningDelta,
+    ReasoningItem,
+    ReasoningStarted,
     ResponseFinished,
     ResponseStarted,
     RetrievedResponse,
@@ -150,6 +152,18 @@ class ReplyDelta:
 
 
 @dataclass(frozen=True)
+class ThinkingStarted:
+    """The model began to reason; its summary (if any) follows as `ThinkingDelta`s."""
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    """A piece of the model's reasoning summary (or open-weight reasoning text)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class ModeChanged:
     """The server had forgotten the chain mid-send; the turn is being replayed."""
 
@@ -185,6 +199,8 @@ TurnEvent = (
     TurnStarted
     | SettingsChanged
     | ReplyDelta
+    | ThinkingStarted
+    | ThinkingDelta
     | ModeChanged
     | ParameterDropped
     | ContextTrimmed
@@ -363,7 +379,8 @@ class ChatSession:
         *,
         replaces: Message | None = None,
     ) -> AsyncGenerator[TurnEvent, None]:
-        previous_response_id, context = _request_context(history, mode)
+        reasoning = await self._reasoning_items(history, mode, settings)
+        previous_response_id, context = _request_context(history, mode, reasoning)
         reply = await _in_thread(
             self.store.add_message,
             conversation_id=self.conversation.id,
@@ -397,7 +414,8 @@ class ChatSession:
                             reason="The server no longer has this conversation; "
                             "sending the saved transcript instead.",
                         )
-                        _, context = _request_context(history, SendMode.REPLAY)
+                        reasoning = await self._reasoning_items(history, SendMode.REPLAY, settings)
+                        _, context = _request_context(history, SendMode.REPLAY, reasoning)
                         continue
                     dropped = await self._refused_by(error, settings.model)
                     if dropped is None:
@@ -456,13 +474,36 @@ class ChatSession:
             "out from now on.",
         )
 
+    async def _reasoning_items(
+        self, history: list[Message], mode: SendMode, settings: GenerationSettings
+    ) -> dict[str, tuple[ReasoningItem, ...]]:
+        """The saved reasoning items of the replies a replay sends, by message id: only
+        a replay sends them (a chained turn's server has them), and only those of the
+        model asked now (another model cannot read them)."""
+        if mode not in (SendMode.REPLAY, SendMode.LOCAL):
+            return {}
+        ids = [
+            m.id for m in history if m.role == MessageRole.ASSISTANT and m.model == settings.model
+        ]
+        if not ids:
+            return {}
+        return await _in_thread(self.store.reasoning_items, ids)
+
     async def _pump(
         self,
         writer: _ReplyWriter,
         settings: GenerationSettings,
         context: list[InputMessage],
         user: Message,
-    ) -> AsyncIterator[ReplyDelta | ContextTrimmed | Retrying | Waiting | Answered]:
+    ) -> AsyncIterator[
+        ReplyDelta
+        | ThinkingStarted
+        | ThinkingDelta
+        | ContextTrimmed
+        | Retrying
+        | Waiting
+        | Answered
+    ]:
         stream = self.backend.stream_reply(
             settings=settings,
             input=[*context, InputMessage(role=MessageRole.USER, text=user.text)],
@@ -479,8 +520,11 @@ class ChatSession:
             elif isinstance(event, ContextTrimmed | Retrying | Waiting | Answered):
                 yield event
             elif isinstance(event, ReasoningDelta):
-                # Not shown or saved yet: the Thinking block comes with issue 13's work.
-                continue
+                writer.reasoning.append(event.text)
+                yield ThinkingDelta(event.text)
+                await writer.flush_if_due()
+            elif isinstance(event, ReasoningStarted):
+                yield ThinkingStarted()
             else:
                 writer.observe(event)
 
@@ -493,16 +537,22 @@ class _ReplyWriter:
         self.reply = reply
         self.previous_response_id = reply.previous_response_id
         self.parts: list[str] = []
+        self.reasoning: list[str] = []  # the reasoning summary's (or text's) pieces
         self.response_id: str | None = None
         self.response_model: str | None = None
         self.finished: ResponseFinished | None = None
         self._saved_length = 0
+        self._saved_reasoning = 0
         self._last_save = time.monotonic()
         self._save_interval = PARTIAL_SAVE_INTERVAL
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    @property
+    def reasoning_text(self) -> str:
+        return "".join(self.reasoning)
 
     def observe(self, event: ResponseStarted | ResponseFinished) -> None:
         if isinstance(event, ResponseStarted):
@@ -516,17 +566,31 @@ class _ReplyWriter:
         if started - self._last_save < self._save_interval:
             return
         text = self.text
-        if len(text) == self._saved_length:
+        thought = self.reasoning_text if self.reasoning else ""
+        if len(text) == self._saved_length and len(thought) == self._saved_reasoning:
             return
         self.parts[:] = [text]
         self._saved_length = len(text)
+        # The reasoning is written with the text, and only when it grew.
+        reasoning: str | None = None
+        if len(thought) != self._saved_reasoning:
+            self.reasoning[:] = [thought]
+            self._saved_reasoning = len(thought)
+            reasoning = thought
         try:
-            await _in_thread(self.store.update_message, self.reply.id, text=text)
+            await _in_thread(
+                self.store.update_message, self.reply.id, text=text, reasoning=reasoning
+            )
         except StorageError:
             raise
         except Exception:
             # Text SQLite cannot take (a lone surrogate from a JSON escape): keep what it can.
-            await _in_thread(self.store.update_message, self.reply.id, text=storable_text(text))
+            await _in_thread(
+                self.store.update_message,
+                self.reply.id,
+                text=storable_text(text),
+                reasoning=None if reasoning is None else storable_text(reasoning),
+            )
         self._last_save = time.monotonic()
         took = self._last_save - started
         self._save_interval = max(PARTIAL_SAVE_INTERVAL, SAVE_TIME_FACTOR * took)
@@ -573,6 +637,7 @@ class _ReplyWriter:
             notes.append(DROPPED_DETAILS_NOTE.format(", ".join(dropped)))
         note = " ".join(notes) or None
         text = self.text
+        thought = self.reasoning_text or None
         if debugging():
             get_logger(__name__).debug("reply %s (%s): %r", self.reply.id, status, text)
         try:
@@ -584,14 +649,27 @@ class _ReplyWriter:
                 response_model=short_string(model),
                 usage=usage,
                 error=note,
+                reasoning=thought,
             )
         except Exception as first:
             note = f"{note} {UNSAVED_DETAILS_NOTE}" if note else UNSAVED_DETAILS_NOTE
             text = storable_text(text)
             try:
-                self.store.update_message(self.reply.id, text=text, status=status, error=note)
+                self.store.update_message(
+                    self.reply.id,
+                    text=text,
+                    status=status,
+                    error=note,
+                    reasoning=None if thought is None else storable_text(thought),
+                )
             except Exception:
                 raise first from None
+        if finished is not None and finished.reasoning_items:
+            try:
+                self.store.save_reasoning_items(self.reply.id, finished.reasoning_items)
+            except StorageError as error:
+                # The reply is saved; a replay only sends it without its reasoning.
+                get_logger(__name__).warning("reasoning items not saved: %s", error)
         saved = self.store.get_message(self.reply.id)
         if saved is None:  # the conversation was deleted while the reply streamed
             return replace(self.reply, text=text, status=status, error=note)
@@ -611,20 +689,29 @@ def _chain_anchor(transcript: list[Message]) -> Message | None:
 
 
 def _request_context(
-    history: list[Message], mode: SendMode
+    history: list[Message],
+    mode: SendMode,
+    reasoning: dict[str, tuple[ReasoningItem, ...]] | None = None,
 ) -> tuple[str | None, list[InputMessage]]:
-    """(previous_response_id, input messages to send before the new prompt)."""
+    """(previous_response_id, input messages to send before the new prompt); a replayed
+    reply carries its saved reasoning items (``reasoning``, by message id)."""
     anchor = _chain_anchor(history) if mode == SendMode.CHAIN else None
     if anchor is not None:
         # Turns after the anchor (a failed or cancelled one) never reached the server's
         # chain: send them along so the model sees what the user sees.
         after = history[history.index(anchor) + 1 :]
-        return anchor.response_id, _as_input(after)
-    return None, _as_input(history)
+        return anchor.response_id, _as_input(after, reasoning or {})
+    return None, _as_input(history, reasoning or {})
 
 
-def _as_input(messages: list[Message]) -> list[InputMessage]:
-    return [InputMessage(role=m.role, text=m.text) for m in _replayed(messages) if m.text.strip()]
+def _as_input(
+    messages: list[Message], reasoning: dict[str, tuple[ReasoningItem, ...]]
+) -> list[InputMessage]:
+    return [
+        InputMessage(role=m.role, text=m.text, reasoning_items=reasoning.get(m.id, ()))
+        for m in _replayed(messages)
+        if m.text.strip()
+    ]
 
 
 def _replayed(messages: list[Message]) -> list[Message]:

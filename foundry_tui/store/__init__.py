@@ -47,6 +47,7 @@ from foundry_tui.core.models import (
     Message,
     MessageRole,
     MessageStatus,
+    ReasoningItem,
     ServerState,
     Usage,
 )
@@ -395,6 +396,21 @@ class Store:
         params += [now_iso(), message_id]
         with self._write("save the message to") as conn:
             store_writes.update_message(conn, assignments, params)
+
+    def save_reasoning_items(self, message_id: str, items: Sequence[ReasoningItem]) -> None:
+        """Keeps a reply's reasoning items (their encrypted content included), for a
+        replay to send back; not read with the transcript (they can be large)."""
+        import json
+
+        with self._write("save the message to") as conn:
+            store_writes.save_reasoning_items(conn, message_id, json.dumps(list(items)))
+
+    def reasoning_items(self, message_ids: Sequence[str]) -> dict[str, tuple[ReasoningItem, ...]]:
+        """The saved reasoning items of those messages that have any, by message id."""
+        with self._read() as conn:
+            found = store_reads.reasoning_items(conn, list(message_ids))
+        items = {key: store_reads.reasoning_items_from_json(text) for key, text in found.items()}
+        return {key: value for key, value in items.items() if value}
 
     def get_message(self, message_id: str) -> Message | None:
         with self._read() as conn:

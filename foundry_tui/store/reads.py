@@ -225,3 +225,39 @@ def rejected_parameters(conn: sqlite3.Connection, profile: str, model: str) -> d
         (profile, model),
     ).fetchall()
     return {str(row[0]): str(row[1]) for row in rows}
+
+
+# Ids per query when reading reasoning items (SQLite's bound-variable limit is 32,766).
+_IDS_PER_QUERY = 500
+
+
+def reasoning_items(conn: sqlite3.Connection, message_ids: list[str]) -> dict[str, Any]:
+    """The saved reasoning items of those messages that have any, as JSON text by id."""
+    found: dict[str, Any] = {}
+    for start in range(0, len(message_ids), _IDS_PER_QUERY):
+        chunk = message_ids[start : start + _IDS_PER_QUERY]
+        marks = ", ".join("?" * len(chunk))
+        found.update(
+            conn.execute(
+                f"SELECT id, reasoning_items FROM messages WHERE id IN ({marks}) "
+                "AND reasoning_items IS NOT NULL",
+                chunk,
+            ).fetchall()
+        )
+    return found
+
+
+def reasoning_items_from_json(text: object) -> tuple[dict[str, object], ...]:
+    """Reasoning items as saved; anything that is not a list of objects (a damaged or
+    hand-edited database) reads as none."""
+    if not isinstance(text, str):
+        return ()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return ()
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        item for item in value if isinstance(item, dict) and item.get("type") == "reasoning"
+    )

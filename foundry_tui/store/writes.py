@@ -326,3 +326,7 @@ def reject_parameter(
         "DO UPDATE SET reason = excluded.reason",
         (profile, model, parameter, reason, now),
     )
+
+
+def save_reasoning_items(conn: sqlite3.Connection, message_id: str, items_json: str) -> None:
+    conn.execute("UPDATE messages SET reasoning_items = ? WHERE id = ?", [items_json, message_id])

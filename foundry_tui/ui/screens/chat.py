@@ -109,6 +109,13 @@ class ChatScreen(Screen[None]):
             "its budget reasoning and wrote (almost) no answer",
         ),
         Binding(
+            "ctrl+t",
+            "toggle_thinking",
+            "Thinking",
+            id="chat.toggle_thinking",
+            tooltip="Unfold or fold the model's thinking (the selected reply's, else the latest)",
+        ),
+        Binding(
             "f2",
             "rename",
             "Rename",
@@ -256,7 +263,17 @@ class ChatScreen(Screen[None]):
             return self.turns is not None and self.turns.can_continue
         if action == "larger_budget":
             return self.turns is not None and self.turns.remedy == Remedy.LARGER_BUDGET
+        if action == "toggle_thinking":
+            transcripts = self.query(Transcript)  # none yet while the screen composes
+            return bool(transcripts) and transcripts.first().thinking_target() is not None
         return True
+
+    def action_toggle_thinking(self) -> None:
+        """Unfolds or folds the thinking of the selected reply, else of the latest."""
+        transcript = self.query_one(Transcript)
+        block = transcript.thinking_target()
+        if block is not None:
+            transcript.toggle_thinking(block)
 
     def action_retry(self) -> None:
         """Resends the prompt of the last failed, cancelled or cut-off reply."""

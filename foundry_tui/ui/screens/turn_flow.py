@@ -22,7 +22,14 @@ from textual.message import Message as TextualMessage
 from textual.message_pump import MessagePump
 
 from foundry_tui.core.models import Message, StorageError
-from foundry_tui.core.session import ReplyDelta, SendMode, TurnEnded, TurnEvent, TurnStarted
+from foundry_tui.core.session import (
+    ReplyDelta,
+    SendMode,
+    ThinkingDelta,
+    TurnEnded,
+    TurnEvent,
+    TurnStarted,
+)
 from foundry_tui.core.turns import Remedy, Turns
 
 # The longest the UI loop handles deltas without letting other work (keys) run.
@@ -44,8 +51,8 @@ class TurnUpdate(TurnMessage, bubble=False):
         self.event = event
 
 
-class ReplyText(TurnMessage, bubble=False):
-    """Text of the reply: all that arrived since the last ReplyText was handled."""
+class GatheredText(TurnMessage, bubble=False):
+    """Text gathered while the last message of its kind waited to be handled."""
 
     def __init__(self, pending: list[str]) -> None:
         super().__init__()
@@ -55,6 +62,15 @@ class ReplyText(TurnMessage, bubble=False):
         text = "".join(self._pending)
         self._pending.clear()
         return text
+
+
+class ReplyText(GatheredText, bubble=False):
+    """Text of the reply: all that arrived since the last ReplyText was handled."""
+
+
+class ThinkingText(GatheredText, bubble=False):
+    """The model's reasoning text: all that arrived since the last ThinkingText was
+    handled (gathered as the reply's text is)."""
 
 
 class TurnSettled(TurnMessage, bubble=False):
@@ -84,8 +100,9 @@ class TurnClosed(TurnMessage, bubble=False):
 class _TextPoster:
     """Posts a reply's deltas as ReplyText messages, at most one in flight."""
 
-    def __init__(self, screen: MessagePump) -> None:
+    def __init__(self, screen: MessagePump, kind: type[GatheredText] = ReplyText) -> None:
         self._screen = screen
+        self._kind = kind
         self._loop = asyncio.get_running_loop()
         self._pending: list[str] = []
         self._posted_at = -math.inf
@@ -110,7 +127,7 @@ class _TextPoster:
     def _post(self) -> None:
         self._timer = None
         self._posted_at = self._loop.time()
-        self._screen.post_message(ReplyText(self._pending))
+        self._screen.post_message(self._kind(self._pending))
 
 
 async def post_turn(
@@ -123,10 +140,12 @@ async def post_turn(
     """Runs one turn of ``turns`` and posts it to ``screen``; ``prompt`` is the text the
     user typed, put back in the box if the turn could not even start."""
     text = _TextPoster(screen)
+    thinking = _TextPoster(screen, ThinkingText)
     loop = asyncio.get_running_loop()
     yielded_at = loop.time()
 
     def post(message: TurnMessage) -> None:
+        thinking.flush()
         text.flush()
         screen.post_message(message)
 
@@ -135,8 +154,12 @@ async def post_turn(
     try:
         async with aclosing(events):
             async for event in events:
-                if isinstance(event, ReplyDelta):
-                    text.add(event.text)
+                if isinstance(event, ReplyDelta | ThinkingDelta):
+                    if isinstance(event, ReplyDelta):
+                        thinking.flush()  # the reasoning shows before the answer
+                        text.add(event.text)
+                    else:
+                        thinking.add(event.text)
                     # A fast stream read in one large chunk is a long run of deltas with
                     # no wait between them: keys would wait for the whole run.
                     if loop.time() - yielded_at > DELTA_RUN_SECONDS:

@@ -21,12 +21,14 @@ from foundry_tui.core.session import (
     ParameterDropped,
     SendMode,
     SettingsChanged,
+    ThinkingStarted,
     TurnStarted,
 )
 from foundry_tui.core.text import sanitize
 from foundry_tui.core.turns import Remedy, budget_note
 from foundry_tui.ui.screens.turn_flow import (
     ReplyText,
+    ThinkingText,
     TurnClosed,
     TurnMessage,
     TurnSettled,
@@ -88,12 +90,22 @@ class TurnView:
         self.prompt = screen.query_one(PromptInput)
         self.block: MessageBlock | None = None
         self._blinks: bool | None = None
+        self._thinking = False  # the model reasons and its answer has not begun
 
     async def apply(self, message: TurnMessage) -> None:
         if isinstance(message, ReplyText):
             text = message.take()
             if self.block is not None:
+                if self._thinking and text:
+                    self._end_thinking(fold=True)
                 self.transcript.write(self.block, text)
+        elif isinstance(message, ThinkingText):
+            text = message.take()
+            if self.block is not None and text:
+                if not self._thinking:
+                    self._start_thinking()
+                self.status.clear_wait()  # its text shows: no need to count
+                self.transcript.write_thinking(self.block, text)
         elif isinstance(message, TurnUpdate):
             event = message.event
             if isinstance(event, TurnStarted):
@@ -122,9 +134,25 @@ class TurnView:
         self.prompt.cursor_blink = False
         self.screen.conversations.show_title()
 
+    def _start_thinking(self) -> None:
+        self._thinking = True
+        if self.block is not None:
+            self.transcript.start_thinking(self.block)
+        self.screen.refresh_bindings()
+
+    def _end_thinking(self, *, fold: bool) -> None:
+        self._thinking = False
+        self.status.clear_wait()
+        if self.block is not None:
+            self.transcript.end_thinking(self.block, fold=fold)
+
     def _progress(self, event: object) -> None:
         status = self.status
-        if isinstance(event, SettingsChanged):
+        if isinstance(event, ThinkingStarted):
+            if not self._thinking:
+                self._start_thinking()
+                status.show_thinking()
+        elif isinstance(event, SettingsChanged):
             self.screen.show_settings(event.settings)
             self.screen.notify(event.reason)
         elif isinstance(event, ParameterDropped | ContextTrimmed):
@@ -144,6 +172,8 @@ class TurnView:
     async def _settled(self, message: TurnSettled) -> None:
         end, status = message.end, self.status
         reply = end.reply
+        if self._thinking:
+            self._end_thinking(fold=bool(reply.text.strip()))
         if self.block is not None:
             await self.transcript.finish(self.block)
             self.transcript.update(self.block, reply)
@@ -187,6 +217,8 @@ class TurnView:
         )
 
     def _closed(self, message: TurnClosed) -> None:
+        if self._thinking:
+            self._end_thinking(fold=False)
         block, self.block = self.block, None
         if message.stopped is not None and block is not None:
             self.transcript.stop(block)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from rich.console import Console, ConsoleOptions, RenderableType
@@ -22,6 +22,7 @@ from textual.strip import Strip
 from foundry_tui.core.models import Message, MessageRole, MessageStatus
 from foundry_tui.core.text import sanitize
 from foundry_tui.ui.markdown_split import last_cut, split_segments
+from foundry_tui.ui.widgets.thinking import ThinkingPart
 from foundry_tui.ui.widgets.unwrap import Copied, Place, block_indents, locate
 
 # While a reply streams, its last segment is closed sooner than a saved reply's: each
@@ -76,6 +77,8 @@ class Palette:
     flagged_bar: Style
     failed_bar: Style
     code_theme: str
+    thinking: Style = field(default_factory=Style)
+    thinking_title: Style = field(default_factory=Style)
 
 
 class LineRenderer:
@@ -99,8 +102,8 @@ class LineRenderer:
         )
         return [Strip(line, width) for line in rendered]
 
-    def markdown(self, text: str, width: int) -> list[Strip]:
-        return self.lines(_markdown(text, self.palette.code_theme), width)
+    def markdown(self, text: str, width: int, style: Style | None = None) -> list[Strip]:
+        return self.lines(_markdown(text, self.palette.code_theme), width, style)
 
 
 def _markdown(text: str, code_theme: str) -> RenderableType:
@@ -206,6 +209,9 @@ class MessageBlock:
         self._length = 0
         self._tail: str | None = None
         self._cut_lines: list[Strip] | None = None  # the note and the tail, rendered
+        # The model's reasoning above the answer; a saved one is shown folded.
+        self.thinking = ThinkingPart(message.reasoning, folded=True) if message.reasoning else None
+        self._thinking_lines: list[Strip] = []
 
     # -- content -------------------------------------------------------------------
 
@@ -299,8 +305,50 @@ class MessageBlock:
             kept += len(segment)
         self._height = None
 
+    # -- thinking --------------------------------------------------------------------
+
+    def start_thinking(self) -> None:
+        """The model began to reason; the part shows once its text comes."""
+        if self.thinking is None:
+            self.thinking = ThinkingPart()
+        self.thinking.start()
+
+    def append_thinking(self, text: str) -> None:
+        if self.thinking is None:
+            self.thinking = ThinkingPart()
+        self.thinking.append(text)
+        self._height = None
+
+    def end_thinking(self, *, fold: bool) -> bool:
+        """The reasoning is over (``fold``: the answer began); True if that shows."""
+        thinking = self.thinking
+        if thinking is None or not thinking.streaming:
+            return False
+        thinking.finish(fold=fold)
+        self._height = None
+        return not thinking.empty
+
+    def toggle_thinking(self) -> bool:
+        """Unfolds or folds the thinking; False when there is none to show."""
+        if self.thinking is None or self.thinking.empty:
+            return False
+        self.thinking.toggle()
+        self._height = None
+        self._estimate = None
+        return True
+
+    @property
+    def has_thinking(self) -> bool:
+        return self.thinking is not None and not self.thinking.empty
+
+    def thinking_title_at(self, y: int) -> bool:
+        """Whether line ``y`` of the rendered block is the thinking's title line."""
+        return bool(self._thinking_lines) and y == 1 + len(self._header)
+
     def set_message(self, message: Message) -> None:
         """Takes a new status, model or error; the body is kept as it is."""
+        if self.thinking is None and message.reasoning:
+            self.thinking = ThinkingPart(message.reasoning, folded=True)
         self.message = message
         self._chrome_width = -1
         self._height = None
@@ -329,7 +377,11 @@ class MessageBlock:
                 text = text[:HEAD_CHARS] + text[-TAIL_CHARS:]
             body = _estimate_lines(text, width - FRAME_COLUMNS)
             footer = 1 if _STATUS_NOTES.get(self.message.status) or self.message.error else 0
-            self._estimate = (width, 2 + body + footer)
+            thinking = self.thinking
+            shown = (
+                thinking.estimate(width - FRAME_COLUMNS) if thinking and not thinking.empty else 0
+            )
+            self._estimate = (width, 2 + body + footer + shown)
         return self._estimate[1]
 
     def render(self, width: int, renderer: LineRenderer) -> int:
@@ -357,12 +409,16 @@ class MessageBlock:
                 )
         if self._tail is not None and self._cut_lines is None:
             self._cut_lines = self._render_cut(self._tail, text_width, renderer)
+        thinking = self.thinking
+        self._thinking_lines = (
+            thinking.lines(text_width, renderer) if thinking and not thinking.empty else []
+        )
         self._assemble(Strip.blank(text_width, renderer.palette.base))
         self._height = len(self._lines)
         return self._height
 
     def _assemble(self, blank: Strip) -> None:
-        lines: list[Strip | None] = [None, *self._header]  # None: the margin above
+        lines: list[Strip | None] = [None, *self._header, *self._thinking_lines]
         first = True
         for segment_lines in self._segment_lines:
             if not segment_lines:
@@ -444,7 +500,7 @@ class MessageBlock:
         """Adds lines of this block to ``copied``: each span is a line, the column the
         selection starts at in its text and the one it ends at (None: the line's end).
         The body and the status note are copied as written, not as wrapped here."""
-        body_start = 1 + len(self._header)
+        body_start = 1 + len(self._header) + len(self._thinking_lines)
         footer_start = len(self._lines) - len(self._footer)
         longest = max(map(len, self.source.split("\n")), default=0)
         wide_width = min(COPY_WIDTH_LIMIT, max(self._width, longest + 16))

@@ -41,6 +41,7 @@ class StatusLine(Static):
     waiting: reactive[str] = reactive("")
     _retry: tuple[str, float, int, int] | None = None  # reason, when, attempt, attempts
     _waiting_since: float | None = None
+    _thinking_since: float | None = None
     _ticker: Timer | None = None
 
     def show_retry(self, reason: str, seconds: float, attempt: int, attempts: int) -> None:
@@ -55,9 +56,18 @@ class StatusLine(Static):
         self._waiting_since = time.monotonic() - seconds
         self._tick()
 
+    def show_thinking(self) -> None:
+        """Counts up while the model reasons with nothing to show: "thinking… 12 s"."""
+        self._retry = None
+        self._waiting_since = None
+        if self._thinking_since is None:
+            self._thinking_since = time.monotonic()
+        self._tick()
+
     def clear_wait(self) -> None:
         self._retry = None
         self._waiting_since = None
+        self._thinking_since = None
         if self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
@@ -72,6 +82,8 @@ class StatusLine(Static):
             self.waiting = f"{reason} · {retry} ({attempt} of {attempts})"
         elif self._waiting_since is not None:
             self.waiting = f"waiting for the server · {int(now - self._waiting_since)} s"
+        elif self._thinking_since is not None:
+            self.waiting = f"thinking… {int(now - self._thinking_since)} s"
         if self._ticker is None:
             self._ticker = self.set_interval(0.25, self._tick)
 

@@ -17,6 +17,7 @@ from itertools import accumulate
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.selection import Selection
@@ -45,6 +46,7 @@ class _Stream:
 
     def __init__(self) -> None:
         self.queued: list[str] = []
+        self.thinking: list[str] = []  # reasoning text, shown before the answer's
         self.wake = asyncio.Event()
         self.finishing = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -62,6 +64,8 @@ class Transcript(ScrollView, can_focus=True):
         "transcript--assistant",
         "transcript--flagged",
         "transcript--failed",
+        "transcript--thinking",
+        "transcript--thinking-title",
     }
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -159,14 +163,74 @@ class Transcript(ScrollView, can_focus=True):
         """
         if not fragment:
             return
-        stream = self._streams.get(id(block))
-        if stream is None:
-            stream = self._streams[id(block)] = _Stream()
-            self._reserve = max(1, min(FOLLOW_STEP, self.scrollable_content_region.height // 4))
+        stream = self._stream_for(block)
         stream.queued.append(fragment)
         stream.wake.set()
         if stream.task is None:
             stream.task = asyncio.create_task(self._pump(block, stream))
+
+    def write_thinking(self, block: MessageBlock, fragment: str) -> None:
+        """Queues reasoning text for ``block``, shown as the answer's text is."""
+        if not fragment:
+            return
+        stream = self._stream_for(block)
+        stream.thinking.append(fragment)
+        stream.wake.set()
+        if stream.task is None:
+            stream.task = asyncio.create_task(self._pump(block, stream))
+
+    def start_thinking(self, block: MessageBlock) -> None:
+        block.start_thinking()
+
+    def end_thinking(self, block: MessageBlock, *, fold: bool) -> None:
+        """The reasoning is over; ``fold``: the answer's first text came."""
+        stream = self._streams.get(id(block))
+        if stream is not None and stream.thinking:  # what is queued shows first
+            block.append_thinking("".join(stream.thinking))
+            stream.thinking.clear()
+        if block.end_thinking(fold=fold) and block in self._blocks:
+            self._block_changed(block)
+
+    def toggle_thinking(self, block: MessageBlock) -> bool:
+        """Unfolds or folds ``block``'s thinking; False if it has none."""
+        if not block.toggle_thinking():
+            return False
+        if block in self._blocks:
+            self._block_changed(block)
+        return True
+
+    def thinking_target(self) -> MessageBlock | None:
+        """The message the thinking key acts on: the one a selection starts in, else the
+        newest that has thinking."""
+        selection = self.text_selection
+        if selection is not None and selection.start is not None:
+            index = bisect_right(self._tops, selection.start.y) - 1
+            if 0 <= index < len(self._blocks) and self._blocks[index].has_thinking:
+                return self._blocks[index]
+        for block in reversed(self._blocks):
+            if block.has_thinking:
+                return block
+        return None
+
+    def on_click(self, event: events.Click) -> None:
+        """A click on a thinking's title line folds or unfolds it."""
+        offset = event.get_content_offset(self)
+        if offset is None or self._empty:
+            return
+        line = round(self.scroll_y) + offset.y
+        index = bisect_right(self._tops, line) - 1
+        if not 0 <= index < len(self._blocks):
+            return
+        block = self._blocks[index]
+        if block.thinking_title_at(line - self._tops[index]) and self.toggle_thinking(block):
+            event.stop()
+
+    def _stream_for(self, block: MessageBlock) -> _Stream:
+        stream = self._streams.get(id(block))
+        if stream is None:
+            stream = self._streams[id(block)] = _Stream()
+            self._reserve = max(1, min(FOLLOW_STEP, self.scrollable_content_region.height // 4))
+        return stream
 
     async def finish(self, block: MessageBlock) -> None:
         """Waits until everything written to ``block`` is on screen."""
@@ -206,6 +270,12 @@ class Transcript(ScrollView, can_focus=True):
             pending, stream.queued = stream.queued, []
             started = loop.time()
             text = "".join(pending)
+            if stream.thinking:
+                thought, stream.thinking = stream.thinking, []
+                if block in self._blocks:
+                    block.append_thinking("".join(thought))
+                    if not text:
+                        self._block_changed(block)
             if text and block in self._blocks:
                 block.append(text)
                 self._block_changed(block)
@@ -374,6 +444,8 @@ class Transcript(ScrollView, can_focus=True):
             flagged_bar=style("transcript--flagged"),
             failed_bar=style("transcript--failed"),
             code_theme="monokai" if self.app.current_theme.dark else "default",
+            thinking=style("transcript--thinking"),
+            thinking_title=style("transcript--thinking-title"),
         )
 
     def notify_style_update(self) -> None:
