@@ -249,6 +249,10 @@ class InputMessage:
     role: MessageRole
     text: str
     attachments: tuple[Attachment, ...] = ()
+    # The attachments' bytes as data URLs ("data:image/png;base64,..."), in the same
+    # order: encoded off the UI loop before the request is built (core/attachments.py).
+    # Left out of equality and repr: megabytes that say nothing a log needs.
+    attachment_data: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 class InputMessages(list[InputMessage]):

@@ -1,0 +1,264 @@
+"""Files and images with a prompt, below the UI: kept once per content beside the database,
+linked to the prompt before the request leaves, sent as the schema's input_image and
+input_file parts by the real AsyncOpenAI client, sent again by a retry and by a replay
+after expiry, explained when refused, and deleted with the last conversation using them."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from foundry_tui.backend.client import Backend
+from foundry_tui.core.attachments import AttachmentRejected, FileToAttach, check_file
+from foundry_tui.core.models import (
+    AuthMethod,
+    EndpointKind,
+    ErrorKind,
+    GenerationSettings,
+    MessageStatus,
+    Profile,
+)
+from foundry_tui.core.session import ChatSession, SendMode, TurnEnded, TurnEvent
+from foundry_tui.core.turns import Turns
+from foundry_tui.store import Store
+from tests.helpers import KEY_VARIABLE, TEST_KEY
+from tests.responses_server import Fault, ResponsesServer
+
+SETTINGS = GenerationSettings(model="gpt-4o")
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+PDF = b"%PDF-1.7\n" + b"report body " * 100
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
+    monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
+    with ResponsesServer(api_key=TEST_KEY, text_only_models=["gpt-35-turbo"]) as running:
+        yield running
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "history.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+async def backend(server: ResponsesServer) -> AsyncIterator[Backend]:
+    profile = Profile(
+        name="test",
+        kind=EndpointKind.COMPATIBLE,
+        endpoint=server.base_url,
+        auth=AuthMethod.API_KEY,
+        api_key_env=KEY_VARIABLE,
+    )
+    made = Backend(profile, max_retries=0, timeout=5)
+    yield made
+    await made.aclose()
+
+
+async def new_turns(store: Store, backend: Backend, model: str = "gpt-4o") -> Turns:
+    session = await ChatSession.start_new(
+        store, backend, profile="test", settings=GenerationSettings(model=model)
+    )
+    return Turns(session)
+
+
+def attach(folder: Path, name: str, data: bytes) -> FileToAttach:
+    path = folder / name
+    path.write_bytes(data)
+    return check_file(path)
+
+
+async def play(events: AsyncIterator[TurnEvent]) -> TurnEnded:
+    [end] = [event async for event in events if isinstance(event, TurnEnded)]
+    return end
+
+
+def user_content(body: dict[str, Any], index: int = -1) -> Any:
+    users = [item for item in body["input"] if item["role"] == "user"]
+    return users[index]["content"]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+async def test_an_image_and_a_pdf_arrive_as_the_schema_says(
+    tmp_path: Path, store: Store, backend: Backend, server: ResponsesServer
+) -> None:
+    turns = await new_turns(store, backend)
+    files = [attach(tmp_path, "chart.png", PNG), attach(tmp_path, "report.pdf", PDF)]
+    end = await play(turns.send("What is in these?", attachments=files))
+
+    assert end.error is None and end.reply.status == MessageStatus.COMPLETED
+    assert user_content(server.created()[-1]) == [
+        {"type": "input_text", "text": "What is in these?"},
+        {"type": "input_image", "image_url": f"data:image/png;base64,{b64(PNG)}", "detail": "auto"},
+        {
+            "type": "input_file",
+            "filename": "report.pdf",
+            "file_data": f"data:application/pdf;base64,{b64(PDF)}",
+        },
+    ]
+    assert end.reply.text == (
+        f"You said: What is in these? I see 1 image (png, {len(PNG)} bytes) and "
+        f"1 file (report.pdf, {len(PDF)} bytes)."
+    )
+    assert server.schema_errors == []
+    # The prompt is saved with its files (name, type, size), and reads back with them.
+    [prompt, _reply] = await turns.session.transcript()
+    assert [(a.name, a.media_type, a.size) for a in prompt.attachments] == [
+        ("chart.png", "image/png", len(PNG)),
+        ("report.pdf", "application/pdf", len(PDF)),
+    ]
+
+
+async def test_files_are_kept_once_per_content_privately_beside_the_database(
+    tmp_path: Path, store: Store, backend: Backend
+) -> None:
+    turns = await new_turns(store, backend)
+    first = attach(tmp_path, "a.png", PNG)
+    same = attach(tmp_path, "b.png", PNG)  # the same bytes under another name
+    await play(turns.send("one", attachments=[first]))
+    await play(turns.send("two", attachments=[same, first]))
+
+    folder = tmp_path / "history-attachments"
+    kept = [path for path in folder.rglob("*") if path.is_file()]
+    assert [path.read_bytes() for path in kept] == [PNG]
+    assert stat.S_IMODE(kept[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    prompts = [m for m in await turns.session.transcript() if m.attachments]
+    assert [[a.name for a in m.attachments] for m in prompts] == [["a.png"], ["b.png", "a.png"]]
+    # The original may go: the conversation carries its own copy.
+    (tmp_path / "a.png").unlink()
+    (tmp_path / "b.png").unlink()
+    end = await play(turns.send("three"))
+    assert end.error is None
+
+
+async def test_a_replay_after_expiry_sends_the_files_again(
+    tmp_path: Path, store: Store, backend: Backend, server: ResponsesServer
+) -> None:
+    turns = await new_turns(store, backend)
+    await play(turns.send("look", attachments=[attach(tmp_path, "chart.png", PNG)]))
+    server.expire_all()
+    await turns.check_server()
+    assert turns.next_mode == SendMode.REPLAY
+    end = await play(turns.send("and now?"))
+
+    assert end.error is None
+    body = server.created()[-1]
+    assert "previous_response_id" not in body
+    assert user_content(body, 0) == [
+        {"type": "input_text", "text": "look"},
+        {"type": "input_image", "image_url": f"data:image/png;base64,{b64(PNG)}", "detail": "auto"},
+    ]
+    assert user_content(body, -1) == "and now?"
+
+
+async def test_a_retry_resends_the_files(
+    tmp_path: Path, store: Store, backend: Backend, server: ResponsesServer
+) -> None:
+    turns = await new_turns(store, backend)
+    server.inject(Fault.SERVER_ERROR)
+    failed = await play(turns.send("read", attachments=[attach(tmp_path, "r.pdf", PDF)]))
+    assert failed.reply.status == MessageStatus.FAILED
+    end = await play(turns.retry())
+    assert end.reply.text == f"You said: read I see 1 file (r.pdf, {len(PDF)} bytes)."
+
+
+async def test_deleting_a_conversation_deletes_the_files_no_other_uses(
+    tmp_path: Path, store: Store, backend: Backend
+) -> None:
+    shared = attach(tmp_path, "shared.png", PNG)
+    own = attach(tmp_path, "own.pdf", PDF)
+    first = await new_turns(store, backend)
+    await play(first.send("both", attachments=[shared, own]))
+    second = await new_turns(store, backend)
+    await play(second.send("one", attachments=[shared]))
+    folder = tmp_path / "history-attachments"
+
+    def kept() -> set[bytes]:
+        return {path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+    assert kept() == {PNG, PDF}
+    store.delete_conversation(first.session.conversation.id)
+    assert kept() == {PNG}
+    [prompt, _] = store.transcript(second.session.conversation.id)
+    assert store.read_attachment(prompt.attachments[0].sha256) == PNG
+    store.delete_conversation(second.session.conversation.id)
+    assert kept() == set()
+    assert list(folder.iterdir()) == []  # no empty ab/ folders left behind
+
+
+async def test_a_model_without_vision_is_explained_naming_the_file(
+    tmp_path: Path, store: Store, backend: Backend, server: ResponsesServer
+) -> None:
+    turns = await new_turns(store, backend, model="gpt-35-turbo")
+    end = await play(turns.send("see", attachments=[attach(tmp_path, "cat.png", PNG)]))
+
+    assert end.error is not None and end.error.kind == ErrorKind.BAD_REQUEST
+    assert end.error.title == "The server refused the attached file cat.png (PNG image, 1.0 kB)"
+    assert "does not read images or files" in end.error.detail
+    assert end.reply.status == MessageStatus.FAILED
+    assert "cat.png" in (end.reply.error or "")
+
+
+async def test_a_damaged_image_is_explained(tmp_path: Path, store: Store, backend: Backend) -> None:
+    # A PNG header and then nothing a decoder reads is still "a PNG" to our check; this
+    # one claims PNG by its first bytes only after they were changed on disk.
+    checked = attach(tmp_path, "broken.png", PNG)
+    turns = await new_turns(store, backend)
+    kept_path = store.attachment_path(store.keep_attachment(checked).sha256)
+    os.chmod(kept_path, 0o600)
+    kept_path.write_bytes(b"\x00not an image")
+    end = await play(turns.send("see", attachments=[checked]))
+    # Kept again from the original: the same content, so the damaged copy is what goes.
+    assert end.error is not None
+    assert end.error.title.startswith("The server refused the attached file broken.png")
+    assert "could not read it as an image" in end.error.detail
+
+
+async def test_the_server_refuses_a_malformed_part_like_the_api(server: ResponsesServer) -> None:
+    from openai import AsyncOpenAI, BadRequestError
+
+    client = AsyncOpenAI(base_url=server.base_url, api_key=TEST_KEY, max_retries=0)
+    malformed: list[dict[str, Any]] = [
+        {"type": "input_image", "image_url": f"data:image/png;base64,{b64(PNG)}"},  # no detail
+        {"type": "input_image", "image_url": "data:image/png;base64,@@@", "detail": "auto"},
+        {"type": "input_file", "file_data": f"data:application/pdf;base64,{b64(PDF)}"},
+    ]
+    params = []
+    for part in malformed:
+        with pytest.raises(BadRequestError) as refused:
+            await client.responses.create(
+                model="gpt-4o", input=[{"role": "user", "content": [part]}]
+            )
+        params.append(refused.value.param)
+    await client.close()
+    assert params == [
+        "input[0].content[0]",
+        "input[0].content[0].image_url",
+        "input[0].content[0].filename",
+    ]
+
+
+async def test_the_local_model_takes_no_files(tmp_path: Path, store: Store) -> None:
+    class TextOnly:
+        stateless = True
+
+    session = ChatSession(
+        store,
+        TextOnly(),  # type: ignore[arg-type]
+        store.create_conversation(profile="local", settings=SETTINGS),
+    )
+    with pytest.raises(AttachmentRejected, match="The local model reads text only"):
+        await play(Turns(session).send("see", attachments=[attach(tmp_path, "a.png", PNG)]))
+    assert store.transcript(session.conversation.id) == []
+    assert not (tmp_path / "history-attachments").exists()
