@@ -6,6 +6,7 @@ after expiry, explained when refused, and deleted with the last conversation usi
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from foundry_tui.backend.client import Backend
 from foundry_tui.core.attachments import AttachmentRejected, FileToAttach, check_file
@@ -33,6 +35,9 @@ from tests.responses_server import Fault, ResponsesServer
 SETTINGS = GenerationSettings(model="gpt-4o")
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 PDF = b"%PDF-1.7\n" + b"report body " * 100
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[1] / "foundry_tui/core/export_schema.json").read_text()
+)
 
 
 @pytest.fixture
@@ -262,3 +267,118 @@ async def test_the_local_model_takes_no_files(tmp_path: Path, store: Store) -> N
         await play(Turns(session).send("see", attachments=[attach(tmp_path, "a.png", PNG)]))
     assert store.transcript(session.conversation.id) == []
     assert not (tmp_path / "history-attachments").exists()
+
+
+# -- export and import ---------------------------------------------------------------------
+
+
+def export_json(store: Store, conversation_id: str) -> dict[str, Any]:
+    from foundry_tui.core import transfer
+
+    exported = transfer.find(store, conversation_id)
+    assert exported is not None
+    data: dict[str, Any] = json.loads(transfer.dumps(transfer.document(exported)))
+    return data
+
+
+async def test_export_import_export_carries_files_reasoning_usage_and_timings(
+    tmp_path: Path, store: Store, backend: Backend
+) -> None:
+    from foundry_tui.core import transfer
+    from foundry_tui.core.models import Usage
+
+    turns = await new_turns(store, backend)
+    image, pdf = attach(tmp_path, "chart.png", PNG), attach(tmp_path, "report.pdf", PDF)
+    await play(turns.send("first", attachments=[image, pdf]))
+    end = await play(turns.send("again", attachments=[image]))
+    store.update_message(
+        end.reply.id,
+        reasoning="Thinking about the chart.",
+        usage=Usage(10, 5, 15, cached_input_tokens=8, reasoning_tokens=3),
+        first_token_ms=120,
+        duration_ms=900,
+    )
+    cid = turns.session.conversation.id
+    first = export_json(store, cid)
+    Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(first)
+    assert first["version"] == 2
+    # Each content once, as base64 of exactly its bytes; prompts name them by hash.
+    assert [(a["media_type"], base64.b64decode(a["data"])) for a in first["attachments"]] == [
+        ("image/png", PNG),
+        ("application/pdf", PDF),
+    ]
+    png_hash = first["attachments"][0]["sha256"]
+    assert first["messages"][2]["attachments"] == [{"sha256": png_hash, "name": "chart.png"}]
+    last = first["messages"][3]
+    assert last["reasoning"] == "Thinking about the chart."
+    assert last["usage"]["cached_input_tokens"] == 8 and last["usage"]["reasoning_tokens"] == 3
+    assert (last["first_token_ms"], last["duration_ms"]) == (120, 900)
+
+    with Store.open(tmp_path / "elsewhere" / "other.db") as other:
+        saved = transfer.save_imported(other, transfer.parse(json.dumps(first).encode()))
+        again = export_json(other, saved.id)
+        [prompt, *_] = other.transcript(saved.id)
+        assert other.read_attachment(prompt.attachments[1].sha256) == PDF
+    ids = [first["conversation"]["id"], *(m["id"] for m in first["messages"])]
+    new_ids = [again["conversation"]["id"], *(m["id"] for m in again["messages"])]
+    text = json.dumps(again)
+    for old, new in zip(ids, new_ids, strict=True):
+        text = text.replace(new, old)
+    assert json.loads(text) == first
+
+
+def test_a_version_1_document_still_imports(tmp_path: Path, store: Store) -> None:
+    from foundry_tui.core import transfer
+
+    version_1 = {
+        "format": "foundry-tui.conversation",
+        "version": 1,
+        "exported_by": "foundry-tui 0.1.0",
+        "conversation": {
+            "id": "c1", "title": "Old", "profile": "work",
+            "created_at": "2026-12-01T05:01:10+00:00", "updated_at": "2026-12-01T05:01:11+00:00",
+            "server_state": "unknown", "head_message_id": "m2",
+            "settings": {"model": "gpt-4o", "instructions": None, "temperature": None,
+                         "top_p": None, "max_output_tokens": None},
+        },
+        "messages": [
+            {"id": mid, "parent_id": parent, "role": role, "status": "completed",
+             "created_at": "2026-12-01T05:01:10+00:00", "model": "gpt-4o",
+             "response_model": None, "response_id": response_id, "previous_response_id": None,
+             "usage": {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7},
+             "error": None, "text": text}
+            for mid, parent, role, response_id, text in (
+                ("m1", None, "user", None, "Hello"),
+                ("m2", "m1", "assistant", "resp_1", "Hi"),
+            )
+        ],
+    }  # fmt: skip
+    saved = transfer.save_imported(store, transfer.parse(json.dumps(version_1).encode()))
+    user, reply = store.transcript(saved.id)
+    assert (user.text, user.attachments, reply.text, reply.reasoning) == ("Hello", (), "Hi", "")
+    assert reply.usage.total_tokens == 7 and reply.usage.cached_input_tokens is None
+    assert export_json(store, saved.id)["version"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda d: d["attachments"][0].update(data=b64(PDF)), "does not match its sha256"),
+        (lambda d: d["attachments"][0].update(media_type="image/gif"), "is not a GIF image"),
+        (lambda d: d["attachments"][0].update(size=1), "is not the size of its data"),
+        (lambda d: d["attachments"][0].update(sha256="../" * 21 + "x"), "SHA-256"),
+        (lambda d: d["messages"][0]["attachments"][0].update(sha256="0" * 64), "names none"),
+        (lambda d: d["messages"][1].update(attachments=d["messages"][0]["attachments"]), "prompt"),
+    ],
+)
+async def test_import_refuses_attachments_that_are_not_what_they_say(
+    tmp_path: Path, store: Store, backend: Backend, change: Any, said: str
+) -> None:
+    from foundry_tui.core import transfer
+
+    turns = await new_turns(store, backend)
+    await play(turns.send("see", attachments=[attach(tmp_path, "a.png", PNG)]))
+    data = export_json(store, turns.session.conversation.id)
+    change(data)
+    with pytest.raises(transfer.TransferError, match=said):
+        transfer.parse(json.dumps(data).encode())

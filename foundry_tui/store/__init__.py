@@ -396,15 +396,15 @@ class Store:
             ) from exc
         return Attachment(sha256=sha256, name=file.name, media_type=media_type, size=size)
 
-    def keep_attachment_bytes(self, data: bytes, *, name: str, media_type: str) -> Attachment:
-        """Keeps bytes read from elsewhere (an import), as ``keep_attachment`` keeps a file."""
+    def keep_attachment_bytes(self, data: bytes) -> str:
+        """Keeps bytes read from elsewhere (an import), as ``keep_attachment`` keeps a file;
+        returns their SHA-256."""
         try:
-            sha256 = self.files.keep_bytes(data)
+            return self.files.keep_bytes(data)
         except OSError as exc:
             raise StoreWriteError(
                 self.files.root, exc.strerror or str(exc), action="keep an attachment in"
             ) from exc
-        return Attachment(sha256=sha256, name=name, media_type=media_type, size=len(data))
 
     def attachment_path(self, sha256: str) -> Path:
         """Where the kept bytes of that content are (they may be gone: deleted by hand)."""

@@ -289,7 +289,7 @@ def insert_whole_conversation(
         "response_model, response_id, previous_response_id, input_tokens, output_tokens, "
         "total_tokens, cached_input_tokens, reasoning_tokens, error, reasoning, "
         "first_token_ms, duration_ms, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             [
                 message_ids[message.id],
