@@ -382,3 +382,23 @@ async def test_import_refuses_attachments_that_are_not_what_they_say(
     change(data)
     with pytest.raises(transfer.TransferError, match=said):
         transfer.parse(json.dumps(data).encode())
+
+
+async def test_the_markdown_export_lists_a_prompts_files(
+    tmp_path: Path, store: Store, backend: Backend
+) -> None:
+    from foundry_tui.core import transfer
+    from foundry_tui.core.markdown_export import markdown
+
+    turns = await new_turns(store, backend)
+    files = [attach(tmp_path, "chart_*1*.png", PNG), attach(tmp_path, "report.pdf", PDF)]
+    await play(turns.send("What is in these?", attachments=files))
+    exported = transfer.find(store, turns.session.conversation.id)
+    assert exported is not None
+    text = markdown(exported)
+    assert (
+        "## User\n\n"
+        "- *Attached:* chart\\_\\*1\\*.png (PNG image, 1.0 kB)\n"
+        "- *Attached:* report.pdf (PDF document, 1.2 kB)\n\n"
+        "What is in these?\n"
+    ) in text

@@ -449,9 +449,7 @@ class _Reader:
             ),
             error=self._optional(raw, where, "error", self._text),
             reasoning=self._text(raw, where, "reasoning") if self.version >= 2 else "",
-            attachments=(
-                self._message_attachments(raw, where, role) if self.version >= 2 else ()
-            ),
+            attachments=(self._message_attachments(raw, where, role) if self.version >= 2 else ()),
             first_token_ms=self._newer(raw, where, "first_token_ms", self._integer),
             duration_ms=self._newer(raw, where, "duration_ms", self._integer),
         )
