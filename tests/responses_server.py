@@ -337,6 +337,16 @@ def _decoded(url: str) -> tuple[str, bytes] | None:
         return None
 
 
+def _size_of(url: str) -> tuple[str, int] | None:
+    """(media type, decoded size) of a base64 data URL, without decoding it (the create
+    handler has checked that it decodes)."""
+    match = _DATA_URL.fullmatch(url[:200])
+    if match is None:
+        return None
+    encoded = len(url) - len(url[:200]) + len(match.group(2))
+    return match.group(1), encoded * 3 // 4 - url[-2:].count("=")
+
+
 def attachments_seen(body: dict[str, Any]) -> str:
     """What the last user message carried besides text, in words: "1 image (png, 1234
     bytes) and 1 file (report.pdf, 2345 bytes)"; "" when nothing."""
@@ -355,12 +365,12 @@ def attachments_seen(body: dict[str, Any]) -> str:
         if not isinstance(part, dict):
             continue
         if part.get("type") == "input_image":
-            found = _decoded(str(part.get("image_url") or ""))
+            found = _size_of(str(part.get("image_url") or ""))
             if found is not None:
-                images.append(f"{found[0].split('/')[-1]}, {len(found[1])} bytes")
+                images.append(f"{found[0].split('/')[-1]}, {found[1]} bytes")
         elif part.get("type") == "input_file":
-            found = _decoded(str(part.get("file_data") or ""))
-            size = f", {len(found[1])} bytes" if found is not None else ""
+            found = _size_of(str(part.get("file_data") or ""))
+            size = f", {found[1]} bytes" if found is not None else ""
             files.append(f"{part.get('filename')}{size}")
     said = [
         f"{len(listed)} {noun}{'s' if len(listed) != 1 else ''} ({'; '.join(listed)})"

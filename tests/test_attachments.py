@@ -402,3 +402,31 @@ async def test_the_markdown_export_lists_a_prompts_files(
         "- *Attached:* report.pdf (PDF document, 1.2 kB)\n\n"
         "What is in these?\n"
     ) in text
+
+
+def test_the_body_with_files_is_the_json_the_sdk_would_write() -> None:
+    """body_bytes splices the data URLs in instead of encoding them (0.24 s of JSON for a
+    20 MB image, in a thread); the bytes decode to the same body, whatever the text holds."""
+    from foundry_tui.backend.request import body_bytes
+
+    url = f"data:image/png;base64,{b64(PNG * 100)}"
+    hostile = 'a \x00 "\\u0000" \\ é \u2028 ' + url[:40]
+    body = {
+        "model": "gpt-4o",
+        "input": [
+            {
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": hostile},
+                    {"type": "input_image", "image_url": url, "detail": "auto"},
+                    {"type": "input_file", "filename": "x.pdf", "file_data": '"' + url},
+                ],
+            },
+            {"type": "message", "role": "assistant", "content": hostile},
+        ],
+        "stream": True,
+    }
+    written = body_bytes(body)
+    assert json.loads(written) == body
+    assert url.encode() in written  # spliced as it is

@@ -37,7 +37,7 @@ from foundry_tui.backend.errors import (
 from foundry_tui.backend.limits import StreamLimits, next_within
 from foundry_tui.backend.redirects import redirect_guard
 from foundry_tui.backend.replies import REPEATS, TYPE_WITHIN, JsonView, ReplyReader
-from foundry_tui.backend.request import create_body
+from foundry_tui.backend.request import body_bytes, carries_files, create_body
 from foundry_tui.backend.retries import (
     WAIT_NOTICE_SECONDS,
     CreateAttempts,
@@ -199,9 +199,11 @@ class LeanBackend:
         import httpx2
 
         body = create_body(settings, input, previous_response_id, store=store)
+        # Files' bytes: the JSON is written in a thread (see request.carries_files).
+        content = await asyncio.to_thread(body_bytes, body) if carries_files(input) else None
         client = self._client()
         attempts = CreateAttempts(
-            lambda: self._open(client, body),
+            lambda: self._open(client, body, content),
             failures=(_Refused, httpx2.TransportError),
             judge=_judge,
             refused=lambda failure: self._explain(failure, "create", settings),
@@ -263,9 +265,17 @@ class LeanBackend:
             await response.aclose()
         yield reader.end()
 
-    async def _open(self, client: httpx2.AsyncClient, body: dict[str, object]) -> httpx2.Response:
+    async def _open(
+        self, client: httpx2.AsyncClient, body: dict[str, object], content: bytes | None = None
+    ) -> httpx2.Response:
         """The streamed answer to the create, or _Refused with the server's error."""
-        request = client.build_request("POST", self._url, json=body)
+        request = (
+            client.build_request("POST", self._url, json=body)
+            if content is None
+            else client.build_request(
+                "POST", self._url, content=content, headers={"Content-Type": "application/json"}
+            )
+        )
         response = await client.send(request, stream=True)
         if 200 <= response.status_code < 300:
             return response
