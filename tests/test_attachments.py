@@ -430,3 +430,52 @@ def test_the_body_with_files_is_the_json_the_sdk_would_write() -> None:
     written = body_bytes(body)
     assert json.loads(written) == body
     assert url.encode() in written  # spliced as it is
+
+
+async def test_the_local_model_reads_earlier_files_as_a_line_of_text(
+    tmp_path: Path, store: Store
+) -> None:
+    """A conversation that had files, continued on the local model (text only): they are
+    not sent, and the prompt says what was attached, so the model knows it cannot see it."""
+    from foundry_tui.core.models import (
+        InputMessage,
+        MessageRole,
+        ResponseFinished,
+        ResponseStarted,
+        Usage,
+    )
+
+    sent: list[list[InputMessage]] = []
+
+    class TextOnly:
+        stateless = True
+
+        async def stream_reply(self, *, input: list[InputMessage], **_: object) -> Any:
+            sent.append(input)
+            yield ResponseStarted(response_id="", model="local")
+            yield ResponseFinished(MessageStatus.COMPLETED, None, "local", Usage())
+
+    conversation = store.create_conversation(profile="local", settings=SETTINGS)
+    kept = store.keep_attachment(attach(tmp_path, "chart.png", PNG))
+    store.add_message(
+        conversation_id=conversation.id,
+        role=MessageRole.USER,
+        text="look",
+        status=MessageStatus.COMPLETED,
+        attachments=[kept],
+    )
+    store.add_message(
+        conversation_id=conversation.id,
+        role=MessageRole.ASSISTANT,
+        text="A chart.",
+        status=MessageStatus.COMPLETED,
+    )
+    session = ChatSession(store, TextOnly(), conversation)  # type: ignore[arg-type]
+    end = await play(Turns(session).send("and now?"))
+    assert end.error is None
+    [messages] = sent
+    assert [(m.text, m.attachments, m.attachment_data) for m in messages] == [
+        ("look\n\n[Attached, not readable here: chart.png (PNG image, 1.0 kB)]", (), ()),
+        ("A chart.", (), ()),
+        ("and now?", (), ()),
+    ]
