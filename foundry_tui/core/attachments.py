@@ -21,6 +21,7 @@ __all__ = [
     "MEDIA_TYPES",
     "AttachmentRejected",
     "FileToAttach",
+    "base64_text",
     "check_file",
     "check_together",
     "data_url",
@@ -175,3 +176,14 @@ def data_url(path: Path, media_type: str) -> str:
         while chunk := file.read(_ENCODE_CHUNK):
             parts.append(binascii.b2a_base64(chunk, newline=False).decode("ascii"))
     return "".join(parts)
+
+
+def base64_text(data: bytes) -> str:
+    """``data`` as base64 text, encoded a chunk at a time (see _ENCODE_CHUNK)."""
+    import binascii
+
+    view = memoryview(data)
+    return "".join(
+        binascii.b2a_base64(view[start : start + _ENCODE_CHUNK], newline=False).decode("ascii")
+        for start in range(0, len(view), _ENCODE_CHUNK)
+    )

@@ -21,13 +21,14 @@ import hashlib
 import json
 import math
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from foundry_tui import __version__
-from foundry_tui.core.attachments import MEDIA_TYPES, sniff_media_type
+from foundry_tui.core.attachments import MEDIA_TYPES, base64_text, sniff_media_type
 from foundry_tui.core.models import (
     Attachment,
     Conversation,
@@ -137,7 +138,7 @@ def _attachments(exported: Exported) -> list[dict[str, Any]]:
                 "sha256": attachment.sha256,
                 "media_type": attachment.media_type,
                 "size": attachment.size,
-                "data": None if data is None else base64.b64encode(data).decode("ascii"),
+                "data": None if data is None else base64_text(data),
             }
     return list(listed.values())
 
@@ -207,9 +208,30 @@ _RAW_UNSAFE = re.compile(
 
 
 def dumps(data: dict[str, Any]) -> str:
-    """``data`` as indented JSON text (non-ASCII text kept readable), ending in a newline."""
+    """``data`` as indented JSON text (non-ASCII text kept readable), ending in a newline.
+
+    The attachments' base64 (megabytes, which need no escaping) is spliced in after the
+    rest is encoded and made inert: the encoder and the regex over them would hold the
+    GIL for a few hundred ms, and the UI's export runs in a thread beside the screen."""
+    files = data.get("attachments")
+    spliced: list[str] = []
+    if isinstance(files, list) and any(isinstance(f, dict) and f.get("data") for f in files):
+        nonce = secrets.token_hex(16)
+        placeholders = []
+        for item in files:
+            if isinstance(item, dict) and isinstance(item.get("data"), str):
+                spliced.append(item["data"])
+                item = {**item, "data": f"{nonce}:{len(spliced) - 1}"}
+            placeholders.append(item)
+        data = {**data, "attachments": placeholders}
     text = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False)
-    return _RAW_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
+    text = _RAW_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
+    if not spliced:
+        return text
+    pieces = re.split(rf'"{nonce}:(\d+)"', text)
+    return "".join(
+        f'"{spliced[int(piece)]}"' if index % 2 else piece for index, piece in enumerate(pieces)
+    )
 
 
 # -- in --------------------------------------------------------------------------------------
