@@ -22,7 +22,13 @@ from foundry_tui.backend.limits import StreamLimits
 from foundry_tui.backend.redirects import redirect_guard as _redirect_guard
 from foundry_tui.backend.replies import ReplyReader
 from foundry_tui.backend.replies import response_usage as _usage
-from foundry_tui.backend.request import body_bytes, carries_files, create_body, to_input_items
+from foundry_tui.backend.request import (
+    body_bytes,
+    carries_files,
+    create_body,
+    to_input_items,
+    upload,
+)
 from foundry_tui.backend.retries import (
     MAX_RETRY_WAIT,
     WAIT_NOTICE_SECONDS,
@@ -100,12 +106,12 @@ async def _post_response(client: AsyncOpenAI, content: bytes) -> Any:
 
     return await client.post(
         "/responses",
-        content=content,
+        content=upload(content),
         cast_to=Response,
         stream=True,
         stream_cls=AsyncStream[ResponseStreamEvent],
         options={
-            "headers": {"Content-Type": "application/json"},
+            "headers": {"Content-Type": "application/json", "Content-Length": str(len(content))},
             "security": {"bearer_auth": True},
         },
     )

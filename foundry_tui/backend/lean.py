@@ -37,7 +37,7 @@ from foundry_tui.backend.errors import (
 from foundry_tui.backend.limits import StreamLimits, next_within
 from foundry_tui.backend.redirects import redirect_guard
 from foundry_tui.backend.replies import REPEATS, TYPE_WITHIN, JsonView, ReplyReader
-from foundry_tui.backend.request import body_bytes, carries_files, create_body
+from foundry_tui.backend.request import body_bytes, carries_files, create_body, upload
 from foundry_tui.backend.retries import (
     WAIT_NOTICE_SECONDS,
     CreateAttempts,
@@ -273,7 +273,10 @@ class LeanBackend:
             client.build_request("POST", self._url, json=body)
             if content is None
             else client.build_request(
-                "POST", self._url, content=content, headers={"Content-Type": "application/json"}
+                "POST",
+                self._url,
+                content=upload(content),
+                headers={"Content-Type": "application/json", "Content-Length": str(len(content))},
             )
         )
         response = await client.send(request, stream=True)

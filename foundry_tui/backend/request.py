@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from foundry_tui.core.models import GenerationSettings, InputMessage, MessageRole
 
-__all__ = ["body_bytes", "carries_files", "create_body", "to_input_items"]
+__all__ = ["body_bytes", "carries_files", "create_body", "to_input_items", "upload"]
 
 
 _SPLICED = 64 * 1024
@@ -67,6 +67,17 @@ def body_bytes(body: dict[str, object]) -> bytes:
     return b"".join(
         spliced[int(piece)] if index % 2 else piece.encode() for index, piece in enumerate(pieces)
     )
+
+
+_UPLOAD_CHUNK = 256 * 1024
+
+
+async def upload(content: bytes) -> AsyncIterator[bytes]:
+    """``content`` a piece at a time, for a request sent with its Content-Length: written
+    whole, 27 MB went through the event loop's socket buffer in copies of 20-40 ms."""
+    view = memoryview(content)
+    for start in range(0, len(view), _UPLOAD_CHUNK):
+        yield view[start : start + _UPLOAD_CHUNK].tobytes()
 
 
 def _without_urls(item: object, placeholder: Callable[[str], str | None]) -> object:
