@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -215,18 +214,21 @@ async def test_a_model_without_vision_is_explained_naming_the_file(
     assert "cat.png" in (end.reply.error or "")
 
 
-async def test_a_damaged_image_is_explained(tmp_path: Path, store: Store, backend: Backend) -> None:
-    # A PNG header and then nothing a decoder reads is still "a PNG" to our check; this
-    # one claims PNG by its first bytes only after they were changed on disk.
-    checked = attach(tmp_path, "broken.png", PNG)
+async def test_a_damaged_image_is_explained(
+    tmp_path: Path, store: Store, backend: Backend, server: ResponsesServer
+) -> None:
+    """The kept copy damaged on disk, then replayed after expiry: the server's refusal of
+    an image it cannot read names the file, in the earlier prompt that carried it."""
     turns = await new_turns(store, backend)
-    kept_path = store.attachment_path(store.keep_attachment(checked).sha256)
-    os.chmod(kept_path, 0o600)
-    kept_path.write_bytes(b"\x00not an image")
-    end = await play(turns.send("see", attachments=[checked]))
-    # Kept again from the original: the same content, so the damaged copy is what goes.
+    first = await play(turns.send("see", attachments=[attach(tmp_path, "broken.png", PNG)]))
+    assert first.error is None
+    [prompt, _] = await turns.session.transcript()
+    store.attachment_path(prompt.attachments[0].sha256).write_bytes(b"\x00not an image")
+    server.expire_all()
+    await turns.check_server()
+    end = await play(turns.send("and now?"))
     assert end.error is not None
-    assert end.error.title.startswith("The server refused the attached file broken.png")
+    assert end.error.title == "The server refused the attached file broken.png (PNG image, 1.0 kB)"
     assert "could not read it as an image" in end.error.detail
 
 

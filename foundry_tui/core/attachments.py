@@ -26,6 +26,7 @@ __all__ = [
     "check_together",
     "data_url",
     "describe",
+    "hashed_data_url",
     "human_size",
 ]
 
@@ -169,13 +170,21 @@ _ENCODE_CHUNK = 3 * 256 * 1024
 def data_url(path: Path, media_type: str) -> str:
     """The file as a ``data:<type>;base64,...`` URL, as ``input_image.image_url`` and
     ``input_file.file_data`` take it. Reads and encodes the whole file: call it in a thread."""
-    import binascii
+    return hashed_data_url(path, media_type)[0]
 
+
+def hashed_data_url(path: Path, media_type: str) -> tuple[str, str]:
+    """``data_url`` and the SHA-256 of the bytes it encodes (hashing lets go of the GIL)."""
+    import binascii
+    import hashlib
+
+    digest = hashlib.sha256()
     parts = [f"data:{media_type};base64,"]
     with path.open("rb") as file:
         while chunk := file.read(_ENCODE_CHUNK):
+            digest.update(chunk)
             parts.append(binascii.b2a_base64(chunk, newline=False).decode("ascii"))
-    return "".join(parts)
+    return "".join(parts), digest.hexdigest()
 
 
 def base64_text(data: bytes) -> str:
