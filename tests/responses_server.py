@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import binascii
 import hashlib
 import itertools
 import json
@@ -316,9 +317,74 @@ def last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
+_DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+);base64,(.*)", re.DOTALL)
+_IMAGE_HEADS = {
+    "png": b"\x89PNG\r\n\x1a\n",
+    "jpeg": b"\xff\xd8\xff",
+    "gif": b"GIF8",
+    "webp": b"RIFF",
+}
+
+
+def _decoded(url: str) -> tuple[str, bytes] | None:
+    """(media type, bytes) of a base64 data URL; None when it is not one."""
+    match = _DATA_URL.fullmatch(url)
+    if match is None:
+        return None
+    try:
+        return match.group(1), base64.b64decode(match.group(2), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _size_of(url: str) -> tuple[str, int] | None:
+    """(media type, decoded size) of a base64 data URL, without decoding it (the create
+    handler has checked that it decodes)."""
+    match = _DATA_URL.fullmatch(url[:200])
+    if match is None:
+        return None
+    encoded = len(url) - len(url[:200]) + len(match.group(2))
+    return match.group(1), encoded * 3 // 4 - url[-2:].count("=")
+
+
+def attachments_seen(body: dict[str, Any]) -> str:
+    """What the last user message carried besides text, in words: "1 image (png, 1234
+    bytes) and 1 file (report.pdf, 2345 bytes)"; "" when nothing."""
+    inp = body.get("input")
+    content: Any = None
+    if isinstance(inp, list):
+        for item in reversed(inp):
+            if isinstance(item, dict) and item.get("role") == "user":
+                content = item.get("content")
+                break
+    if not isinstance(content, list):
+        return ""
+    images: list[str] = []
+    files: list[str] = []
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "input_image":
+            found = _size_of(str(part.get("image_url") or ""))
+            if found is not None:
+                images.append(f"{found[0].split('/')[-1]}, {found[1]} bytes")
+        elif part.get("type") == "input_file":
+            found = _size_of(str(part.get("file_data") or ""))
+            size = f", {found[1]} bytes" if found is not None else ""
+            files.append(f"{part.get('filename')}{size}")
+    said = [
+        f"{len(listed)} {noun}{'s' if len(listed) != 1 else ''} ({'; '.join(listed)})"
+        for noun, listed in (("image", images), ("file", files))
+        if listed
+    ]
+    return " and ".join(said)
+
+
 def default_reply(body: dict[str, Any]) -> str:
-    """``"You said: " + <text of the last user message>``."""
-    return "You said: " + last_user_text(body)
+    """``"You said: " + <text of the last user message>``, and what it carried: " I see 1
+    image (png, 1234 bytes) and 1 file (report.pdf, 2345 bytes)."."""
+    seen = attachments_seen(body)
+    return "You said: " + last_user_text(body) + (f" I see {seen}." if seen else "")
 
 
 def default_reasoning(body: dict[str, Any]) -> list[str]:
@@ -497,6 +563,7 @@ class ResponsesServer(ThreadedServer):
         open_weight_models: Iterable[str] = (),
         reasoning: Callable[[dict[str, Any]], list[str]] | None = None,
         reasoning_tokens: int = 64,
+        text_only_models: Iterable[str] = (),
         models: Iterable[str] = ("gpt-4o", "gpt-4o-mini", "o4-mini"),
         validate: bool = True,
         host: str = "127.0.0.1",
@@ -533,6 +600,8 @@ class ResponsesServer(ThreadedServer):
         self.default_summary: str | None = None
         #: seconds a reasoning model thinks after its reasoning item is added
         self.thinking_seconds = 0.0
+        #: models without vision: a request with an image or a file gets the API's 400
+        self.text_only_models = set(text_only_models)
         self.models = list(models)
         self.validate = validate
         self.validator: SchemaValidator | None = load_validator() if validate else None
@@ -866,6 +935,104 @@ class ResponsesServer(ThreadedServer):
         raise AssertionError(f"not an HTTP fault: {fault}")
 
     # -- request normalisation ----------------------------------------------------------
+
+    def _refused_content(self, request: web.Request, inp: Any, model: str) -> web.Response | None:
+        """The API's 400 for a content part the schema (InputContent) does not allow, an
+        image or file whose data URL is not base64 of what it says, or an image or file
+        sent to a model without vision; None when the parts are sound."""
+        if not isinstance(inp, list):
+            return None
+        for i, item in enumerate(inp):
+            content = item.get("content") if isinstance(item, dict) else None
+            if not isinstance(content, list) or item.get("role") == "assistant":
+                continue
+            for j, part in enumerate(content):
+                where = f"input[{i}].content[{j}]"
+                if self.validator is not None and isinstance(part, dict):
+                    errors = self.validator.errors("InputContent", part)
+                    if errors:
+                        return self._error(
+                            request,
+                            400,
+                            f"Invalid '{where}': {errors[0][:300]}",
+                            param=where,
+                            code="invalid_value",
+                        )
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind not in ("input_image", "input_file"):
+                    continue
+                if model in self.text_only_models:
+                    return self._error(
+                        request,
+                        400,
+                        f"Invalid content type. {kind} is only supported by certain models.",
+                        param=where,
+                        code="invalid_value",
+                    )
+                refused = self._refused_file(request, part, where)
+                if refused is not None:
+                    return refused
+        return None
+
+    def _refused_file(
+        self, request: web.Request, part: dict[str, Any], where: str
+    ) -> web.Response | None:
+        if part["type"] == "input_image":
+            url = part.get("image_url")
+            if not isinstance(url, str) or url.startswith(("http://", "https://")):
+                return None  # a file_id, or a URL this server does not fetch
+            found = _decoded(url)
+            if found is None or not found[0].startswith("image/"):
+                return self._error(
+                    request,
+                    400,
+                    f"Invalid '{where}.image_url'. Expected a base64-encoded data URL with an "
+                    "image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but "
+                    "got an invalid value.",
+                    param=f"{where}.image_url",
+                    code="invalid_value",
+                )
+            head = _IMAGE_HEADS.get(found[0].split("/")[-1])
+            if head is None or not found[1].startswith(head):
+                return self._error(
+                    request,
+                    400,
+                    "You uploaded an unsupported image. Please make sure your image has of one "
+                    "the following formats: ['png', 'jpeg', 'gif', 'webp'].",
+                    param=f"{where}.image_url",
+                    code="invalid_image_format",
+                )
+            return None
+        data = part.get("file_data")
+        if data is None:
+            return None
+        found = _decoded(str(data))
+        if found is None:
+            return self._error(
+                request,
+                400,
+                f"Invalid '{where}.file_data'. Expected a base64-encoded data URL, but got an "
+                "invalid value.",
+                param=f"{where}.file_data",
+                code="invalid_value",
+            )
+        if not part.get("filename"):
+            return self._error(
+                request,
+                400,
+                f"Missing required parameter: '{where}.filename'.",
+                param=f"{where}.filename",
+                code="missing_required_parameter",
+            )
+        if found[0] == "application/pdf" and not found[1].startswith(b"%PDF-"):
+            return self._error(
+                request,
+                400,
+                f"The file {part.get('filename')} could not be read as a PDF.",
+                param=f"{where}.file_data",
+                code="invalid_file",
+            )
+        return None
 
     def _normalise_input(self, inp: Any) -> list[dict[str, Any]]:
         if inp is None:
@@ -1207,6 +1374,9 @@ class ResponsesServer(ThreadedServer):
                 param="max_output_tokens",
                 code="integer_below_min_value",
             )
+        refused = self._refused_content(request, body.get("input"), model)
+        if refused is not None:
+            return refused
         try:
             input_items = self._normalise_input(body.get("input"))
         except ValueError as exc:
@@ -1858,6 +2028,9 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated model names that stream their reasoning text",
     )
+    parser.add_argument(
+        "--text-only-models", default="", help="comma-separated models that refuse images/files"
+    )
     parser.add_argument("--models", default=None, help="comma-separated /models ids")
     parser.add_argument(
         "--models-file", default=None, help="a file holding /models ids as a JSON list (any text)"
@@ -1899,6 +2072,7 @@ def main(argv: list[str] | None = None) -> int:
         deployments=split(args.deployments),
         reasoning_models=split(args.reasoning_models) or (),
         open_weight_models=split(args.open_weight_models) or (),
+        text_only_models=split(args.text_only_models) or (),
         validate=not args.no_validate,
         port=args.port,
         first_delta_delay=args.first_delta_delay,

@@ -7,6 +7,7 @@ no /v1 prefix, ids start with ``caresp_``, a malformed id gives 400 and it sends
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 
 from foundry_tui.backend.client import Backend
 from foundry_tui.core.models import (
+    Attachment,
     AuthMethod,
     BackendError,
     BackendEvent,
@@ -86,6 +88,17 @@ async def handler(request, context, cancellation_signal):
     if request.get("instructions"):
         reply += f" [instructions: {request.get('instructions')}]"
     reply += "."
+    parts = [
+        part
+        for item in await context.get_input_items()
+        if item.get("role") == "user" and isinstance(item.get("content"), list)
+        for part in item.get("content")
+    ]
+    for part in parts:
+        if part.get("type") == "input_image":
+            reply += f" [image: {part.get('image_url', '')[:22]}… detail {part.get('detail')}]"
+        elif part.get("type") == "input_file":
+            reply += f" [file: {part.get('filename')}, {part.get('file_data', '')[:28]}…]"
     words = reply.split(" ")
 
     async def tokens():
@@ -291,3 +304,64 @@ async def test_a_reasoning_summary_from_the_host(backend: Backend) -> None:
     assert reply_text(events) == "Thought it over."
     assert done(events).status is MessageStatus.COMPLETED
     assert done(events).reasoning_items == ()  # the host hands out no encrypted content
+
+
+async def test_images_and_files_reach_the_handler_as_sent(backend: Backend) -> None:
+    """agentserver takes input_image and input_file parts (its request validator knows
+    both types) and hands them to the handler as the client sent them; it does not decode
+    or check the data URLs, nor the image's type."""
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    pdf = b"%PDF-1.7\n" + bytes(64)
+    attachments = (
+        Attachment("a" * 64, "chart.png", "image/png", len(png)),
+        Attachment("b" * 64, "report.pdf", "application/pdf", len(pdf)),
+    )
+    message = InputMessage(
+        MessageRole.USER,
+        "what is this?",
+        attachments=attachments,
+        attachment_data=(
+            "data:image/png;base64," + base64.b64encode(png).decode(),
+            "data:application/pdf;base64," + base64.b64encode(pdf).decode(),
+        ),
+    )
+    events = [
+        event
+        async for event in backend.stream_reply(
+            settings=SETTINGS, input=[message], previous_response_id=None
+        )
+    ]
+    assert reply_text(events) == (
+        "Turn 1: you said 'what is this?' [instructions: Answer briefly.]. "
+        "[image: data:image/png;base64,… detail auto] "
+        "[file: report.pdf, data:application/pdf;base64,…]"
+    )
+    assert done(events).status is MessageStatus.COMPLETED
+
+
+def test_what_agentserver_refuses_of_image_and_file_parts(agentserver: str) -> None:
+    """It checks the parts' types and enums against its schema (400, the JSON path in
+    details) but not what the API checks beyond them: an input_image without the
+    schema's required `detail`, base64 that does not decode and an input_file without
+    its filename all pass."""
+
+    def create(part: dict[str, object]) -> httpx2.Response:
+        content = [{"type": "input_text", "text": "hi"}, part]
+        return httpx2.post(
+            f"{agentserver}/responses",
+            json={"model": "m", "input": [{"role": "user", "content": content}]},
+            timeout=30,
+        )
+
+    refused = create({"type": "input_image", "image_url": 5, "detail": "auto"})
+    assert refused.status_code == 400
+    [detail] = refused.json()["error"]["details"]
+    assert detail["param"] == "$.input[0].content[1].image_url"
+    bad_detail = create({"type": "input_image", "image_url": "data:,", "detail": "bogus"})
+    assert bad_detail.status_code == 400
+    for lenient in (
+        {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="},
+        {"type": "input_image", "image_url": "data:image/png;base64,@@@", "detail": "auto"},
+        {"type": "input_file", "file_data": "data:application/pdf;base64,JVBERi0="},
+    ):
+        assert create(lenient).status_code == 200, lenient

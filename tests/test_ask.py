@@ -421,3 +421,69 @@ def first_response_id(env: dict[str, str], conversation: str) -> str | None:
     with store_of(env) as store:
         replies = [m for m in store.transcript(conversation) if m.role.value == "assistant"]
     return replies[0].response_id
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+PDF = b"%PDF-1.7\n" + b"page " * 50
+
+
+def test_attach_sends_images_and_pdfs_with_the_prompt(
+    tmp_path: Path, env: dict[str, str], server: ResponsesServer
+) -> None:
+    (tmp_path / "plot.png").write_bytes(PNG)
+    (tmp_path / "notes.pdf").write_bytes(PDF)
+    result = run(
+        env,
+        "what is this?",
+        "--attach",
+        str(tmp_path / "plot.png"),
+        "-a",
+        str(tmp_path / "notes.pdf"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        f"You said: what is this? I see 1 image (png, {len(PNG)} bytes) and "
+        f"1 file (notes.pdf, {len(PDF)} bytes).\n"
+    )
+    (body,) = server.created()
+    assert [part["type"] for part in body["input"][0]["content"]] == [
+        "input_text",
+        "input_image",
+        "input_file",
+    ]
+    with store_of(env) as store:
+        [user, _] = store.transcript(store.list_conversations()[0].id)
+    assert [a.name for a in user.attachments] == ["plot.png", "notes.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "said"),
+    [
+        ("missing.png", None, "cannot attach: missing.png: no such file."),
+        ("notes.txt", b"just text", "cannot attach: notes.txt is not a PNG, JPEG, WebP or GIF"),
+    ],
+)
+def test_a_refused_attachment_exits_2_and_sends_nothing(
+    tmp_path: Path,
+    env: dict[str, str],
+    server: ResponsesServer,
+    name: str,
+    data: bytes | None,
+    said: str,
+) -> None:
+    if data is not None:
+        (tmp_path / name).write_bytes(data)
+    result = run(env, "look", "--attach", str(tmp_path / name))
+    assert result.returncode == 2 and result.stdout == ""
+    assert said in result.stderr and "Traceback" not in result.stderr
+    assert server.created() == []
+    assert not Path(env["FOUNDRY_TUI_DB"]).exists()
+
+
+def test_the_local_model_refuses_attachments_before_loading(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    (tmp_path / "plot.png").write_bytes(PNG)
+    result = run(env, "look", "--local", "--attach", str(tmp_path / "plot.png"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "the local model reads text only" in result.stderr

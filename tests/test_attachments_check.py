@@ -78,3 +78,33 @@ def test_chip_words() -> None:
     assert describe("image/png", 1_234_567) == "PNG image, 1.2 MB"
     assert describe("application/pdf", 999) == "PDF document, 999 B"
     assert describe("image/gif", 2_500) == "GIF image, 2.5 kB"
+
+
+def test_an_image_over_the_documented_20_mb_is_refused_a_pdf_of_that_size_is_not(
+    tmp_path: Path,
+) -> None:
+    # OpenAI: "Up to 20MB per image"; Azure refuses past 20,971,520 bytes. PDFs: 50 MB.
+    size = 20_000_001
+    image = tmp_path / "big.png"
+    with image.open("wb") as out:
+        out.write(PNG)
+        out.truncate(size)
+    with pytest.raises(
+        AttachmentRejected, match=r"big.png is 20.0 MB; the API takes images up to 20.0 MB"
+    ):
+        check_file(image)
+    pdf = tmp_path / "big.pdf"
+    with pdf.open("wb") as out:
+        out.write(HEADS["application/pdf"])
+        out.truncate(size)
+    assert check_file(pdf).size == size
+
+
+def test_too_many_images_in_one_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.png"
+    path.write_bytes(PNG)
+    one = check_file(path)
+    monkeypatch.setattr(attachments, "MAX_IMAGES_PER_REQUEST", 2)
+    check_together([one, one])
+    with pytest.raises(AttachmentRejected, match="3 images; one request may carry up to 2"):
+        check_together([one, one, one])

@@ -216,7 +216,7 @@ def test_json_to_a_file_is_private_complete_and_valid(
     assert TEST_KEY not in raw and "secret-resource" not in raw
     data = json.loads(raw)
     Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(data)
-    assert (data["format"], data["version"]) == ("foundry-tui.conversation", 1)
+    assert (data["format"], data["version"]) == ("foundry-tui.conversation", 2)
     conversation = data["conversation"]
     assert conversation["id"] == cid and conversation["server_state"] == "live"
     assert conversation["settings"] == {
@@ -225,6 +225,9 @@ def test_json_to_a_file_is_private_complete_and_valid(
         "temperature": 0.7,
         "top_p": None,
         "max_output_tokens": 800,
+        "reasoning_effort": None,
+        "reasoning_summary": None,
+        "verbosity": None,
     }
     messages = data["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant"] * 4
@@ -236,7 +239,13 @@ def test_json_to_a_file_is_private_complete_and_valid(
     ]
     assert [m["response_id"] for m in messages[1::2]] == [*response_ids, None]
     assert messages[3]["previous_response_id"] == "resp_one"
-    assert messages[1]["usage"] == {"input_tokens": 25, "output_tokens": 180, "total_tokens": 205}
+    assert messages[1]["usage"] == {
+        "input_tokens": 25,
+        "output_tokens": 180,
+        "total_tokens": 205,
+        "cached_input_tokens": None,
+        "reasoning_tokens": None,
+    }
     assert messages[1]["text"] == REPLY and messages[1]["response_model"] == "gpt-4o-2024-08-06"
     assert messages[3]["error"] == "The reply reached max_output_tokens."
     assert conversation["head_message_id"] == messages[-1]["id"]
@@ -329,7 +338,7 @@ def test_export_import_export_gives_the_same_document(
 def document() -> dict[str, Any]:
     return {
         "format": "foundry-tui.conversation",
-        "version": 1,
+        "version": 2,
         "exported_by": "foundry-tui 0.1.0",
         "conversation": {
             "id": "c1",
@@ -345,8 +354,12 @@ def document() -> dict[str, Any]:
                 "temperature": None,
                 "top_p": None,
                 "max_output_tokens": None,
+                "reasoning_effort": None,
+                "reasoning_summary": None,
+                "verbosity": None,
             },
         },
+        "attachments": [],
         "messages": [
             message("m1", None, "user", "Hello"),
             message("m2", "m1", "assistant", "Hi"),
@@ -365,9 +378,19 @@ def message(mid: str, parent: str | None, role: str, text: str) -> dict[str, Any
         "response_model": None,
         "response_id": "resp_x" if role == "assistant" else None,
         "previous_response_id": None,
-        "usage": {"input_tokens": None, "output_tokens": None, "total_tokens": None},
+        "usage": {
+            "input_tokens": None,
+            "output_tokens": None,
+            "total_tokens": None,
+            "cached_input_tokens": None,
+            "reasoning_tokens": None,
+        },
+        "first_token_ms": None,
+        "duration_ms": None,
         "error": None,
         "text": text,
+        "reasoning": "",
+        "attachments": [],
     }
 
 
@@ -395,7 +418,7 @@ REFUSED: dict[str, tuple[bytes, str]] = {
     "not utf-8": (b"\xff\xfe{}", "not UTF-8"),
     "another program's json": (b'{"messages": []}', "not a foundry-tui conversation export"),
     "a list": (b"[1, 2]", "not a foundry-tui conversation export"),
-    "newer version": (changed("version", 2), "newer foundry-tui"),
+    "newer version": (changed("version", 3), "newer foundry-tui"),
     "version as text": (changed("version", "1"), '"version"'),
     "unknown status": (changed("messages.1.status", "exploded"), "messages[1].status"),
     "unknown role": (changed("messages.0.role", "system"), "messages[0].role"),
@@ -481,7 +504,7 @@ def test_a_huge_file_is_refused(tmp_path: Path) -> None:
         handle.truncate(transfer.MAX_IMPORT_BYTES + 1)  # sparse: nothing to write
     db = tmp_path / "history.db"
     line = one_line_problem(foundry("import", str(huge), "--db", str(db)))
-    assert "100 MB" in line
+    assert "400 MB" in line
     assert not db.exists()  # nothing written, not even an empty history
 
 

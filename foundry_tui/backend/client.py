@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
@@ -21,7 +22,13 @@ from foundry_tui.backend.limits import StreamLimits
 from foundry_tui.backend.redirects import redirect_guard as _redirect_guard
 from foundry_tui.backend.replies import ReplyReader
 from foundry_tui.backend.replies import response_usage as _usage
-from foundry_tui.backend.request import create_body, to_input_items
+from foundry_tui.backend.request import (
+    body_bytes,
+    carries_files,
+    create_body,
+    to_input_items,
+    upload,
+)
 from foundry_tui.backend.retries import (
     MAX_RETRY_WAIT,
     WAIT_NOTICE_SECONDS,
@@ -92,6 +99,25 @@ async def _drain(stream: AsyncIterator[object]) -> None:
                 pass
     except translatable():  # TimeoutError (the bound) is an OSError
         return
+
+
+async def _post_response(client: AsyncOpenAI, content: bytes) -> Any:
+    """``responses.create(stream=True)`` with a body already written as JSON (in a
+    thread): the SDK would write it on the loop."""
+    from openai import AsyncStream
+    from openai.types.responses import Response, ResponseStreamEvent
+
+    return await client.post(
+        "/responses",
+        content=upload(content),
+        cast_to=Response,
+        stream=True,
+        stream_cls=AsyncStream[ResponseStreamEvent],
+        options={
+            "headers": {"Content-Type": "application/json", "Content-Length": str(len(content))},
+            "security": {"bearer_auth": True},
+        },
+    )
 
 
 def _str_or_none(value: object) -> str | None:
@@ -304,8 +330,12 @@ class Backend:
             prompt_cache_key=prompt_cache_key,
             omit=omit,
         )
+        create: Callable[[], Awaitable[Any]] = lambda: client.responses.create(**arguments)  # noqa: E731
+        if carries_files(input):
+            content = await asyncio.to_thread(body_bytes, arguments)
+            create = functools.partial(_post_response, client, content)
         attempts = CreateAttempts(
-            lambda: client.responses.create(**arguments),
+            create,
             failures=translatable(),
             judge=lambda failure, attempt, most: (
                 _retry_wait(failure, attempt, most),

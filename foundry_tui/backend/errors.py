@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from foundry_tui.config.endpoints import base_url_for, entra_scope_for
 from foundry_tui.core.models import AuthMethod, BackendError, ErrorKind, GenerationSettings, Profile
@@ -729,6 +729,11 @@ def _explain_status(
                 "Clear it in the sidebar and send again." + server_said,
                 **fields,
             )
+        refused_file = _attachment_refusal(code, param, said, what)
+        if refused_file is not None:
+            return BackendError(
+                ErrorKind.BAD_REQUEST, ATTACHMENT_REFUSED, refused_file + server_said, **fields
+            )
         return BackendError(
             ErrorKind.BAD_REQUEST,
             "The server rejected the request (400)",
@@ -867,6 +872,47 @@ def refused_parameter(
             if found is not None:
                 return found
     return None
+
+
+#: The title of a 400 about an attached file; the session names the file when the
+#: server's ``param`` points at it (``input[2].content[1].image_url``).
+ATTACHMENT_REFUSED: Final = "The server refused an attached file"
+_CONTENT_PARAM: Final = re.compile(r"input\[\d+\]\.content\[\d+\]")
+_ATTACHMENT_CODES: Final = frozenset(
+    {"invalid_image", "invalid_image_format", "image_too_large", "invalid_file", "file_too_large"}
+)
+
+
+def _attachment_refusal(code: str | None, param: str | None, said: str, what: str) -> str | None:
+    """What to do about a 400 that refuses an image or a file; None when it is not one."""
+    lowered = said.lower()
+    about_file = (
+        code in _ATTACHMENT_CODES
+        or (param is not None and _CONTENT_PARAM.match(param) is not None)
+        or any(word in lowered for word in ("image", "input_file", "file_data", "pdf"))
+    )
+    if not about_file:
+        return None
+    if (
+        "only supported by certain models" in lowered
+        or "vision" in lowered
+        or ("support" in lowered and "image" in lowered and "model" in lowered)
+    ):
+        return (
+            f"{what} does not read images or files. Pick a deployment that does (gpt-4o, "
+            "gpt-4.1, gpt-5 and later), or send the prompt without the attachment."
+        )
+    if any(word in lowered for word in ("too large", "too big", "exceed", "maximum size")):
+        return (
+            "It is larger than this server takes (the API documents 20 MB an image and "
+            "50 MB for a request's files). Send a smaller file."
+        )
+    if code in ("invalid_image", "invalid_image_format") or "image" in lowered:
+        return (
+            "The server could not read it as an image: it takes PNG, JPEG, WebP and "
+            "non-animated GIF images that are not damaged."
+        )
+    return "The server could not read it (only PDF files go as files). Check the file."
 
 
 def _previous_not_found(fields: dict[str, Any], server_said: str) -> BackendError:

@@ -43,7 +43,7 @@ from foundry_tui.backend.replies import (
     JsonView,
     ReplyReader,
 )
-from foundry_tui.backend.request import create_body
+from foundry_tui.backend.request import body_bytes, carries_files, create_body, upload
 from foundry_tui.backend.retries import (
     WAIT_NOTICE_SECONDS,
     CreateAttempts,
@@ -225,9 +225,11 @@ class LeanBackend:
             prompt_cache_key=prompt_cache_key,
             omit=omit,
         )
+        # Files' bytes: the JSON is written in a thread (see request.carries_files).
+        content = await asyncio.to_thread(body_bytes, body) if carries_files(input) else None
         client = self._client()
         attempts = CreateAttempts(
-            lambda: self._open(client, body),
+            lambda: self._open(client, body, content),
             failures=(_Refused, httpx2.TransportError),
             judge=_judge,
             refused=lambda failure: self._explain(failure, "create", settings),
@@ -296,9 +298,20 @@ class LeanBackend:
             await response.aclose()
         yield reader.end()
 
-    async def _open(self, client: httpx2.AsyncClient, body: dict[str, object]) -> httpx2.Response:
+    async def _open(
+        self, client: httpx2.AsyncClient, body: dict[str, object], content: bytes | None = None
+    ) -> httpx2.Response:
         """The streamed answer to the create, or _Refused with the server's error."""
-        request = client.build_request("POST", self._url, json=body)
+        request = (
+            client.build_request("POST", self._url, json=body)
+            if content is None
+            else client.build_request(
+                "POST",
+                self._url,
+                content=upload(content),
+                headers={"Content-Type": "application/json", "Content-Length": str(len(content))},
+            )
+        )
         response = await client.send(request, stream=True)
         if 200 <= response.status_code < 300:
             return response

@@ -36,6 +36,9 @@ from foundry_tui.core.session import (
 from foundry_tui.core.text import InertStream, sanitize
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from foundry_tui.core.attachments import FileToAttach
     from foundry_tui.core.session import SendMode
     from foundry_tui.core.turns import Turns
     from foundry_tui.store import Store
@@ -161,10 +164,12 @@ class ReplyPrinter:
 
     # -- the turn --------------------------------------------------------------------
 
-    async def turn(self, turns: Turns, prompt: str) -> int:
-        """Sends ``prompt`` through the same turn policy as the chat screen."""
+    async def turn(
+        self, turns: Turns, prompt: str, attachments: Sequence[FileToAttach] = ()
+    ) -> int:
+        """Sends ``prompt`` (and its files) through the same turn policy as the chat screen."""
         self._turns = turns
-        async for event in turns.send(prompt):
+        async for event in turns.send(prompt, attachments=attachments):
             if isinstance(event, ReplyDelta):
                 if not self.stream:
                     continue

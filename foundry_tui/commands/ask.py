@@ -10,9 +10,12 @@ Fast to the first token: nothing of Textual, Rich or the openai SDK is imported 
 (the reply is read by the lean transport, backend/lean.py); the store and the backend are
 imported only once the flags and the config are known good.
 
+``--attach FILE`` (repeatable) sends images and PDFs with the prompt, checked as the chat
+screen checks them before anything is saved or sent.
+
 Exit status: 0 done (an incomplete reply too, with a note on stderr), 1 the server or the
-model failed, 2 a bad flag, config or id (nothing was sent), 130 interrupted (Ctrl+C: the
-partial reply is saved as cancelled, as Escape does in the TUI).
+model failed, 2 a bad flag, config, id or attachment (nothing was sent), 130 interrupted
+(Ctrl+C: the partial reply is saved as cancelled, as Escape does in the TUI).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from foundry_tui.core.parameters import REASONING_EFFORTS, REASONING_SUMMARIES, 
 
 if TYPE_CHECKING:
     from foundry_tui.config import AppConfig
+    from foundry_tui.core.attachments import FileToAttach
     from foundry_tui.core.models import GenerationSettings, Profile
     from foundry_tui.core.session import ChatSession
     from foundry_tui.core.workspace import AppBackend, Workspace
@@ -60,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
             "or both (stdin first, as context). The turn is saved in the history."
         ),
         epilog=(
-            "Exit status: 0 done, 1 the server or the model failed, 2 a bad flag, config or "
-            "id, 130 interrupted (the partial reply is saved as cancelled). "
+            "Exit status: 0 done, 1 the server or the model failed, 2 a bad flag, config, "
+            "id or attachment, 130 interrupted (the partial reply is saved as cancelled). "
             'Example: git diff | foundry-tui ask "review this"'
         ),
     )
@@ -106,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-s", "--instructions", metavar="TEXT", help="system instructions")
     parser.add_argument(
         "--local", action="store_true", help="ask the local model on this computer (offline)"
+    )
+    parser.add_argument(
+        "-a",
+        "--attach",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="send an image (PNG, JPEG, WebP, GIF) or a PDF with the prompt; repeatable",
     )
     parser.add_argument(
         "--json", action="store_true", help="JSON Lines: one object per event (see --no-stream)"
@@ -153,6 +165,7 @@ def main(argv: list[str]) -> int:
                 f"no profile to use in {config.path}: run foundry-tui once to set one up, "
                 "or name one with --profile"
             )
+        files = _attachments(args.attach, profile)
     except UsageError as error:
         say_problem(str(error))
         return EXIT_USAGE
@@ -160,12 +173,33 @@ def main(argv: list[str]) -> int:
         return EXIT_INTERRUPTED
     printer = ReplyPrinter(json_lines=args.json, stream=not args.no_stream)
     try:
-        return asyncio.run(_ask(args, config, profile, prompt, printer))
+        return asyncio.run(_ask(args, config, profile, prompt, printer, files))
     except KeyboardInterrupt:  # before the turn started: nothing to save
         say_problem("interrupted")
         return EXIT_INTERRUPTED
     finally:
         printer.close()
+
+
+def _attachments(paths: list[str], profile: Profile) -> list[FileToAttach]:
+    """The files of ``--attach``, checked as the chat screen checks them (type by
+    content, the API's size limits); UsageError naming what is wrong."""
+    if not paths:
+        return []
+    from foundry_tui.core.attachments import AttachmentRejected, check_file, check_together
+    from foundry_tui.core.models import EndpointKind
+
+    if profile.kind is EndpointKind.LOCAL:
+        raise UsageError(
+            "the local model reads text only: it cannot take --attach files "
+            "(ask a deployment that reads images and PDFs)"
+        )
+    try:
+        files = [check_file(path) for path in paths]
+        check_together(files)
+    except AttachmentRejected as refused:
+        raise UsageError(f"cannot attach: {refused}") from None
+    return files
 
 
 def _settings(args: argparse.Namespace, base: GenerationSettings) -> GenerationSettings:
@@ -239,7 +273,9 @@ async def _ask(
     profile: Profile,
     prompt: str,
     printer: ReplyPrinter,
+    files: list[FileToAttach],
 ) -> int:
+    from foundry_tui.core.attachments import AttachmentRejected
     from foundry_tui.core.models import BackendError, ErrorKind, StorageError
     from foundry_tui.core.turns import Turns
 
@@ -266,7 +302,10 @@ async def _ask(
             turns = Turns(session, await session.transcript())
         else:
             turns = Turns(session)
-        return await printer.turn(turns, prompt)
+        return await printer.turn(turns, prompt, files)
+    except AttachmentRejected as refused:  # changed or gone since it was checked
+        say_problem(f"cannot attach: {refused}")
+        return EXIT_USAGE
     except UsageError as error:
         say_problem(str(error))
         return EXIT_USAGE

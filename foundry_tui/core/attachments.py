@@ -15,21 +15,34 @@ from pathlib import Path
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "MAX_IMAGES_PER_REQUEST",
+    "MAX_IMAGE_BYTES",
     "MAX_REQUEST_BYTES",
     "MEDIA_TYPES",
     "AttachmentRejected",
     "FileToAttach",
+    "base64_text",
     "check_file",
     "check_together",
+    "data_url",
     "describe",
+    "hashed_data_url",
     "human_size",
 ]
 
-# The Responses API's documented input limits (OpenAI "Images and vision" and "File
-# inputs" guides): images and files travel inline, and one request's payload may not pass
-# 50 MB; a single file may not either.
-MAX_REQUEST_BYTES = 50 * 1000 * 1000
+# The Responses API's documented input limits, checked 2026-12-06:
+# - OpenAI "Images and vision" guide, image input requirements: "Up to 20MB per image",
+#   "Up to 500 individual images per request", "Up to 50 MB image bytes per request".
+# - Azure OpenAI refuses a bigger image with 400 "The image size must be greater than zero
+#   and cannot exceed 20971520 bytes" (20 MiB); 20 MB (decimal) is within both.
+# - OpenAI "File inputs" guide: files travel inline (base64 `file_data`), each under
+#   50 MB, and one request's files together under 50 MB.
+# The earlier 50 MB for an image was the request's limit, not an image's: a 30 MB PNG
+# passed the check and the server refused it.
+MAX_IMAGE_BYTES = 20 * 1000 * 1000
 MAX_FILE_BYTES = 50 * 1000 * 1000
+MAX_REQUEST_BYTES = 50 * 1000 * 1000
+MAX_IMAGES_PER_REQUEST = 500
 
 # The types the API takes, by what the file's first bytes say (an extension can lie).
 MEDIA_TYPES: dict[str, str] = {
@@ -125,14 +138,61 @@ def check_file(path: Path | str) -> FileToAttach:
             f"{name} is not a PNG, JPEG, WebP or GIF image or a PDF: "
             "the only files the API takes with a prompt."
         )
+    if media_type.startswith("image/") and stat.st_size > MAX_IMAGE_BYTES:
+        raise AttachmentRejected(
+            f"{name} is {human_size(stat.st_size)}; the API takes images up to "
+            f"{human_size(MAX_IMAGE_BYTES)}."
+        )
     return FileToAttach(path=given, name=name, media_type=media_type, size=stat.st_size)
 
 
 def check_together(files: Sequence[FileToAttach]) -> None:
     """Raises AttachmentRejected when the files together pass one request's limit."""
+    images = sum(1 for file in files if file.is_image)
+    if images > MAX_IMAGES_PER_REQUEST:
+        raise AttachmentRejected(
+            f"{images} images; one request may carry up to {MAX_IMAGES_PER_REQUEST}."
+        )
     total = sum(file.size for file in files)
     if total > MAX_REQUEST_BYTES:
         raise AttachmentRejected(
             f"The attachments add up to {human_size(total)}; one request may carry up to "
             f"{human_size(MAX_REQUEST_BYTES)}."
         )
+
+
+# Base64 turns 3 bytes into 4 characters: a chunk of a multiple of 3 bytes encodes on its
+# own. One C call over 20 MB holds the GIL for ~50 ms (the UI thread with it); chunks of
+# 768 kB let the UI thread in between, every ~2 ms.
+_ENCODE_CHUNK = 3 * 256 * 1024
+
+
+def data_url(path: Path, media_type: str) -> str:
+    """The file as a ``data:<type>;base64,...`` URL, as ``input_image.image_url`` and
+    ``input_file.file_data`` take it. Reads and encodes the whole file: call it in a thread."""
+    return hashed_data_url(path, media_type)[0]
+
+
+def hashed_data_url(path: Path, media_type: str) -> tuple[str, str]:
+    """``data_url`` and the SHA-256 of the bytes it encodes (hashing lets go of the GIL)."""
+    import binascii
+    import hashlib
+
+    digest = hashlib.sha256()
+    parts = [f"data:{media_type};base64,"]
+    with path.open("rb") as file:
+        while chunk := file.read(_ENCODE_CHUNK):
+            digest.update(chunk)
+            parts.append(binascii.b2a_base64(chunk, newline=False).decode("ascii"))
+    return "".join(parts), digest.hexdigest()
+
+
+def base64_text(data: bytes) -> str:
+    """``data`` as base64 text, encoded a chunk at a time (see _ENCODE_CHUNK)."""
+    import binascii
+
+    view = memoryview(data)
+    return "".join(
+        binascii.b2a_base64(view[start : start + _ENCODE_CHUNK], newline=False).decode("ascii")
+        for start in range(0, len(view), _ENCODE_CHUNK)
+    )

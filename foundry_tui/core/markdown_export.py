@@ -15,6 +15,7 @@ import re
 from typing import Final
 
 from foundry_tui import __version__
+from foundry_tui.core.attachments import describe
 from foundry_tui.core.models import Message, MessageRole, MessageStatus
 from foundry_tui.core.text import one_line, sanitize
 from foundry_tui.core.transfer import Exported
@@ -112,6 +113,19 @@ def _thinking(message: Message) -> list[str]:
     return ["<details>", "<summary>Thinking</summary>", "", text, "", "</details>", ""]
 
 
+_MARKDOWN_PUNCTUATION: Final = re.compile(r"([\\`*_\[\]<>#|!~])")
+
+
+def _attachment_lines(message: Message) -> list[str]:
+    """A prompt's files, one list item each: name (untrusted: one line, its Markdown
+    punctuation escaped), type and size."""
+    lines = []
+    for attachment in message.attachments:
+        name = _MARKDOWN_PUNCTUATION.sub(r"\\\1", one_line(attachment.name, 200))
+        lines.append(f"- *Attached:* {name} ({describe(attachment.media_type, attachment.size)})")
+    return lines
+
+
 def markdown(exported: Exported) -> str:
     """The conversation as a Markdown document (ends in a newline)."""
     title = one_line(exported.conversation.title, None) or "Untitled conversation"
@@ -122,9 +136,11 @@ def markdown(exported: Exported) -> str:
         if note is not None:
             lines += [note, ""]
         lines += _thinking(message)
+        if message.attachments:
+            lines += [*_attachment_lines(message), ""]
         text = sanitize(message.text).strip("\n")
         if text:
             lines.append(close_fences(text))
-        elif note is None:
+        elif note is None and not message.attachments:
             lines.append("*(empty)*")
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -266,6 +266,10 @@ class InputMessage:
     attachments: tuple[Attachment, ...] = ()
     # An assistant message's reasoning items, sent back before it (see ReasoningItem).
     reasoning_items: tuple[ReasoningItem, ...] = ()
+    # The attachments' bytes as data URLs ("data:image/png;base64,..."), in the same
+    # order: encoded off the UI loop before the request is built (core/attachments.py).
+    # Left out of equality and repr: megabytes that say nothing a log needs.
+    attachment_data: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 class InputMessages(list[InputMessage]):

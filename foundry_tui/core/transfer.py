@@ -15,16 +15,22 @@ then stored as it is; every surface that shows it sanitizes it (core/text.py).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import math
 import re
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from foundry_tui import __version__
+from foundry_tui.core.attachments import MEDIA_TYPES, base64_text, sniff_media_type
 from foundry_tui.core.models import (
+    Attachment,
     Conversation,
     GenerationSettings,
     Message,
@@ -52,19 +58,26 @@ __all__ = [
 ]
 
 FORMAT: Final = "foundry-tui.conversation"
-VERSION: Final = 1
+# 2: attachments (their bytes once each, base64), the reasoning text, cached input and
+# reasoning token counts, the time to first token and the duration, and the reasoning
+# and verbosity settings. Version 1 documents are still read (those fields empty).
+VERSION: Final = 2
 
 # A file bigger than this is refused before it is read: the store keeps replies of tens of
-# megabytes, and decoding JSON takes a few times its size in memory.
-MAX_IMPORT_BYTES: Final = 100_000_000
+# megabytes and attachments of up to 50 MB a prompt (a third more as base64), and
+# decoding JSON takes a few times its size in memory.
+MAX_IMPORT_BYTES: Final = 400_000_000
 TOO_BIG: Final = f"it is bigger than the {MAX_IMPORT_BYTES // 1_000_000} MB an import may be."
 MAX_MESSAGES: Final = 100_000
 MAX_ID_CHARS: Final = 256  # as core/coerce.py keeps a server's ids
 MAX_TITLE_CHARS: Final = 1_000
 MAX_TIME_CHARS: Final = 64
+MAX_NAME_CHARS: Final = 1_000  # an attachment's file name
+MAX_ATTACHMENTS: Final = 100_000
 _MAX_INTEGER: Final = 2**63 - 1  # SQLite's INTEGER
 
 _T = TypeVar("_T")
+_SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _E = TypeVar("_E", MessageRole, MessageStatus, ServerState)
 
 
@@ -79,6 +92,8 @@ class Exported:
 
     conversation: Conversation
     messages: list[Message]
+    # The attachments' bytes by SHA-256 (absent: not kept any more when exported).
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
 
 # -- out -------------------------------------------------------------------------------------
@@ -89,7 +104,16 @@ def find(store: Store, target: str) -> Exported | None:
     conversation = store.get_conversation(target) or store.find_conversation_by_response_id(target)
     if conversation is None:
         return None
-    return Exported(conversation, store.transcript(conversation.id))
+    messages = store.transcript(conversation.id)
+    files: dict[str, bytes] = {}
+    for message in messages:
+        for attachment in message.attachments:
+            if attachment.sha256 not in files:
+                try:
+                    files[attachment.sha256] = store.read_attachment(attachment.sha256)
+                except OSError:
+                    continue  # removed by hand: exported without its bytes (data null)
+    return Exported(conversation, messages, files)
 
 
 def _usage(usage: Usage) -> dict[str, int | None]:
@@ -97,7 +121,26 @@ def _usage(usage: Usage) -> dict[str, int | None]:
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
+        "cached_input_tokens": usage.cached_input_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
     }
+
+
+def _attachments(exported: Exported) -> list[dict[str, Any]]:
+    """Each attached content once, in the order first attached."""
+    listed: dict[str, dict[str, Any]] = {}
+    for message in exported.messages:
+        for attachment in message.attachments:
+            if attachment.sha256 in listed:
+                continue
+            data = exported.files.get(attachment.sha256)
+            listed[attachment.sha256] = {
+                "sha256": attachment.sha256,
+                "media_type": attachment.media_type,
+                "size": attachment.size,
+                "data": None if data is None else base64_text(data),
+            }
+    return list(listed.values())
 
 
 def document(exported: Exported) -> dict[str, Any]:
@@ -122,8 +165,12 @@ def document(exported: Exported) -> dict[str, Any]:
                 "temperature": settings.temperature,
                 "top_p": settings.top_p,
                 "max_output_tokens": settings.max_output_tokens,
+                "reasoning_effort": settings.reasoning_effort,
+                "reasoning_summary": settings.reasoning_summary,
+                "verbosity": settings.verbosity,
             },
         },
+        "attachments": _attachments(exported),
         "messages": [
             {
                 "id": message.id,
@@ -136,8 +183,15 @@ def document(exported: Exported) -> dict[str, Any]:
                 "response_id": message.response_id,
                 "previous_response_id": message.previous_response_id,
                 "usage": _usage(message.usage),
+                "first_token_ms": message.first_token_ms,
+                "duration_ms": message.duration_ms,
                 "error": message.error,
                 "text": message.text,
+                "reasoning": message.reasoning,
+                "attachments": [
+                    {"sha256": attachment.sha256, "name": attachment.name}
+                    for attachment in message.attachments
+                ],
             }
             for message in exported.messages
         ],
@@ -154,9 +208,30 @@ _RAW_UNSAFE = re.compile(
 
 
 def dumps(data: dict[str, Any]) -> str:
-    """``data`` as indented JSON text (non-ASCII text kept readable), ending in a newline."""
+    """``data`` as indented JSON text (non-ASCII text kept readable), ending in a newline.
+
+    The attachments' base64 (megabytes, which need no escaping) is spliced in after the
+    rest is encoded and made inert: the encoder and the regex over them would hold the
+    GIL for a few hundred ms, and the UI's export runs in a thread beside the screen."""
+    files = data.get("attachments")
+    spliced: list[str] = []
+    if isinstance(files, list) and any(isinstance(f, dict) and f.get("data") for f in files):
+        nonce = secrets.token_hex(16)
+        placeholders = []
+        for item in files:
+            if isinstance(item, dict) and isinstance(item.get("data"), str):
+                spliced.append(item["data"])
+                item = {**item, "data": f"{nonce}:{len(spliced) - 1}"}
+            placeholders.append(item)
+        data = {**data, "attachments": placeholders}
     text = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False)
-    return _RAW_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
+    text = _RAW_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
+    if not spliced:
+        return text
+    pieces = re.split(rf'"{nonce}:(\d+)"', text)
+    return "".join(
+        f'"{spliced[int(piece)]}"' if index % 2 else piece for index, piece in enumerate(pieces)
+    )
 
 
 # -- in --------------------------------------------------------------------------------------
@@ -199,16 +274,25 @@ def parse(data: bytes) -> Exported:
             f"it was written by a newer foundry-tui (format version {version}; this one "
             f"reads up to {VERSION}): upgrade foundry-tui to import it."
         )
-    return _Reader().exported(raw)
+    return _Reader(version).exported(raw)
 
 
 class _Reader:
     """Checks each field of a document as it converts it; the first problem is refused,
     naming where it is (``messages[3].status``)."""
 
+    def __init__(self, version: int) -> None:
+        self.version = version
+        # The document's attachments (version 2): what each message's list names.
+        self.attachments: dict[str, Attachment] = {}
+        self.files: dict[str, bytes] = {}
+
     def exported(self, raw: dict[str, Any]) -> Exported:
-        self._keys(raw, "", {"format", "version", "exported_by", "conversation", "messages"})
+        top = {"format", "version", "exported_by", "conversation", "messages"}
+        self._keys(raw, "", top | {"attachments"} if self.version >= 2 else top)
         self._string(raw, "", "exported_by", limit=MAX_TITLE_CHARS)
+        if self.version >= 2:
+            self._attachments(raw)
         head = self._object(raw, "", "conversation")
         listed = raw["messages"]
         if not isinstance(listed, list):
@@ -233,7 +317,66 @@ class _Reader:
             conversation.head_message_id is not None and conversation.head_message_id not in ids
         ):
             raise self._problem("conversation.head_message_id", "names none of the messages")
-        return Exported(conversation, messages)
+        return Exported(conversation, messages, self.files)
+
+    def _attachments(self, raw: dict[str, Any]) -> None:
+        listed = raw["attachments"]
+        if not isinstance(listed, list):
+            raise self._problem("attachments", "is not a list")
+        if len(listed) > MAX_ATTACHMENTS:
+            raise self._problem("attachments", f"holds more than {MAX_ATTACHMENTS:,} files")
+        for index, item in enumerate(listed):
+            where = f"attachments[{index}]"
+            if not isinstance(item, dict):
+                raise self._problem(where, "is not an object")
+            self._keys(item, where, {"sha256", "media_type", "size", "data"})
+            sha256 = self._string(item, where, "sha256", limit=64)
+            if not _SHA256.fullmatch(sha256):
+                raise self._problem(f"{where}.sha256", "is not a SHA-256 in lowercase hex")
+            if sha256 in self.attachments:
+                raise self._problem(f"{where}.sha256", "repeats an earlier attachment")
+            media_type = self._string(item, where, "media_type", limit=MAX_ID_CHARS)
+            if media_type not in MEDIA_TYPES:
+                allowed = ", ".join(MEDIA_TYPES)
+                raise self._problem(f"{where}.media_type", f"is not one of {allowed}")
+            size = self._integer(item, where, "size")
+            encoded = self._optional(item, where, "data", self._text)
+            if encoded is not None:
+                try:
+                    data = base64.b64decode(encoded, validate=True)
+                except (binascii.Error, ValueError):
+                    raise self._problem(f"{where}.data", "is not base64") from None
+                # The file is untrusted: what it says of the bytes must be what they are.
+                if hashlib.sha256(data).hexdigest() != sha256:
+                    raise self._problem(f"{where}.data", "does not match its sha256")
+                if len(data) != size:
+                    raise self._problem(f"{where}.size", "is not the size of its data")
+                if sniff_media_type(data[:16]) != media_type:
+                    raise self._problem(f"{where}.data", f"is not a {MEDIA_TYPES[media_type]}")
+                self.files[sha256] = data
+            self.attachments[sha256] = Attachment(sha256, "", media_type, size)
+
+    def _message_attachments(
+        self, raw: dict[str, Any], where: str, role: MessageRole
+    ) -> tuple[Attachment, ...]:
+        listed = raw["attachments"]
+        at = f"{where}.attachments"
+        if not isinstance(listed, list):
+            raise self._problem(at, "is not a list")
+        if listed and role is not MessageRole.USER:
+            raise self._problem(at, "is not empty, but only a prompt carries files")
+        found: list[Attachment] = []
+        for index, item in enumerate(listed):
+            here = f"{at}[{index}]"
+            if not isinstance(item, dict):
+                raise self._problem(here, "is not an object")
+            self._keys(item, here, {"sha256", "name"})
+            known = self.attachments.get(self._string(item, here, "sha256", limit=64))
+            if known is None:
+                raise self._problem(f"{here}.sha256", "names none of the attachments")
+            name = self._string(item, here, "name", limit=MAX_NAME_CHARS)
+            found.append(replace(known, name=name))
+        return tuple(found)
 
     def _conversation(self, raw: dict[str, Any], where: str) -> Conversation:
         self._keys(
@@ -252,9 +395,10 @@ class _Reader:
         )
         settings = self._object(raw, where, "settings")
         at = f"{where}.settings"
-        self._keys(
-            settings, at, {"model", "instructions", "temperature", "top_p", "max_output_tokens"}
-        )
+        known = {"model", "instructions", "temperature", "top_p", "max_output_tokens"}
+        if self.version >= 2:
+            known |= {"reasoning_effort", "reasoning_summary", "verbosity"}
+        self._keys(settings, at, known)
         return Conversation(
             id=self._id(raw, where, "id"),
             title=self._string(raw, where, "title", limit=MAX_TITLE_CHARS),
@@ -265,6 +409,9 @@ class _Reader:
                 temperature=self._optional(settings, at, "temperature", self._number),
                 top_p=self._optional(settings, at, "top_p", self._number),
                 max_output_tokens=self._optional(settings, at, "max_output_tokens", self._integer),
+                reasoning_effort=self._newer(settings, at, "reasoning_effort", self._setting),
+                reasoning_summary=self._newer(settings, at, "reasoning_summary", self._setting),
+                verbosity=self._newer(settings, at, "verbosity", self._setting),
             ),
             created_at=self._time(raw, where, "created_at"),
             updated_at=self._time(raw, where, "updated_at"),
@@ -289,16 +436,25 @@ class _Reader:
                 "usage",
                 "error",
                 "text",
-            },
+            }
+            | (
+                {"first_token_ms", "duration_ms", "reasoning", "attachments"}
+                if self.version >= 2
+                else set()
+            ),
         )
         usage = self._object(raw, where, "usage")
         at = f"{where}.usage"
-        self._keys(usage, at, {"input_tokens", "output_tokens", "total_tokens"})
+        counts = {"input_tokens", "output_tokens", "total_tokens"}
+        if self.version >= 2:
+            counts |= {"cached_input_tokens", "reasoning_tokens"}
+        self._keys(usage, at, counts)
+        role = self._choice(raw, where, "role", MessageRole)
         return Message(
             id=self._id(raw, where, "id"),
             conversation_id="",
             parent_id=self._optional(raw, where, "parent_id", self._id),
-            role=self._choice(raw, where, "role", MessageRole),
+            role=role,
             text=self._text(raw, where, "text"),
             status=self._choice(raw, where, "status", MessageStatus),
             created_at=self._time(raw, where, "created_at"),
@@ -310,8 +466,14 @@ class _Reader:
                 input_tokens=self._optional(usage, at, "input_tokens", self._integer),
                 output_tokens=self._optional(usage, at, "output_tokens", self._integer),
                 total_tokens=self._optional(usage, at, "total_tokens", self._integer),
+                cached_input_tokens=self._newer(usage, at, "cached_input_tokens", self._integer),
+                reasoning_tokens=self._newer(usage, at, "reasoning_tokens", self._integer),
             ),
             error=self._optional(raw, where, "error", self._text),
+            reasoning=self._text(raw, where, "reasoning") if self.version >= 2 else "",
+            attachments=(self._message_attachments(raw, where, role) if self.version >= 2 else ()),
+            first_token_ms=self._newer(raw, where, "first_token_ms", self._integer),
+            duration_ms=self._newer(raw, where, "duration_ms", self._integer),
         )
 
     # -- one field each ---------------------------------------------------------------
@@ -398,6 +560,19 @@ class _Reader:
             allowed = ", ".join(member.value for member in kind)
             raise self._problem(self._at(where, key), f"is not one of {allowed}") from None
 
+    def _setting(self, raw: dict[str, Any], where: str, key: str) -> str:
+        return self._string(raw, where, key, limit=MAX_ID_CHARS)
+
+    def _newer(
+        self,
+        raw: dict[str, Any],
+        where: str,
+        key: str,
+        read: Callable[[dict[str, Any], str, str], _T],
+    ) -> _T | None:
+        """A field version 2 added: None in a version 1 document."""
+        return self._optional(raw, where, key, read) if self.version >= 2 else None
+
     def _optional(
         self,
         raw: dict[str, Any],
@@ -411,7 +586,10 @@ class _Reader:
 def save_imported(store: Store, exported: Exported) -> Conversation:
     """Saves ``exported`` as a new conversation, in one transaction; returns it. Its
     conversation and messages get new local ids; the rest is kept as it was. A reply that
-    was still streaming when exported is kept as interrupted: it streams nowhere now."""
+    was still streaming when exported is kept as interrupted: it streams nowhere now.
+    The attachments' bytes are kept beside the database first (once per content)."""
+    for data in exported.files.values():
+        store.keep_attachment_bytes(data)
     messages = [
         replace(message, status=MessageStatus.INTERRUPTED)
         if message.status is MessageStatus.PENDING and message.role is MessageRole.ASSISTANT

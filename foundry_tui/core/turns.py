@@ -15,7 +15,7 @@ The API:
 
 * ``Turns(session, transcript=())``: ``transcript`` is the conversation so far, oldest
   first (what the user sees); ``add_older(messages)`` puts earlier messages before it.
-* ``send(prompt, settings=None)``, ``retry(settings=None)`` and
+* ``send(prompt, settings=None, attachments=())``, ``retry(settings=None)`` and
   ``continue_reply(settings=None)`` return async generators of ``TurnEvent``. Given
   ``settings`` are saved with the conversation before the request leaves; None sends with
   the conversation's own. ``retry`` resends the prompt of the last reply (``can_retry``:
@@ -41,10 +41,11 @@ The API:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import replace
 from enum import StrEnum
 
+from foundry_tui.core.attachments import FileToAttach
 from foundry_tui.core.models import (
     BackendError,
     ErrorKind,
@@ -188,9 +189,14 @@ class Turns:
     # -- sending -----------------------------------------------------------------------
 
     def send(
-        self, prompt: str, settings: GenerationSettings | None = None
+        self,
+        prompt: str,
+        settings: GenerationSettings | None = None,
+        attachments: Sequence[FileToAttach] = (),
     ) -> AsyncGenerator[TurnEvent, None]:
-        return self._play(settings, lambda: self.session.send(prompt))
+        """``attachments``: files ``check_file`` accepted, sent with the prompt (and again
+        by a retry); AttachmentRejected from the first step when they cannot go."""
+        return self._play(settings, lambda: self.session.send(prompt, attachments))
 
     def retry(self, settings: GenerationSettings | None = None) -> AsyncGenerator[TurnEvent, None]:
         reply = self._last_reply

@@ -40,7 +40,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from foundry_tui.core.attachments import AttachmentRejected, FileToAttach
 from foundry_tui.core.models import (
+    Attachment,
     Conversation,
     ConversationSummary,
     GenerationSettings,
@@ -63,6 +65,7 @@ from foundry_tui.store.errors import (
     StoreWriteError,
     translate,
 )
+from foundry_tui.store.files import AttachmentFiles, folder_for
 from foundry_tui.store.rows import (
     TITLE_MAX_CHARS,
     conversation_from_row,
@@ -108,6 +111,8 @@ class Store:
         self._conn: sqlite3.Connection | None = conn
         self._database: Database | None = None
         self._lock = threading.RLock()
+        # Attached files' bytes, beside the database and named after it.
+        self.files = AttachmentFiles(folder_for(path))
 
     @property
     def _db(self) -> Database:
@@ -298,9 +303,15 @@ class Store:
             store_writes.set_server_state(conn, conversation_id, state)
 
     def delete_conversation(self, conversation_id: str) -> None:
-        """Deletes the conversation and all its messages; no-op if it does not exist."""
-        with self._write("delete the conversation from"):
-            store_writes.delete_conversation(self._db, conversation_id)
+        """Deletes the conversation and all its messages; no-op if it does not exist. The
+        attached files no other conversation uses are deleted with it."""
+        with self._lock:
+            with self._write("delete the conversation from") as conn:
+                hashes = store_writes.hashes_of_conversation(conn, conversation_id)
+                store_writes.delete_conversation(self._db, conversation_id)
+                unused = store_writes.drop_unused_attachments(conn, hashes)
+            # After the commit, and under the lock that links new prompts to kept files.
+            self.files.remove(unused)
 
     def find_conversation_by_response_id(self, response_id: str) -> Conversation | None:
         with self._read() as conn:
@@ -325,8 +336,10 @@ class Store:
         previous_response_id: str | None = None,
         response_id: str | None = None,
         parent_id: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> Message:
-        """Append a message; it becomes the conversation's head.
+        """Append a message; it becomes the conversation's head. ``attachments`` (files
+        ``keep_attachment`` kept) are linked to it in the same transaction.
 
         ``parent_id=None`` attaches it to the current head, an explicit id (of a
         message of this conversation) starts a branch there, ``ROOT`` starts a new root.
@@ -351,6 +364,9 @@ class Store:
                 response_id=response_id,
                 parent_id=parent_id,
             )
+            if attachments:
+                self._check_kept(attachments)
+                store_writes.link_attachments(conn, message_id, attachments, now)
         return Message(
             id=message_id,
             conversation_id=conversation_id,
@@ -362,7 +378,52 @@ class Store:
             model=model,
             response_id=response_id,
             previous_response_id=previous_response_id,
+            attachments=tuple(attachments),
         )
+
+    # -- attachments -------------------------------------------------------------
+
+    def keep_attachment(self, file: FileToAttach) -> Attachment:
+        """Copies the file in beside the database (once per content), as it is now.
+        Reads and hashes the whole file: call it in a thread. AttachmentRejected when it
+        can no longer be read; StoreWriteError when it cannot be written."""
+        try:
+            sha256, media_type, size = self.files.keep(file)
+        except AttachmentRejected:
+            raise
+        except OSError as exc:
+            raise StoreWriteError(
+                self.files.root, exc.strerror or str(exc), action="keep an attachment in"
+            ) from exc
+        return Attachment(sha256=sha256, name=file.name, media_type=media_type, size=size)
+
+    def keep_attachment_bytes(self, data: bytes) -> str:
+        """Keeps bytes read from elsewhere (an import), as ``keep_attachment`` keeps a file;
+        returns their SHA-256."""
+        try:
+            return self.files.keep_bytes(data)
+        except OSError as exc:
+            raise StoreWriteError(
+                self.files.root, exc.strerror or str(exc), action="keep an attachment in"
+            ) from exc
+
+    def attachment_path(self, sha256: str) -> Path:
+        """Where the kept bytes of that content are (they may be gone: deleted by hand)."""
+        return self.files.path_of(sha256)
+
+    def read_attachment(self, sha256: str) -> bytes:
+        """The kept bytes; FileNotFoundError when they are gone."""
+        return self.files.read(sha256)
+
+    def _check_kept(self, attachments: Sequence[Attachment]) -> None:
+        # A delete in another thread may have removed a file kept just before (same
+        # content): refuse rather than link a file that is not there.
+        for attachment in attachments:
+            if not self.files.path_of(attachment.sha256).is_file():
+                raise AttachmentRejected(
+                    f"{attachment.name} was removed from the attachments folder before the "
+                    "prompt was saved; attach it again."
+                )
 
     def update_message(
         self,
@@ -415,7 +476,14 @@ class Store:
     def get_message(self, message_id: str) -> Message | None:
         with self._read() as conn:
             row = store_reads.get_message(conn, message_id)
-        return message_from_row(row) if row is not None else None
+            if row is None:
+                return None
+            message = message_from_row(row)
+            if message.role is MessageRole.USER:
+                attachments = store_reads.attachments_of_message(conn, message_id)
+                if attachments:
+                    message = replace(message, attachments=attachments)
+        return message
 
     def transcript(self, conversation_id: str, *, newest: int | None = None) -> list[Message]:
         """The messages from the root to the head, oldest first ([] if none); with
@@ -424,7 +492,7 @@ class Store:
         # conversation is read in one step even while another thread holds the GIL.
         with self._read() as conn:
             row = store_reads.transcript_json(conn, conversation_id, newest)
-            return store_reads.messages_from_json(row, conn)
+            return store_reads.with_attachments(conn, store_reads.messages_from_json(row, conn))
 
     def recent_prompts(self, *, exclude_conversation: str | None, limit: int) -> list[str]:
         """Prompts sent in other conversations, newest first (for recalling them)."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
-from foundry_tui.core.models import ConversationSummary, Message, MessageRole
+from foundry_tui.core.models import Attachment, ConversationSummary, Message, MessageRole
 from foundry_tui.store.rows import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
@@ -261,3 +262,51 @@ def reasoning_items_from_json(text: object) -> tuple[dict[str, object], ...]:
     return tuple(
         item for item in value if isinstance(item, dict) and item.get("type") == "reasoning"
     )
+
+
+# A conversation's attachment rows in one query (not one per message): the prompts'
+# index (conversation_id, role), then the link table's primary key per prompt.
+_ATTACHMENTS_SQL: Final = (
+    "SELECT ma.message_id, ma.name, a.sha256, a.media_type, a.size "
+    "FROM messages AS m JOIN message_attachments AS ma ON ma.message_id = m.id "
+    "JOIN attachments AS a ON a.sha256 = ma.sha256 "
+    "WHERE m.conversation_id = :cid AND m.role = :role ORDER BY ma.message_id, ma.position"
+)
+
+
+def attachments_of_conversation(
+    conn: sqlite3.Connection, conversation_id: str
+) -> dict[str, tuple[Attachment, ...]]:
+    """Every prompt's attachments in the conversation, by message id, in their order."""
+    found: dict[str, list[Attachment]] = {}
+    for message_id, name, sha256, media_type, size in conn.execute(
+        _ATTACHMENTS_SQL, {"cid": conversation_id, "role": MessageRole.USER.value}
+    ):
+        found.setdefault(message_id, []).append(Attachment(sha256, name, media_type, size))
+    return {message_id: tuple(files) for message_id, files in found.items()}
+
+
+def attachments_of_message(conn: sqlite3.Connection, message_id: str) -> tuple[Attachment, ...]:
+    rows = conn.execute(
+        "SELECT ma.name, a.sha256, a.media_type, a.size FROM message_attachments AS ma "
+        "JOIN attachments AS a ON a.sha256 = ma.sha256 WHERE ma.message_id = ? "
+        "ORDER BY ma.position",
+        [message_id],
+    ).fetchall()
+    return tuple(
+        Attachment(sha256, name, media_type, size) for name, sha256, media_type, size in rows
+    )
+
+
+def with_attachments(conn: sqlite3.Connection, messages: list[Message]) -> list[Message]:
+    """``messages`` (of one conversation) with their attachments; one query, none when
+    the conversation has no prompt."""
+    if not messages:
+        return messages
+    found = attachments_of_conversation(conn, messages[0].conversation_id)
+    if not found:
+        return messages
+    return [
+        replace(message, attachments=found[message.id]) if message.id in found else message
+        for message in messages
+    ]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from foundry_tui.core.models import (
+    Attachment,
     Conversation,
     GenerationSettings,
     Message,
@@ -286,8 +287,9 @@ def insert_whole_conversation(
     conn.executemany(
         "INSERT INTO messages (id, conversation_id, parent_id, role, text, status, model, "
         "response_model, response_id, previous_response_id, input_tokens, output_tokens, "
-        "total_tokens, error, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "total_tokens, cached_input_tokens, reasoning_tokens, error, reasoning, "
+        "first_token_ms, duration_ms, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             [
                 message_ids[message.id],
@@ -303,13 +305,21 @@ def insert_whole_conversation(
                 message.usage.input_tokens,
                 message.usage.output_tokens,
                 message.usage.total_tokens,
+                message.usage.cached_input_tokens,
+                message.usage.reasoning_tokens,
                 message.error,
+                message.reasoning,
+                message.first_token_ms,
+                message.duration_ms,
                 message.created_at,
                 message.created_at,
             ]
             for message in messages
         ),
     )
+    for message in messages:
+        if message.attachments:
+            link_attachments(conn, message_ids[message.id], message.attachments, message.created_at)
     if conversation.head_message_id is not None:
         conn.execute(
             "UPDATE conversations SET head_message_id = ? WHERE id = ?",
@@ -330,3 +340,44 @@ def reject_parameter(
 
 def save_reasoning_items(conn: sqlite3.Connection, message_id: str, items_json: str) -> None:
     conn.execute("UPDATE messages SET reasoning_items = ? WHERE id = ?", [items_json, message_id])
+
+
+def link_attachments(
+    conn: sqlite3.Connection, message_id: str, attachments: Sequence[Attachment], now: str
+) -> None:
+    """Records the kept files (``attachments`` rows, once per content) and links them to
+    the message in their order."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO attachments (sha256, media_type, size, created_at) "
+        "VALUES (?, ?, ?, ?)",
+        [(a.sha256, a.media_type, a.size, now) for a in attachments],
+    )
+    conn.executemany(
+        "INSERT INTO message_attachments (message_id, position, sha256, name) VALUES (?, ?, ?, ?)",
+        [(message_id, position, a.sha256, a.name) for position, a in enumerate(attachments)],
+    )
+
+
+def hashes_of_conversation(conn: sqlite3.Connection, conversation_id: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT DISTINCT ma.sha256 FROM messages AS m "
+        "JOIN message_attachments AS ma ON ma.message_id = m.id "
+        "WHERE m.conversation_id = ? AND m.role = ?",
+        [conversation_id, MessageRole.USER.value],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def drop_unused_attachments(conn: sqlite3.Connection, hashes: Sequence[str]) -> list[str]:
+    """Deletes the ``attachments`` rows among ``hashes`` that no message links any more;
+    returns their hashes (whose files can go)."""
+    dropped: list[str] = []
+    for sha256 in hashes:
+        cursor = conn.execute(
+            "DELETE FROM attachments WHERE sha256 = ? AND NOT EXISTS "
+            "(SELECT 1 FROM message_attachments WHERE sha256 = ?)",
+            [sha256, sha256],
+        )
+        if cursor.rowcount:
+            dropped.append(sha256)
+    return dropped
