@@ -54,6 +54,7 @@ from foundry_tui.core.models import (
     Usage,
     Waiting,
 )
+from foundry_tui.core.usage import TurnFigures, turn_figures
 
 if TYPE_CHECKING:
     from foundry_tui.store import Store
@@ -68,6 +69,10 @@ PARTIAL_SAVE_INTERVAL = 0.3
 # takes at most a fifth of the stream's time, and a reply's saves add up to a few times
 # its final save rather than growing with the square of its length.
 SAVE_TIME_FACTOR = 4.0
+
+# The clock a reply's timings are read from (time to first token, duration); one name, so
+# that a test can fix the figures a picture shows.
+_clock = time.monotonic
 
 # Statuses whose response the server kept and a next turn can chain from.
 _CHAINABLE = frozenset({MessageStatus.COMPLETED, MessageStatus.INCOMPLETE})
@@ -202,6 +207,11 @@ class ChatSession:
 
     async def usage(self) -> Usage:
         return await _in_thread(self.store.conversation_usage, self.conversation.id)
+
+    async def usage_table(self) -> tuple[list[TurnFigures], Usage]:
+        """A row per reply on the transcript's path, and the conversation's sums."""
+        rows = turn_figures(await self.transcript())
+        return rows, await self.usage()
 
     # -- settings ----------------------------------------------------------------
 
@@ -373,6 +383,8 @@ class ChatSession:
         context: list[InputMessage],
         user: Message,
     ) -> AsyncIterator[ReplyDelta | ContextTrimmed | Retrying | Waiting | Answered]:
+        if writer.sent_at is None:  # a replay after a lost chain is still the same wait
+            writer.sent_at = _clock()
         stream = self.backend.stream_reply(
             settings=settings,
             input=[*context, InputMessage(role=MessageRole.USER, text=user.text)],
@@ -381,12 +393,16 @@ class ChatSession:
         )
         async for event in stream:
             if isinstance(event, TextDelta):
+                if writer.first_at is None:
+                    writer.first_at = _clock()
                 writer.parts.append(event.text)
                 yield ReplyDelta(event.text)
                 await writer.flush_if_due()
             elif isinstance(event, ContextTrimmed | Retrying | Waiting | Answered):
                 yield event
             elif isinstance(event, ReasoningDelta):
+                if writer.first_at is None:  # thinking is the model's first output
+                    writer.first_at = _clock()
                 # Not shown or saved yet: the Thinking block comes with issue 13's work.
                 continue
             else:
@@ -404,6 +420,10 @@ class _ReplyWriter:
         self.response_id: str | None = None
         self.response_model: str | None = None
         self.finished: ResponseFinished | None = None
+        # When the request left, its first text (or reasoning) came and the stream ended.
+        self.sent_at: float | None = None
+        self.first_at: float | None = None
+        self.ended_at: float | None = None
         self._saved_length = 0
         self._last_save = time.monotonic()
         self._save_interval = PARTIAL_SAVE_INTERVAL
@@ -418,6 +438,16 @@ class _ReplyWriter:
             self.response_model = event.model
         else:
             self.finished = event
+            self.ended_at = _clock()
+
+    def timings(self) -> tuple[int | None, int | None]:
+        """(first_token_ms, duration_ms) from the request leaving; None where unknown. A
+        stream that ended without a final event ends now."""
+        if self.sent_at is None:
+            return None, None
+        ended = self.ended_at if self.ended_at is not None else _clock()
+        first = None if self.first_at is None else _ms(self.first_at - self.sent_at)
+        return first, _ms(ended - self.sent_at)
 
     async def flush_if_due(self) -> None:
         started = time.monotonic()
@@ -481,6 +511,7 @@ class _ReplyWriter:
             notes.append(DROPPED_DETAILS_NOTE.format(", ".join(dropped)))
         note = " ".join(notes) or None
         text = self.text
+        first_token_ms, duration_ms = self.timings()
         if debugging():
             get_logger(__name__).debug("reply %s (%s): %r", self.reply.id, status, text)
         try:
@@ -492,6 +523,8 @@ class _ReplyWriter:
                 response_model=short_string(model),
                 usage=usage,
                 error=note,
+                first_token_ms=first_token_ms,
+                duration_ms=duration_ms,
             )
         except Exception as first:
             note = f"{note} {UNSAVED_DETAILS_NOTE}" if note else UNSAVED_DETAILS_NOTE
@@ -504,6 +537,10 @@ class _ReplyWriter:
         if saved is None:  # the conversation was deleted while the reply streamed
             return replace(self.reply, text=text, status=status, error=note)
         return saved
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
 
 
 def _chain_anchor(transcript: list[Message]) -> Message | None:
