@@ -385,6 +385,9 @@ class ChatScreen(Screen[None]):
         from foundry_tui.ui.screens.export import export_commands  # when the palette opens
 
         yield from export_commands(self)
+        from foundry_tui.ui.screens.usage import usage_commands
+
+        yield from usage_commands(self)
 
     def action_show_status(self) -> None:
         self.notify(self.query_one(StatusLine).full_text, title="Status", timeout=15)
