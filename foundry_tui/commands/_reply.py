@@ -25,7 +25,6 @@ from foundry_tui.core.models import (
 )
 from foundry_tui.core.session import ModeChanged, ReplyDelta, TurnEnded, TurnStarted
 from foundry_tui.core.text import InertStream, sanitize
-from foundry_tui.core.usage import speed_of
 
 if TYPE_CHECKING:
     from foundry_tui.core.session import SendMode
@@ -39,6 +38,8 @@ _SECONDS = re.compile(r" \(\d+ s\)$")
 
 def result_of(reply: Message, mode: SendMode | None) -> dict[str, Any]:
     """What a script learns of a finished (or cancelled) turn."""
+    from foundry_tui.core.usage import speed_of  # at the end: not before the first token
+
     usage = reply.usage
     speed = speed_of(reply)
     return {

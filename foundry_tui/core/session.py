@@ -54,9 +54,9 @@ from foundry_tui.core.models import (
     Usage,
     Waiting,
 )
-from foundry_tui.core.usage import TurnFigures, turn_figures
 
 if TYPE_CHECKING:
+    from foundry_tui.core.usage import TurnFigures
     from foundry_tui.store import Store
 
 _T = TypeVar("_T")
@@ -210,6 +210,8 @@ class ChatSession:
 
     async def usage_table(self) -> tuple[list[TurnFigures], Usage]:
         """A row per reply on the transcript's path, and the conversation's sums."""
+        from foundry_tui.core.usage import turn_figures  # only when the table is asked for
+
         rows = turn_figures(await self.transcript())
         return rows, await self.usage()
 

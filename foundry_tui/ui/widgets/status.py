@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from textual.content import Content
@@ -18,13 +19,18 @@ from textual.widgets import Static
 
 from foundry_tui.core.models import Message, MessageStatus, Usage
 from foundry_tui.core.text import one_line
-from foundry_tui.core.usage import Speed, compact_count, speed_of
+
+if TYPE_CHECKING:
+    from foundry_tui.core.usage import Speed
 
 SEPARATOR = " · "
 ELLIPSIS = "…"
 
 
 def _tokens(value: int | None) -> str:
+    # Imported once a reply has figures: not before the first frame.
+    from foundry_tui.core.usage import compact_count
+
     return "?" if value is None else compact_count(value)
 
 
@@ -59,6 +65,8 @@ class StatusLine(Static):
 
     def show_timing(self, reply: Message | None) -> None:
         """The reply's time to first token and speed (none while a reply streams)."""
+        from foundry_tui.core.usage import speed_of
+
         self.last_first_token_ms = reply.first_token_ms if reply is not None else None
         self.last_speed = speed_of(reply) if reply is not None else None
 
