@@ -192,24 +192,24 @@ async def test_the_table_scrolls_by_key_and_shows_a_model_name_as_text(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
     config = write_config(tmp_path, server.base_url)
-    conversation = write_history(config.db_path, 60, model=HOSTILE_MODEL)
+    conversation = write_history(config.db_path, 30, model=HOSTILE_MODEL)
     app = make_app(config, resume=conversation)
     async with app.run_test(size=(150, 30)) as pilot:
-        await wait_until(pilot, lambda: len(shown(app)) == 120, what="the transcript")
+        await wait_until(pilot, lambda: len(shown(app)) == 60, what="the transcript")
         chat = app.screen
         assert isinstance(chat, ChatScreen)
         await run_command(pilot, app, "Usage")
         await wait_until(pilot, lambda: isinstance(app.screen, UsageScreen), what="the view")
         table = app.screen.query_one(DataTable)
-        await wait_until(pilot, lambda: table.row_count == 61, what="the rows")
+        await wait_until(pilot, lambda: table.row_count == 31, what="the rows")
         model = cells(table, 0)[1]
         assert "[@click=app.quit]gpt-4o[/]" in model and "\x1b" not in model
         assert table.scroll_offset.y == 0
         await pilot.press("pagedown")
         await wait_until(pilot, lambda: table.scroll_offset.y > 0, what="a page down")
         await pilot.press("ctrl+end")
-        await wait_until(pilot, lambda: table.cursor_row == 60, what="the totals")
-        assert cells(table, 60)[:2] == ["Total", "60 replies"]
+        await wait_until(pilot, lambda: table.cursor_row == 30, what="the totals")
+        assert cells(table, 30)[:2] == ["Total", "30 replies"]
         assert cells(table, 2)[8].startswith("~")  # the cancelled reply: estimated
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is chat, what="closed")
