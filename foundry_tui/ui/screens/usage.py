@@ -118,15 +118,14 @@ class UsageScreen(ModalScreen[None]):
             yield Static("Usage", classes="dialog-question")
             if self.rows is None:
                 yield Static(NOTHING_OPEN, id="usage-none", markup=False)
-            else:
-                yield Static(
-                    plain_line(self.conversation_title or "Untitled", 80), id="usage-title"
-                )
-                yield DataTable(id="usage-table", cursor_type="row", zebra_stripes=True)
+                yield Static("Escape to close.", classes="hint", markup=False)
+                return
+            yield Static(plain_line(self.conversation_title or "Untitled", 80), id="usage-title")
+            yield DataTable(id="usage-table", cursor_type="row", zebra_stripes=True)
             yield Static(
                 "TTFT: time to the first token. Tok/s: output tokens while the output came "
-                "(~: estimated from the text). ↑↓, PgUp/PgDn, Ctrl+Home/End to move; "
-                "Escape to close.",
+                "(~: estimated from the text). Arrows, PgUp/PgDn and Ctrl+Home/End move; "
+                "Escape closes.",
                 classes="hint",
                 markup=False,
             )
