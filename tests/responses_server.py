@@ -18,8 +18,13 @@ recorded in ``schema_errors`` and turned into an HTTP 500 so that tests notice. 
 error shapes (content filter with ``type: null``, ``PermissionDenied``,
 ``DeploymentNotFound``, unknown routes) are not OpenAI payloads and are checked against a
 minimal Azure error shape instead. A few faults (``GARBLED_ERROR``, ``HUGE_USAGE``,
-``OBJECT_ID``) send what no schema allows on purpose: their payloads are validated as a
-sound server would send them, then broken.
+``ODD_USAGE``, ``OBJECT_ID``) send what no schema allows on purpose: their payloads are
+validated as a sound server would send them, then broken.
+
+Usage is counted as a cache would: the input tokens of the earlier turns a request chains
+on (``previous_response_id``), and of the leading input items that repeat the previous
+request with the same ``prompt_cache_key`` (its input and its reply), are
+``input_tokens_details.cached_tokens``. Reasoning tokens are 0.
 
 Out-of-process users (the tmux test) can steer a running server through
 ``POST /_control/{inject,reply,tps,expire,reset}`` with a JSON body (see ``_control``).
@@ -443,6 +448,9 @@ class Fault(StrEnum):
     GARBLED_ERROR = "garbled_error"
     #: extra (streams): the final usage.input_tokens is 10**30, beyond SQLite's integers.
     HUGE_USAGE = "huge_usage"
+    #: extra (streams): the final usage's fields replaced by ``usage`` (a None value
+    #: leaves the field out), e.g. ``{"input_tokens_details": {"cached_tokens": "12"}}``.
+    ODD_USAGE = "odd_usage"
     #: extra (streams): the response id is a JSON object in every event.
     OBJECT_ID = "object_id"
     #: extra (streams): some deltas, then only SSE comments (``events=True``: only
@@ -475,6 +483,7 @@ _FAULT_OPTIONS = {
     "events",  # KEEPALIVE: send response.in_progress events instead of comments
     "location",  # REDIRECT: where to (required)
     "status",  # REDIRECT: the status code (default 307)
+    "usage",  # ODD_USAGE: the usage fields sent instead (None: left out)
 }
 
 
@@ -620,6 +629,8 @@ class ResponsesServer(ThreadedServer):
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
         self._streams: set[asyncio.Transport] = set()
+        # prompt_cache_key -> the items the last request with that key sent and got.
+        self._cache_prefixes: dict[str, list[tuple[Any, ...]]] = {}
 
     # -- public control API -------------------------------------------------
 
@@ -688,6 +699,7 @@ class ResponsesServer(ThreadedServer):
             self._faults.clear()
             self._replies.clear()
             self.schema_errors.clear()
+            self._cache_prefixes.clear()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -1202,6 +1214,22 @@ class ResponsesServer(ThreadedServer):
             previous_id = prev.get("previous_response_id")
         return total
 
+    def _cache_hit(self, key: Any, input_items: list[dict[str, Any]], reply: str) -> int:
+        """The tokens of the leading input items that the last request with the same
+        ``prompt_cache_key`` sent (or got as its reply); remembers this one's."""
+        if not isinstance(key, str):
+            return 0
+        shapes = [_item_shape(item) for item in input_items]
+        with self._lock:
+            before = self._cache_prefixes.get(key, [])
+            self._cache_prefixes[key] = [*shapes, ("message", "assistant", reply)]
+        hit = 0
+        for item, shape, earlier in zip(input_items, shapes, before, strict=False):
+            if shape != earlier:
+                break
+            hit += self._item_tokens(item)
+        return hit
+
     @staticmethod
     def _item_tokens(item: dict[str, Any]) -> int:
         if item.get("type") == "message":
@@ -1417,6 +1445,7 @@ class ResponsesServer(ThreadedServer):
         if truncated:
             tokens = tokens[:room]
         history = self._history_tokens(previous)
+        repeated = self._cache_hit(body.get("prompt_cache_key"), input_items, "".join(tokens))
         own = sum(self._item_tokens(i) for i in input_items)
         instructions = body.get("instructions")
         own += count_tokens(instructions if isinstance(instructions, str) else None)
@@ -1429,7 +1458,7 @@ class ResponsesServer(ThreadedServer):
             tokens=tokens,
             truncated=truncated,
             input_tokens=history + own,
-            cached_tokens=history,
+            cached_tokens=history + repeated,
             fault=fault,
             options=options,
             reasoning_parts=reasoning_parts,
@@ -1693,8 +1722,10 @@ class ResponsesServer(ThreadedServer):
                 self._check_event(json.loads(data))
         except _Invalid as exc:
             return self._invalid_response(request, exc)
-        if fault in (Fault.HUGE_USAGE, Fault.OBJECT_ID):
-            opening, pre, post = _broken(fault, opening), _broken(fault, pre), _broken(fault, post)
+        if fault in (Fault.HUGE_USAGE, Fault.ODD_USAGE, Fault.OBJECT_ID):
+            odd = opts.get("usage")
+            opening = _broken(fault, opening, odd)
+            pre, post = _broken(fault, pre, odd), _broken(fault, post, odd)
         thought = [_frame(event).decode() for event in thinking]
 
         resp = web.StreamResponse(
@@ -1975,7 +2006,16 @@ def _carries(body: dict[str, Any], param: str) -> bool:
     return _value_of(body, param) is not None
 
 
-def _broken(fault: Fault, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _item_shape(item: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two input items the same prompt text (not their ids)."""
+    if item.get("type") == "message":
+        return ("message", item.get("role"), _content_text(item.get("content")))
+    return (_dumps({k: v for k, v in item.items() if k != "id"}),)
+
+
+def _broken(
+    fault: Fault, events: list[dict[str, Any]], usage: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Copies of ``events`` as a broken server sends them (after they were validated)."""
     out: list[dict[str, Any]] = json.loads(_dumps(events))
     for event in out:
@@ -1984,7 +2024,15 @@ def _broken(fault: Fault, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         if fault is Fault.OBJECT_ID:
             response["id"] = {"id": response["id"], "object": "response"}
-        elif isinstance(response.get("usage"), dict):
+        elif not isinstance(response.get("usage"), dict):
+            continue
+        elif fault is Fault.ODD_USAGE:
+            for name, value in (usage or {}).items():
+                if value is None:
+                    response["usage"].pop(name, None)
+                else:
+                    response["usage"][name] = value
+        else:
             response["usage"]["input_tokens"] = 10**30
     return out
 

@@ -108,10 +108,10 @@ async def test_the_status_line_drops_words_not_figures_and_has_the_whole_text(
         full = status.full_text
         assert len(drawn) <= width
         assert drawn == status.text
-        for figure in ("1,234,567", "89,012", "1,323,579", "9,876,543"):
+        for figure in ("1.2M", "89k", "9.9M"):
             assert figure in full
             # Every figure on the line is whole: none is cut at the edge.
-            assert re.search(rf"(?<![\d,]){re.escape(figure)}(?![\d,])", drawn), (figure, drawn)
+            assert re.search(rf"(?<![\d.]){re.escape(figure)}(?![\d.])", drawn), (figure, drawn)
         assert drawn == full or len(full) > width
         assert status.tooltip == full
         # The palette's "Show status" gives the whole text.
@@ -246,14 +246,14 @@ async def test_the_status_line_forgets_the_last_turn_when_a_turn_starts_or_it_is
         status = screen.query_one(StatusLine)
         server.queue_reply("short")
         await say(pilot, app, "first")
-        assert "in " in status.full_text and "/ out " in status.full_text
+        assert " in" in status.full_text and " out" in status.full_text
         server.queue_reply(" ".join(["word"] * 200))
         await pilot.press(*"second", "enter")
         await wait_until(
             pilot, lambda: status.last_status == MessageStatus.PENDING, what="the reply streaming"
         )
         # While the reply streams, the figures of the last one are not shown as its.
-        assert "/ out " not in status.full_text, status.full_text
+        assert " out" not in status.full_text, status.full_text
         await pilot.press("escape")
         await wait_until(pilot, lambda: not screen.streaming, what="cancelled")
         assert status.last_status == MessageStatus.CANCELLED

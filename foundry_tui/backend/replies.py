@@ -133,24 +133,52 @@ def _reasoning_text(response: Any) -> str:
     return PART_BREAK.join(parts)
 
 
+# The counts read from a response's usage: (field, or its details object and the field in it).
+_COUNTS: tuple[tuple[str, str | None], ...] = (
+    ("input_tokens", None),
+    ("output_tokens", None),
+    ("total_tokens", None),
+    ("input_tokens_details", "cached_tokens"),
+    ("output_tokens_details", "reasoning_tokens"),
+)
+# What a details object is not: JsonView and the SDK's models give attributes; a server
+# that sent a string, a number or a list there gets it back as that.
+_NOT_AN_OBJECT = (str, bytes, int, float, list, tuple, dict)
+
+
+def _raw_counts(usage: Any) -> list[object]:
+    """The five counts as the server sent them (None: left out); a details field that is
+    not an object is returned as itself, so that it reads as unfit."""
+    raw: list[object] = []
+    for name, inner in _COUNTS:
+        value = getattr(usage, name, None)
+        if inner is not None and value is not None and not isinstance(value, _NOT_AN_OBJECT):
+            value = getattr(value, inner, None)
+        raw.append(value)
+    return raw
+
+
 def response_usage(response: Any) -> Usage:
-    """The response's token counts; one that is not a whole number SQLite can hold (a
-    broken server's 10**30, a string) is dropped (see `_usage_dropped`)."""
+    """The response's token counts, with the cached input and reasoning tokens from their
+    details; one that is not a whole number SQLite can hold (a broken server's 10**30, a
+    string) is dropped (see `_usage_dropped`)."""
     usage = getattr(response, "usage", None)
     if usage is None:
         return Usage()
+    given, made, total, cached, reasoning = (token_count(value) for value in _raw_counts(usage))
     return Usage(
-        input_tokens=token_count(getattr(usage, "input_tokens", None)),
-        output_tokens=token_count(getattr(usage, "output_tokens", None)),
-        total_tokens=token_count(getattr(usage, "total_tokens", None)),
+        input_tokens=given,
+        output_tokens=made,
+        total_tokens=total,
+        cached_input_tokens=cached,
+        reasoning_tokens=reasoning,
     )
 
 
 def _usage_dropped(response: Any) -> bool:
     usage = getattr(response, "usage", None)
     return usage is not None and any(
-        (value := getattr(usage, name, None)) is not None and token_count(value) is None
-        for name in ("input_tokens", "output_tokens", "total_tokens")
+        value is not None and token_count(value) is None for value in _raw_counts(usage)
     )
 
 

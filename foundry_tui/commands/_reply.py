@@ -61,7 +61,10 @@ _DIM, _UNDIM = "\x1b[2m", "\x1b[22m"
 
 def result_of(reply: Message, mode: SendMode | None) -> dict[str, Any]:
     """What a script learns of a finished (or cancelled) turn."""
+    from foundry_tui.core.usage import speed_of  # at the end: not before the first token
+
     usage = reply.usage
+    speed = speed_of(reply)
     return {
         "conversation_id": reply.conversation_id,
         "message_id": reply.id,
@@ -74,7 +77,15 @@ def result_of(reply: Message, mode: SendMode | None) -> dict[str, Any]:
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "total_tokens": usage.total_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
         },
+        "first_token_ms": reply.first_token_ms,
+        "duration_ms": reply.duration_ms,
+        # Output tokens over the time the output took (see core/usage.py); estimated
+        # from the text when the server gave no count.
+        "tokens_per_second": round(speed.tokens_per_second, 1) if speed else None,
+        "tokens_per_second_estimated": speed.estimated if speed else None,
         "error": reply.error,
         "reasoning": reply.reasoning or None,
     }

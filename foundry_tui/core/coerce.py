@@ -5,6 +5,7 @@ caller says so in a note."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Final
 
 from foundry_tui.core.models import Usage
@@ -55,7 +56,7 @@ def token_count(value: object) -> int | None:
 
 def usage_of(usage: Usage) -> tuple[Usage, bool]:
     """The counts fit to keep, and whether any count given was dropped."""
-    counts = (usage.input_tokens, usage.output_tokens, usage.total_tokens)
+    counts = tuple(getattr(usage, count.name) for count in fields(usage))
     kept = tuple(token_count(count) for count in counts)
     dropped = any(count is not None and k is None for count, k in zip(counts, kept, strict=True))
     return Usage(*kept), dropped

@@ -74,6 +74,7 @@ from foundry_tui.core.models import (
 from foundry_tui.core.parameters import AUTOMATIC, REFUSABLE, family, named
 
 if TYPE_CHECKING:
+    from foundry_tui.core.usage import TurnFigures
     from foundry_tui.store import Store
 
 _T = TypeVar("_T")
@@ -89,6 +90,9 @@ SAVE_TIME_FACTOR = 4.0
 
 # Saved as the note of a reply the server cut off at its max_output_tokens.
 CUT_OFF_AT_MAX_TOKENS = "Cut off at the max output tokens limit."
+# The clock a reply's timings are read from (time to first token, duration); one name, so
+# that a test can fix the figures a picture shows.
+_clock = time.monotonic
 
 # Statuses whose response the server kept and a next turn can chain from.
 _CHAINABLE = frozenset({MessageStatus.COMPLETED, MessageStatus.INCOMPLETE})
@@ -266,6 +270,13 @@ class ChatSession:
 
     async def usage(self) -> Usage:
         return await _in_thread(self.store.conversation_usage, self.conversation.id)
+
+    async def usage_table(self) -> tuple[list[TurnFigures], Usage]:
+        """A row per reply on the transcript's path, and the conversation's sums."""
+        from foundry_tui.core.usage import turn_figures  # only when the table is asked for
+
+        rows = turn_figures(await self.transcript())
+        return rows, await self.usage()
 
     # -- settings ----------------------------------------------------------------
 
@@ -545,6 +556,8 @@ class ChatSession:
         | Waiting
         | Answered
     ]:
+        if writer.sent_at is None:  # a replay after a lost chain is still the same wait
+            writer.sent_at = _clock()
         messages = [
             *context,
             InputMessage(role=MessageRole.USER, text=user.text, attachments=user.attachments),
@@ -582,12 +595,16 @@ class ChatSession:
     ]:
         async for event in stream:
             if isinstance(event, TextDelta):
+                if writer.first_at is None:
+                    writer.first_at = _clock()
                 writer.parts.append(event.text)
                 yield ReplyDelta(event.text)
                 await writer.flush_if_due()
             elif isinstance(event, ContextTrimmed | Retrying | Waiting | Answered):
                 yield event
             elif isinstance(event, ReasoningDelta):
+                if writer.first_at is None:  # thinking is the model's first output
+                    writer.first_at = _clock()
                 writer.reasoning.append(event.text)
                 yield ThinkingDelta(event.text)
                 await writer.flush_if_due()
@@ -609,6 +626,10 @@ class _ReplyWriter:
         self.response_id: str | None = None
         self.response_model: str | None = None
         self.finished: ResponseFinished | None = None
+        # When the request left, its first text (or reasoning) came and the stream ended.
+        self.sent_at: float | None = None
+        self.first_at: float | None = None
+        self.ended_at: float | None = None
         self._saved_length = 0
         self._saved_reasoning = 0
         self._last_save = time.monotonic()
@@ -628,6 +649,16 @@ class _ReplyWriter:
             self.response_model = event.model
         else:
             self.finished = event
+            self.ended_at = _clock()
+
+    def timings(self) -> tuple[int | None, int | None]:
+        """(first_token_ms, duration_ms) from the request leaving; None where unknown. A
+        stream that ended without a final event ends now."""
+        if self.sent_at is None:
+            return None, None
+        ended = self.ended_at if self.ended_at is not None else _clock()
+        first = None if self.first_at is None else _ms(self.first_at - self.sent_at)
+        return first, _ms(ended - self.sent_at)
 
     async def flush_if_due(self) -> None:
         started = time.monotonic()
@@ -706,6 +737,7 @@ class _ReplyWriter:
         note = " ".join(notes) or None
         text = self.text
         thought = self.reasoning_text or None
+        first_token_ms, duration_ms = self.timings()
         if debugging():
             get_logger(__name__).debug("reply %s (%s): %r", self.reply.id, status, text)
         try:
@@ -718,6 +750,8 @@ class _ReplyWriter:
                 usage=usage,
                 error=note,
                 reasoning=thought,
+                first_token_ms=first_token_ms,
+                duration_ms=duration_ms,
             )
         except Exception as first:
             note = f"{note} {UNSAVED_DETAILS_NOTE}" if note else UNSAVED_DETAILS_NOTE
@@ -742,6 +776,10 @@ class _ReplyWriter:
         if saved is None:  # the conversation was deleted while the reply streamed
             return replace(self.reply, text=text, status=status, error=note)
         return saved
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
 
 
 def _chain_anchor(transcript: list[Message]) -> Message | None:

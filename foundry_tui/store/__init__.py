@@ -508,7 +508,13 @@ class Store:
         """Token sums over the transcript's assistant messages (None where none is known)."""
         with self._read() as conn:
             row = store_reads.conversation_usage(conn, conversation_id)
-        return Usage(input_tokens=row[0], output_tokens=row[1], total_tokens=row[2])
+        return Usage(
+            input_tokens=row[0],
+            output_tokens=row[1],
+            total_tokens=row[2],
+            cached_input_tokens=row[3],
+            reasoning_tokens=row[4],
+        )
 
     # -- what deployments refused ------------------------------------------------
 

@@ -186,7 +186,8 @@ def conversation_usage(conn: sqlite3.Connection, conversation_id: str) -> Any:
     """The token sums row over the transcript's assistant messages."""
     return conn.execute(
         f"{_CHAIN_CTE} SELECT SUM(m.input_tokens), SUM(m.output_tokens), "
-        "SUM(m.total_tokens) FROM chain JOIN messages AS m ON m.id = chain.id "
+        "SUM(m.total_tokens), SUM(m.cached_input_tokens), SUM(m.reasoning_tokens) "
+        "FROM chain JOIN messages AS m ON m.id = chain.id "
         "WHERE m.conversation_id = :cid AND m.role = :role",
         {"cid": conversation_id, "role": MessageRole.ASSISTANT.value},
     ).fetchone()

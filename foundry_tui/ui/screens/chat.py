@@ -427,6 +427,9 @@ class ChatScreen(Screen[None]):
         from foundry_tui.ui.screens.view_code import view_code_command
 
         yield view_code_command(self)
+        from foundry_tui.ui.screens.usage import usage_commands
+
+        yield from usage_commands(self)
 
     def action_show_status(self) -> None:
         self.notify(self.query_one(StatusLine).full_text, title="Status", timeout=15)

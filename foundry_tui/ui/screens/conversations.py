@@ -118,6 +118,7 @@ class Conversations:
         last_reply = next((m for m in reversed(messages) if m.role == MessageRole.ASSISTANT), None)
         status.last_status = last_reply.status if last_reply else None
         status.last_usage = last_reply.usage if last_reply else None
+        status.show_timing(last_reply)
         status.conversation_usage = await session.usage()
         show_mode(status, turns.next_mode)
         self.show_title()
@@ -149,6 +150,7 @@ class Conversations:
         status = screen.query_one(StatusLine)
         status.last_status = None
         status.last_usage = None
+        status.show_timing(None)
         status.conversation_usage = None
         status.notice = ""
         show_mode(status, SendMode.NEW)

@@ -129,6 +129,7 @@ class TurnView:
         show_mode(status, event.mode)
         status.last_status = MessageStatus.PENDING
         status.last_usage = None  # the last turn's figures are not this turn's
+        status.show_timing(None)
         # A blinking cursor repaints twice a second: not while a reply streams.
         self._blinks = self.prompt.cursor_blink
         self.prompt.cursor_blink = False
@@ -179,6 +180,7 @@ class TurnView:
             self.transcript.update(self.block, reply)
         status.last_status = reply.status
         status.last_usage = reply.usage
+        status.show_timing(reply)
         status.conversation_usage = end.conversation_usage
         show_mode(status, message.next_mode)
         self.screen.conversations.show_title()
@@ -224,6 +226,7 @@ class TurnView:
             self.transcript.stop(block)
             self.transcript.update(block, message.stopped)
             self.status.last_status = message.stopped.status
+            self.status.show_timing(message.stopped)
         if message.problem is not None:
             self.screen.notify(
                 message.problem, title="Could not save", severity="error", timeout=15

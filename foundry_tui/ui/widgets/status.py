@@ -1,14 +1,15 @@
 """The status line under the transcript: last reply's status, usage, and send mode.
 
 It is one line, and a narrow terminal has room for part of it: words go before figures
-(the send mode's words, "conversation", "in/out/total"), and a figure is shown whole or
-not at all, never cut. The whole text is always the line's tooltip.
+(the send mode's words, "conversation", "cached", "reasoning", "TTFT"), and a figure is
+shown whole or not at all, never cut. The whole text is always the line's tooltip.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from textual.content import Content
@@ -16,15 +17,31 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
 
-from foundry_tui.core.models import MessageStatus, Usage
+from foundry_tui.core.models import Message, MessageStatus, Usage
 from foundry_tui.core.text import one_line
+
+if TYPE_CHECKING:
+    from foundry_tui.core.usage import Speed
 
 SEPARATOR = " · "
 ELLIPSIS = "…"
 
 
 def _tokens(value: int | None) -> str:
-    return "?" if value is None else f"{value:,}"
+    # Imported once a reply has figures: not before the first frame.
+    from foundry_tui.core.usage import compact_count
+
+    return "?" if value is None else compact_count(value)
+
+
+def _seconds(ms: int) -> str:
+    return f"{ms} ms" if ms < 100 else f"{ms / 1000:.1f} s"
+
+
+def _speed(speed: Speed) -> str:
+    rate = speed.tokens_per_second
+    figure = f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}"
+    return f"{'~' if speed.estimated else ''}{figure} tok/s"
 
 
 class StatusLine(Static):
@@ -33,6 +50,9 @@ class StatusLine(Static):
     last_status: reactive[MessageStatus | None] = reactive(None)
     last_usage: reactive[Usage | None] = reactive(None)
     conversation_usage: reactive[Usage | None] = reactive(None)
+    # The last reply's time to first token (ms) and speed; set with `show_timing`.
+    last_first_token_ms: reactive[int | None] = reactive(None)
+    last_speed: reactive[Speed | None] = reactive(None)
     mode: reactive[str] = reactive("")
     # What the mode says in a word or two, shown when the line is too narrow for `mode`.
     mode_short: reactive[str] = reactive("")
@@ -43,6 +63,13 @@ class StatusLine(Static):
     _waiting_since: float | None = None
     _thinking_since: float | None = None
     _ticker: Timer | None = None
+
+    def show_timing(self, reply: Message | None) -> None:
+        """The reply's time to first token and speed (none while a reply streams)."""
+        from foundry_tui.core.usage import speed_of
+
+        self.last_first_token_ms = reply.first_token_ms if reply is not None else None
+        self.last_speed = speed_of(reply) if reply is not None else None
 
     def show_retry(self, reason: str, seconds: float, attempt: int, attempts: int) -> None:
         """Counts down to the next attempt: "rate limited · retrying in 7 s (2 of 3)"."""
@@ -119,6 +146,8 @@ class StatusLine(Static):
         parts.mode_short = self.mode_short or self.mode
         if self.last_usage is not None:
             parts.usage = self.last_usage
+        parts.first_token_ms = self.last_first_token_ms
+        parts.speed = self.last_speed
         if self.conversation_usage is not None and self.conversation_usage.total_tokens:
             parts.conversation = self.conversation_usage.total_tokens
         parts.notice = self.notice
@@ -136,6 +165,8 @@ class _Parts:
         self.mode_short = ""
         self.usage: Usage | None = None
         self.usage_compact = False
+        self.first_token_ms: int | None = None
+        self.speed: Speed | None = None
         self.conversation: int | None = None
         self.conversation_compact = False
         self.notice = ""
@@ -143,14 +174,12 @@ class _Parts:
     def text(self) -> str:
         parts = [self.status, self.waiting, self.mode]
         if self.usage is not None:
-            usage = self.usage
-            tokens_in, tokens_out = _tokens(usage.input_tokens), _tokens(usage.output_tokens)
-            total = _tokens(usage.total_tokens)
-            parts.append(
-                f"{tokens_in}+{tokens_out}={total}"
-                if self.usage_compact
-                else f"in {tokens_in} / out {tokens_out} / total {total}"
-            )
+            parts += self._usage(self.usage)
+        if self.first_token_ms is not None:
+            ttft = _seconds(self.first_token_ms)
+            parts.append(ttft if self.usage_compact else f"TTFT {ttft}")
+        if self.speed is not None:
+            parts.append(_speed(self.speed))
         if self.conversation is not None:
             figure = _tokens(self.conversation)
             parts.append(
@@ -159,11 +188,33 @@ class _Parts:
         parts.append(self.notice)
         return SEPARATOR.join(part for part in parts if part) or "Ready"
 
+    def _usage(self, usage: Usage) -> list[str]:
+        """The counts in and out: "1.2k in (80% cached)", "340 out (120 reasoning)"; when
+        compact, one part without the words: "1.2k (80%)+340 (120)". None for a reply
+        without counts."""
+        given, made = usage.input_tokens, usage.output_tokens
+        if given is None and made is None:
+            return []
+        compact = self.usage_compact
+        tokens_in, tokens_out = _tokens(given), _tokens(made)
+        cached, reasoning = usage.cached_input_tokens, usage.reasoning_tokens
+        if cached and given:
+            share = f"{min(100, round(100 * cached / given))}%"
+            tokens_in += f" ({share})" if compact else f" in ({share} cached)"
+        elif not compact:
+            tokens_in += " in"
+        if reasoning:
+            figure = _tokens(reasoning)
+            tokens_out += f" ({figure})" if compact else f" out ({figure} reasoning)"
+        elif not compact:
+            tokens_out += " out"
+        return [f"{tokens_in}+{tokens_out}"] if compact else [tokens_in, tokens_out]
+
 
 def _fit(parts: _Parts, width: int | None) -> str:
-    """``parts`` as text no wider than ``width``: words go first (the mode's, then the
-    notice's from its end), then whole figures, the least useful first; a figure is
-    never cut."""
+    """``parts`` as text no wider than ``width``: words go first (the mode's; the
+    timing, before the notice's words from its end), then whole figures, the least
+    useful first; a figure is never cut."""
     text = parts.text()
     if width is None or cell_len(text) <= width:
         return text
@@ -189,11 +240,21 @@ def _fit(parts: _Parts, width: int | None) -> str:
     def no_conversation() -> None:
         parts.conversation = None
 
+    def no_speed() -> None:
+        parts.first_token_ms = None
+        parts.speed = None
+
     def no_usage() -> None:
         parts.usage = None
 
+    # A notice says what just happened: the turn's timing goes before its words do.
+    if parts.notice:
+        no_speed()
+        text = parts.text()
+        if cell_len(text) <= width:
+            return text
     notice = parts.notice
-    for step in (lambda: None, no_conversation, no_usage):
+    for step in (lambda: None, no_conversation, no_speed, no_usage):
         step()
         fitted = _cut_notice(parts, notice, width)
         if fitted is not None:
