@@ -5,6 +5,7 @@ without a summary."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,8 +174,17 @@ async def _thought_and_answered(pilot: Any, *, unfold: bool) -> None:
 
 @pytest.mark.parametrize("unfold", [False, True], ids=["folded", "unfolded"])
 def test_thinking_block_snapshot(
-    snap_compare: Any, tmp_path: Path, server: ResponsesServer, unfold: bool
+    snap_compare: Any,
+    tmp_path: Path,
+    server: ResponsesServer,
+    unfold: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A fixed clock for the status line's time to first token and speed: each reading
+    # 0.1 s after the last (the request leaves, its first output, its end).
+    ticks = itertools.count()
+    monkeypatch.setattr("foundry_tui.core.session._clock", lambda: next(ticks) * 0.1)
+
     async def run_before(pilot: Any) -> None:
         await _thought_and_answered(pilot, unfold=unfold)
 

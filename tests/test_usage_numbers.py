@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +238,8 @@ class _ScriptedBackend:
         input: list[InputMessage],
         previous_response_id: str | None,
         store: bool = True,
+        prompt_cache_key: str | None = None,
+        omit: Collection[str] = (),
     ) -> AsyncIterator[BackendEvent]:
         for at, event in self.script:
             self.clock.now = at

@@ -413,7 +413,7 @@ async def test_the_generated_code_runs_and_sends_what_the_app_sends(
         if mode is SendMode.REPLAY:
             server.expire_all()
             assert await turns.check_server() is SendMode.REPLAY
-        request = turns.next_request(prompt)
+        request = await turns.next_request(prompt)
         assert request.mode is mode
         code = backend.request_code(SETTINGS, request)
 
@@ -454,7 +454,7 @@ def test_curl_is_on_this_machine() -> None:
 
 async def test_next_request_reads_and_sends_nothing(turns: Turns, server: ResponsesServer) -> None:
     before = len(server.requests)
-    request = turns.next_request("Hi")
+    request = await turns.next_request("Hi")
     assert request == NextRequest(
         SendMode.NEW, [InputMessage(MessageRole.USER, "Hi")], None, store=True
     )

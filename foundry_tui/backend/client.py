@@ -290,7 +290,12 @@ class Backend:
     def request_body(self, settings: GenerationSettings, request: NextRequest) -> dict[str, object]:
         """The body `stream_reply` posts for ``request`` (the same call as there)."""
         return create_body(
-            settings, request.input, request.previous_response_id, store=request.store
+            settings,
+            request.input,
+            request.previous_response_id,
+            store=request.store,
+            prompt_cache_key=request.prompt_cache_key,
+            omit=request.omit,
         )
 
     def request_code(self, settings: GenerationSettings, request: NextRequest) -> RequestCode:

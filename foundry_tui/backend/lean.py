@@ -199,7 +199,12 @@ class LeanBackend:
         from foundry_tui.backend.request_code import code_for
 
         body = create_body(
-            settings, request.input, request.previous_response_id, store=request.store
+            settings,
+            request.input,
+            request.previous_response_id,
+            store=request.store,
+            prompt_cache_key=request.prompt_cache_key,
+            omit=request.omit,
         )
         return code_for(self.profile, self.base_url, body)
 

@@ -144,11 +144,21 @@ class NextRequest:
     input: list[InputMessage]
     previous_response_id: str | None
     store: bool
+    prompt_cache_key: str | None = None
+    # Parameters left out: those the deployment refused before (see refused_parameters).
+    omit: tuple[str, ...] = ()
 
 
-def first_request(prompt: str, *, stateless: bool) -> NextRequest:
-    """The first turn of a conversation not started yet."""
-    return NextRequest(SendMode.NEW, [InputMessage(MessageRole.USER, prompt)], None, not stateless)
+def first_request(prompt: str, *, stateless: bool, omit: Collection[str] = ()) -> NextRequest:
+    """The first turn of a conversation not started yet (its id, the cache key, is not
+    known before it is)."""
+    return NextRequest(
+        SendMode.NEW,
+        [InputMessage(MessageRole.USER, prompt)],
+        None,
+        not stateless,
+        omit=tuple(omit),
+    )
 
 
 @dataclass(frozen=True)
@@ -339,16 +349,26 @@ class ChatSession:
             return SendMode.REPLAY
         return SendMode.CHAIN if _chain_anchor(transcript) is not None else SendMode.REPLAY
 
-    def next_request(self, transcript: list[Message], prompt: str) -> NextRequest:
-        """What sending ``prompt`` after ``transcript`` would hand the backend, as `_pump`
-        builds it; asks and saves nothing (the palette's "View code" shows it)."""
+    async def next_request(
+        self, transcript: list[Message], prompt: str, settings: GenerationSettings | None = None
+    ) -> NextRequest:
+        """What sending ``prompt`` after ``transcript`` with ``settings`` (else the
+        conversation's) would hand the backend, as `_stream_turn` and `_pump` build it;
+        saves and sends nothing (the palette's "View code" shows it)."""
+        settings = settings or self.conversation.settings
         mode = self.next_send_mode(transcript)
-        previous_response_id, context = _request_context(transcript, mode)
+        reasoning = await self._reasoning_items(transcript, mode, settings)
+        previous_response_id, context = _request_context(transcript, mode, reasoning)
+        messages = [*context, InputMessage(role=MessageRole.USER, text=prompt)]
+        if self.backend.stateless:
+            messages = [_text_only(message) for message in messages]
         return NextRequest(
             mode=mode,
-            input=[*context, InputMessage(role=MessageRole.USER, text=prompt)],
+            input=messages,
             previous_response_id=previous_response_id,
             store=not self.backend.stateless,
+            prompt_cache_key=self.conversation.id,
+            omit=tuple(await self.refused_parameters(settings.model)),
         )
 
     # -- sending -------------------------------------------------------------------

@@ -9,7 +9,7 @@ alike; neither decides anything about a turn itself::
     turns.last_reply.status  # completed, incomplete, failed or cancelled, as saved
     turns.remedy  # None, or what to offer: Remedy.RETRY, RESEND_WITHOUT, CONTINUE, LARGER_BUDGET
     turns.next_mode  # how the next send reaches the server (SendMode), for a status line
-    turns.next_request("Why?")  # what that send would hand the backend (View code)
+    await turns.next_request("Why?")  # what that send would hand the backend (View code)
 
 The API:
 
@@ -178,9 +178,11 @@ class Turns:
         # the last reply the server kept.
         return self.session.next_send_mode(self._path)
 
-    def next_request(self, prompt: str) -> NextRequest:
-        """What ``send(prompt)`` would hand the backend now; sends nothing."""
-        return self.session.next_request(self._path, prompt)
+    async def next_request(
+        self, prompt: str, settings: GenerationSettings | None = None
+    ) -> NextRequest:
+        """What ``send(prompt, settings)`` would hand the backend now; sends nothing."""
+        return await self.session.next_request(self._path, prompt, settings)
 
     async def check_server(self) -> SendMode:
         await self.session.check_server_state()

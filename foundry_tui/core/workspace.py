@@ -177,11 +177,13 @@ class Workspace:
         """The request sending ``prompt`` with ``settings`` would make now, in the open
         conversation (``turns``) or a new one, as code ("View code"). Written in a thread:
         a long transcript or an attachment makes it megabytes."""
-        request = (
-            turns.next_request(prompt)
-            if turns is not None
-            else first_request(prompt, stateless=self.backend.stateless)
-        )
+        if turns is not None:
+            request = await turns.next_request(prompt, settings)
+        else:
+            refused = await asyncio.to_thread(
+                (await self._store()).rejected_parameters, self.profile.name, settings.model
+            )
+            request = first_request(prompt, stateless=self.backend.stateless, omit=refused)
         return await asyncio.to_thread(self.backend.request_code, settings, request)
 
     # -- exports: the reading, rendering and writing all in threads (their modules are
