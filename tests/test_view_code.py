@@ -456,7 +456,11 @@ async def test_next_request_reads_and_sends_nothing(turns: Turns, server: Respon
     before = len(server.requests)
     request = await turns.next_request("Hi")
     assert request == NextRequest(
-        SendMode.NEW, [InputMessage(MessageRole.USER, "Hi")], None, store=True
+        SendMode.NEW,
+        [InputMessage(MessageRole.USER, "Hi")],
+        None,
+        store=True,
+        prompt_cache_key=turns.session.conversation.id,
     )
     assert len(server.requests) == before
     assert await turns.session.transcript() == []
