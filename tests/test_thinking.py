@@ -33,6 +33,11 @@ from tests.helpers import (
 )
 from tests.responses_server import ResponsesServer
 
+# One worker runs these in order: paired on two xdist workers with the next test, the
+# first one's send was seen to stall before its request left (not root-caused; never
+# seen when run alone or in the whole suite).
+pytestmark = pytest.mark.xdist_group("thinking")
+
 # Model text that looks like markup stays text.
 THOUGHT = ["**Weighing it**\n\nA [bold]careful[/bold] look first.", "**Deciding**\n\nShort answer."]
 
