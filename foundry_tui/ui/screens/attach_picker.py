@@ -38,6 +38,14 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
+def _home_short(path: str) -> str:
+    """``path`` with the home folder written "~"."""
+    home = os.path.expanduser("~")
+    if path == home or path.startswith(home.rstrip(os.sep) + os.sep):
+        return "~" + path[len(home.rstrip(os.sep)) :]
+    return path
+
+
 class AttachableTree(DirectoryTree):
     """Folders and the files the API may take; hidden entries left out."""
 
@@ -62,6 +70,8 @@ class AttachableTree(DirectoryTree):
 
     def process_label(self, label: str | Text) -> Text:
         plain = label.plain if isinstance(label, Text) else label
+        if os.sep in plain:  # a name holds no "/": this is the folder at the top
+            plain = _home_short(plain)
         return Text(one_line(plain, LABEL_CHARS), no_wrap=True, overflow="ellipsis")
 
     def action_parent(self) -> None:

@@ -153,8 +153,8 @@ class PromptInput(TextArea):
         # Only a short paste can be paths: a big one is not even split.
         words = path_words(sanitize(event.text)) if len(event.text) <= PATHS_MAX_CHARS else None
         if words is None or self.read_only:
-            await super()._on_paste(event)
-            return
+            return  # TextArea's own handler, next in the MRO, inserts it
+        event.prevent_default()
         start = min(self.selection)
         if result := self._replace_via_keyboard(event.text, *self.selection):
             self.move_cursor(result.end_location)
