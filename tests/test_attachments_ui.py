@@ -154,6 +154,29 @@ async def test_a_path_typed_in_the_picker_is_attached_and_tab_completes_it(
         await wait_until(pilot, lambda: chip_names(screen) == ["My Report.pdf"], what="chip")
 
 
+async def test_the_picker_goes_up_a_folder_and_into_a_typed_one(
+    tmp_path: Path, server: ResponsesServer, files: Path
+) -> None:
+    app = app_for(tmp_path, server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await start_chat(app, pilot)
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, AttachPicker), what="picker")
+        picker = app.screen
+        tree = picker.query_one(AttachableTree)
+        folder = picker.query_one("#attach-folder", Static)
+        assert str(folder.render()) == f"In {files}"
+        await pilot.press("backspace")
+        await wait_until(pilot, lambda: Path(tree.path) == files.parent, what="folder above")
+        assert str(folder.render()) == f"In {files.parent}"
+        picker.query_one("#attach-path").focus()
+        await pilot.press(*f"{files}/sub", "enter")
+        await wait_until(pilot, lambda: Path(tree.path) == files / "sub", what="typed folder")
+        await wait_until(pilot, lambda: len(tree.root.children) == 1, what="listed")
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: chip_names(screen) == ["inner.png"], what="chip")
+
+
 async def test_a_file_refused_in_the_picker_is_a_notice_and_no_chip(
     tmp_path: Path, server: ResponsesServer, files: Path
 ) -> None:

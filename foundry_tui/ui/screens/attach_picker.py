@@ -19,6 +19,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DirectoryTree, Input, Static
 
@@ -46,6 +48,10 @@ def _home_short(path: str) -> str:
     return path
 
 
+def _folder_line(folder: Path) -> Content:
+    return Content(f"In {one_line(_home_short(str(folder)), LABEL_CHARS)}")
+
+
 class AttachableTree(DirectoryTree):
     """Folders and the files the API may take; hidden entries left out."""
 
@@ -70,14 +76,21 @@ class AttachableTree(DirectoryTree):
 
     def process_label(self, label: str | Text) -> Text:
         plain = label.plain if isinstance(label, Text) else label
-        if os.sep in plain:  # a name holds no "/": this is the folder at the top
-            plain = _home_short(plain)
         return Text(one_line(plain, LABEL_CHARS), no_wrap=True, overflow="ellipsis")
 
     def action_parent(self) -> None:
         current = Path(self.path).expanduser().resolve()
         if current.parent != current:
-            self.path = current.parent
+            self.go_to(current.parent)
+
+    def go_to(self, folder: Path) -> None:
+        self.path = folder
+        self.post_message(self.FolderShown(folder))
+
+    class FolderShown(Message):
+        def __init__(self, folder: Path) -> None:
+            super().__init__()
+            self.folder = folder
 
 
 class PathField(Input):
@@ -124,14 +137,16 @@ class AttachPicker(ModalScreen[Path | None]):
             yield Static("Attach a file", classes="dialog-question")
             yield Static(KINDS, classes="hint")
             yield PathField(placeholder="Type or paste a path (Tab completes)", id="attach-path")
+            yield Static(_folder_line(self.start), id="attach-folder")
             yield AttachableTree(self.start, id="attach-tree")
-            yield Static(
-                "Enter picks · Backspace: folder above · Tab: the path field · Escape cancels",
-                classes="hint",
-            )
+            yield Static("Enter picks · Backspace: folder above · Escape cancels", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(AttachableTree).focus()
+
+    @on(AttachableTree.FolderShown)
+    def _folder_shown(self, event: AttachableTree.FolderShown) -> None:
+        self.query_one("#attach-folder", Static).update(_folder_line(event.folder))
 
     @on(DirectoryTree.FileSelected)
     def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
@@ -149,7 +164,7 @@ class AttachPicker(ModalScreen[Path | None]):
         path = Path(os.path.expanduser(typed))
         if await asyncio.to_thread(_is_dir, path):
             tree = self.query_one(AttachableTree)
-            tree.path = path
+            tree.go_to(path)
             tree.focus()
         else:
             self.dismiss(path)
