@@ -25,7 +25,6 @@ from foundry_tui.core.dropped_paths import Dropped, PathWords, check_one, path_w
 from foundry_tui.core.models import GenerationSettings
 from foundry_tui.core.session import TurnEvent, TurnStarted
 from foundry_tui.core.turns import Turns
-from foundry_tui.ui.screens.attach_picker import AttachPicker
 from foundry_tui.ui.screens.turn_flow import TurnClosed, TurnMessage, TurnUpdate
 from foundry_tui.ui.widgets.attachment_chips import AttachmentChips
 from foundry_tui.ui.widgets.prompt import PromptInput
@@ -66,6 +65,9 @@ class Attaching:
     # -- the picker ------------------------------------------------------------------
 
     def open_picker(self) -> None:
+        # Imported when first asked for: the tree widget is no part of start-up.
+        from foundry_tui.ui.screens.attach_picker import AttachPicker
+
         self.screen.app.push_screen(AttachPicker(Path.cwd()), self._picked)
 
     def _picked(self, path: Path | None) -> None:
