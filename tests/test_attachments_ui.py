@@ -289,6 +289,34 @@ async def test_a_sentence_mentioning_a_path_stays_text(
         assert chip_names(screen) == []
 
 
+async def test_a_big_paste_is_never_read_as_paths(
+    tmp_path: Path, server: ResponsesServer, files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a short paste can be paths: a big one is not even split into words (a paste
+    of 5 MB costs what it did)."""
+    from foundry_tui.ui.widgets import prompt as prompt_module
+
+    split: list[int] = []
+    real_path_words = prompt_module.path_words
+
+    def recording(text: str) -> Any:
+        split.append(len(text))
+        return real_path_words(text)
+
+    monkeypatch.setattr(prompt_module, "path_words", recording)
+    app = app_for(tmp_path, server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await start_chat(app, pilot)
+        await paste(pilot, f"{files}/photo.png")
+        await wait_until(pilot, lambda: chip_names(screen) == ["photo.png"], what="chip")
+        assert split == [len(f"{files}/photo.png")]
+        big = f"{files}/photo.png\n" * (5_000_000 // (len(str(files)) + 11))
+        await paste(pilot, big)
+        prompt = screen.query_one(PromptInput)
+        assert prompt.full_text == big  # held whole, as text
+        assert split == [len(f"{files}/photo.png")]  # and never split into words
+
+
 async def test_a_refused_file_pasted_is_a_notice_and_its_path_stays(
     tmp_path: Path, server: ResponsesServer, files: Path
 ) -> None:
