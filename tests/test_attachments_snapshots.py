@@ -105,7 +105,7 @@ def test_user_message_with_attachments(
             what="reply",
         )
         await app.workers.wait_for_complete()
-        messages = [block.message for block in shown(app)]
+        messages = await app.screen.session.transcript()  # as saved
         user = next(m for m in messages if m.role == MessageRole.USER)
         files = (
             Attachment("ab" * 32, "chart.png", "image/png", len(PNG)),
