@@ -21,11 +21,13 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from foundry_tui.core.attachments import FileToAttach
 from foundry_tui.core.models import GenerationSettings, Message, StorageError
 from foundry_tui.core.session import ChatSession
 from foundry_tui.core.text import sanitize
 from foundry_tui.core.turns import CONTINUE_PROMPT, Remedy, Turns
 from foundry_tui.ui.messages import BackendProgress, HistoryUnusable, ModelsListed
+from foundry_tui.ui.screens.attaching import Attaching, send_with_files
 from foundry_tui.ui.screens.conversations import Conversations
 from foundry_tui.ui.screens.model_choice import ask_for_model, settings_for_send, show_models
 from foundry_tui.ui.screens.panels import lay_out_panels, toggle_history, toggle_sidebar
@@ -33,6 +35,7 @@ from foundry_tui.ui.screens.recall import PromptRecall
 from foundry_tui.ui.screens.recalling import Recalling
 from foundry_tui.ui.screens.turn_flow import TurnMessage, post_turn
 from foundry_tui.ui.screens.turn_view import TurnView, failure_text
+from foundry_tui.ui.widgets.attachment_chips import AttachmentChips
 from foundry_tui.ui.widgets.footer import KeyFooter
 from foundry_tui.ui.widgets.history import ConversationList, HistoryPanel
 from foundry_tui.ui.widgets.prompt import PromptInput
@@ -116,6 +119,13 @@ class ChatScreen(Screen[None]):
             tooltip="Unfold or fold the model's thinking (the selected reply's, else the latest)",
         ),
         Binding(
+            "f3",
+            "attach",
+            "Attach…",
+            id="chat.attach",
+            tooltip="Pick an image or a PDF to send with the next prompt",
+        ),
+        Binding(
             "f2",
             "rename",
             "Rename",
@@ -140,6 +150,7 @@ class ChatScreen(Screen[None]):
         self.pending_settings = workspace.default_settings()
         self.conversations = Conversations(self)
         self.recalling = Recalling(self)
+        self.attaching = Attaching(self)
 
     @property
     def session(self) -> ChatSession | None:
@@ -161,6 +172,7 @@ class ChatScreen(Screen[None]):
                 yield Transcript(id="transcript")
                 yield StatusLine(id="status")
                 yield PromptInput(id="prompt")
+                yield AttachmentChips(id="attachments")
             yield SettingsSidebar(id="sidebar")
         # On a narrow terminal these go first (Quit and the palette key always stay).
         yield KeyFooter(
@@ -216,15 +228,36 @@ class ChatScreen(Screen[None]):
 
     @on(PromptInput.Submitted)
     def _prompt_submitted(self, event: PromptInput.Submitted) -> None:
+        if not self.attaching.typed(event):  # a prompt of only paths: files, maybe
+            self.submit(event.prompt, event.text)
+
+    def submit(self, prompt: PromptInput, text: str) -> None:
         if self.streaming:
-            event.prompt.put_back(event.text)
+            prompt.put_back(text)
             self.notify(STILL_STREAMING)
             return
         settings = settings_for_send(self)
         if settings is None:
-            event.prompt.put_back(event.text)
+            prompt.put_back(text)
             return
-        self.send_prompt(event.text, settings)
+        files = self.attaching.files
+        # Files with no text: the prompt is sent with an empty text and its files.
+        self.send_prompt(text if text.strip() or not files else "", settings, files)
+
+    @on(PromptInput.PathsPasted)
+    def _paths_pasted(self, event: PromptInput.PathsPasted) -> None:
+        self.attaching.pasted(event)
+
+    @on(AttachmentChips.Changed)
+    def _attachments_changed(self) -> None:
+        self.attaching.changed()
+
+    @on(AttachmentChips.Done)
+    def _attachments_done(self) -> None:
+        self.query_one(PromptInput).focus()
+
+    def action_attach(self) -> None:
+        self.attaching.open_picker()
 
     @on(PromptInput.RecallWanted)
     def _recall_wanted(self, event: PromptInput.RecallWanted) -> None:
@@ -235,10 +268,14 @@ class ChatScreen(Screen[None]):
         await self.recalling.read_older(recall)
 
     @work(exclusive=True, group="turn", exit_on_error=False)
-    async def send_prompt(self, text: str, settings: GenerationSettings) -> None:
+    async def send_prompt(
+        self, text: str, settings: GenerationSettings, files: tuple[FileToAttach, ...] = ()
+    ) -> None:
         turns = self.turns or await self.conversations.start(settings, text)
         if turns is not None:
-            await post_turn(self, turns, turns.send(text, settings), prompt=text)
+            self.attaching.in_flight = files
+            events = send_with_files(turns, text, settings, files)
+            await post_turn(self, turns, events, prompt=text)
 
     @work(exclusive=True, group="turn", exit_on_error=False)
     async def retry_reply(self, turns: Turns, settings: GenerationSettings) -> None:
@@ -250,6 +287,7 @@ class ChatScreen(Screen[None]):
 
     @on(TurnMessage)
     async def _turn_message(self, message: TurnMessage) -> None:
+        await self.attaching.turn_message(message)
         await self.turn_view.apply(message)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -22,6 +22,7 @@ from textual.strip import Strip
 from foundry_tui.core.models import Message, MessageRole, MessageStatus
 from foundry_tui.core.text import sanitize
 from foundry_tui.ui.markdown_split import last_cut, split_segments
+from foundry_tui.ui.widgets.attachment_chips import chip_text
 from foundry_tui.ui.widgets.thinking import ThinkingPart
 from foundry_tui.ui.widgets.unwrap import Copied, Place, block_indents, locate
 
@@ -199,6 +200,7 @@ class MessageBlock:
         self._width = 0
         self._chrome_width = -1
         self._header: list[Strip] = []
+        self._files: list[Strip] = []  # the prompt's attachments, a line each
         self._footer: list[Strip] = []
         self._height: int | None = None
         self._estimate: tuple[int, int] | None = None
@@ -381,7 +383,8 @@ class MessageBlock:
             shown = (
                 thinking.estimate(width - FRAME_COLUMNS) if thinking and not thinking.empty else 0
             )
-            self._estimate = (width, 2 + body + footer + shown)
+            files = len(self.message.attachments)
+            self._estimate = (width, 2 + files + body + footer + shown)
         return self._estimate[1]
 
     def render(self, width: int, renderer: LineRenderer) -> int:
@@ -399,6 +402,8 @@ class MessageBlock:
         if self._chrome_width != width:
             palette = renderer.palette
             self._header = renderer.lines(self._header_text(), text_width, palette.header)
+            files = self._files_text()
+            self._files = renderer.lines(files, text_width, palette.hint) if files else []
             footer = self._footer_text()
             self._footer = renderer.lines(footer, text_width, palette.footer) if footer else []
             self._chrome_width = width
@@ -418,7 +423,8 @@ class MessageBlock:
         return self._height
 
     def _assemble(self, blank: Strip) -> None:
-        lines: list[Strip | None] = [None, *self._header, *self._thinking_lines]
+        # None: the margin above.
+        lines: list[Strip | None] = [None, *self._header, *self._files, *self._thinking_lines]
         first = True
         for segment_lines in self._segment_lines:
             if not segment_lines:
@@ -500,13 +506,13 @@ class MessageBlock:
         """Adds lines of this block to ``copied``: each span is a line, the column the
         selection starts at in its text and the one it ends at (None: the line's end).
         The body and the status note are copied as written, not as wrapped here."""
-        body_start = 1 + len(self._header) + len(self._thinking_lines)
+        body_start = 1 + len(self._header) + len(self._files) + len(self._thinking_lines)
         footer_start = len(self._lines) - len(self._footer)
         longest = max(map(len, self.source.split("\n")), default=0)
         wide_width = min(COPY_WIDTH_LIMIT, max(self._width, longest + 16))
         parts: dict[bool, _Unwrapped] = {}
         for y, start, end in spans:
-            if y < body_start:  # the margin and the header: as shown
+            if y < body_start:  # the margin, the header and the files: as shown
                 copied.add_shown(self.plain_line(y)[start:end])
                 continue
             body = y < footer_start
@@ -577,6 +583,20 @@ class MessageBlock:
         if message.status == MessageStatus.PENDING:
             header.append("  streaming…", style="italic")
         return header
+
+    @property
+    def files(self) -> str:
+        """The lines naming the message's attachments, as shown."""
+        return self._files_text().plain
+
+    def _files_text(self) -> Text:
+        """One line per file sent with the prompt: "▪ report.pdf · PDF document, 1.2 MB"
+        (the name, untrusted, as one inert line, cut)."""
+        lines = [
+            f"▪ {chip_text(file.name, file.media_type, file.size)}"
+            for file in self.message.attachments
+        ]
+        return Text("\n".join(lines), no_wrap=True, overflow="ellipsis")
 
     def _footer_text(self) -> Text:
         message = self.message

@@ -7,6 +7,11 @@ reach the terminal. A text longer than FOLD_CHARS entering in one piece (a big p
 held aside and shown as one marker line, ``[pasted 67,568 lines, 4,999,987 characters #1]``,
 and sent whole: Textual's TextArea wraps and measures every line of its document, which for
 megabytes takes seconds on the paste and on every later key.
+
+A short paste made only of paths (a file dropped on the terminal: core.dropped_paths) goes
+in as text and is announced with `PathsPasted`; the screen checks the files off the loop
+and may then take the paths out again (`take_pasted_paths`) as chips. A long paste is
+never read as paths.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from textual.message import Message
 from textual.widgets import TextArea
 from textual.widgets.text_area import Edit, EditResult
 
+from foundry_tui.core.dropped_paths import PATHS_MAX_CHARS, PathWords, path_words
 from foundry_tui.core.text import sanitize
 
 # Above this many characters, text entering the prompt in one piece is folded (see above).
@@ -55,6 +61,20 @@ class PromptInput(TextArea):
         def control(self) -> PromptInput:
             return self.prompt
 
+    @dataclass
+    class PathsPasted(Message):
+        """A paste of nothing but paths went in between ``start`` and ``end`` as ``text``."""
+
+        prompt: PromptInput
+        words: PathWords
+        start: tuple[int, int]
+        end: tuple[int, int]
+        text: str
+
+        @property
+        def control(self) -> PromptInput:
+            return self.prompt
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
             id=id,
@@ -67,6 +87,8 @@ class PromptInput(TextArea):
         self._folded: dict[str, str] = {}  # marker -> the text it stands for
         self._folds = 0
         self._recalled: str | None = None
+        # Files go with the next prompt (chips): Enter sends even without text.
+        self.has_attachments = False
 
     @property
     def full_text(self) -> str:
@@ -127,12 +149,38 @@ class PromptInput(TextArea):
         self.insert(text, (0, 0))
         self.move_cursor(self.document.end)
 
+    async def _on_paste(self, event: events.Paste) -> None:
+        # Only a short paste can be paths: a big one is not even split.
+        words = path_words(sanitize(event.text)) if len(event.text) <= PATHS_MAX_CHARS else None
+        if words is None or self.read_only:
+            return  # TextArea's own handler, next in the MRO, inserts it
+        event.prevent_default()
+        start = min(self.selection)
+        if result := self._replace_via_keyboard(event.text, *self.selection):
+            self.move_cursor(result.end_location)
+            self.focus()
+            end = result.end_location
+            self.post_message(
+                self.PathsPasted(self, words, start, end, self.get_text_range(start, end))
+            )
+
+    def take_pasted_paths(self, pasted: PathsPasted, kept: str) -> bool:
+        """Replaces the pasted paths with ``kept`` (the refused ones), if the paste is
+        still there as it went in; False if it was edited meanwhile (it then stays)."""
+        if (
+            pasted.end[0] >= self.document.line_count
+            or self.get_text_range(pasted.start, pasted.end) != pasted.text
+        ):
+            return False
+        self.replace(kept, pasted.start, pasted.end)
+        return True
+
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
             event.stop()
             event.prevent_default()
             text = self.full_text
-            if text.strip():
+            if text.strip() or self.has_attachments:
                 # Emptied now, not when the screen takes the message: a key typed right
                 # after Enter reaches this box first and would be wiped with the old text.
                 self.clear()
