@@ -4,6 +4,7 @@ the pictures in snapshot_report.html)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,9 @@ PDF = b"%PDF-1.7\n" + b"x" * 48_191  # 48.2 kB
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
     monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
     monkeypatch.setattr("foundry_tui.ui.widgets.history.when", lambda *_: "10:42")
+    # A fixed clock for the status line's time to first token and speed.
+    ticks = itertools.count()
+    monkeypatch.setattr("foundry_tui.core.session._clock", lambda: next(ticks) * 0.1)
     with ResponsesServer(api_key=TEST_KEY, tokens_per_second=400) as running:
         yield running
 
