@@ -6,6 +6,7 @@ without a summary."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,6 @@ from tests.helpers import (
 )
 from tests.responses_server import ResponsesServer
 
-# One worker runs these in order: paired on two xdist workers with the next test, the
-# first one's send was seen to stall before its request left (not root-caused; never
-# seen when run alone or in the whole suite).
-pytestmark = pytest.mark.xdist_group("thinking")
-
 # Model text that looks like markup stays text.
 THOUGHT = ["**Weighing it**\n\nA [bold]careful[/bold] look first.", "**Deciding**\n\nShort answer."]
 
@@ -61,6 +57,9 @@ async def test_the_summary_streams_then_folds_when_the_answer_starts(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
     server.tokens_per_second = 60
+    # The answer waits a while after the summary: on a loaded machine the screen could
+    # otherwise take the summary and the answer's start in one go, folded before drawn.
+    server.first_delta_delay = 2.0
     seen: list[TextualMessage] = []
     app = _app(tmp_path, server)
     async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
@@ -84,7 +83,8 @@ async def test_the_summary_streams_then_folds_when_the_answer_starts(
         assert "careful" not in visible_text(transcript)
         await wait_until(pilot, lambda: replies(app)[-1].message.status == MessageStatus.COMPLETED)
         await app.workers.wait_for_complete()
-        assert "▸ Thinking · 1 s · 9 words" in visible_text(transcript)
+        # How long it thought depends on the machine; the words do not.
+        assert re.search(r"▸ Thinking · \d+ s · 9 words", visible_text(transcript))
         # The reasoning went to the screen as ThinkingText, all of it before the answer.
         kinds = [type(m) for m in seen if isinstance(m, ThinkingText | ReplyText)]
         assert kinds[0] is ThinkingText
