@@ -67,6 +67,7 @@ GROUPS = (
     "local",
     "limits",
     "cli",
+    "attach",
 )
 # The reasoning summary streamed before the answer in the `reasoning` group.
 REASONING_TOKENS = 2000
@@ -1403,6 +1404,77 @@ def g_limits(bench: Bench) -> list[Figure]:
     return [huge, reopen, models, paste_shown, paste_stall]
 
 
+def _timed_send(bench: Bench, app: PtyApp, prompt: str, reply_mark: str) -> tuple[float, float]:
+    """Types ``prompt`` and Enter; returns (Enter written, the server had the request's
+    whole body) on the one clock, waiting for the reply to show."""
+    bench.server.creates_received.clear()
+    app.send(prompt)
+    app.wait_text(prompt, 30)
+    sent = app.send("\r")
+    app.wait_for(lambda s: s.contains(reply_mark), bench.plan.long_timeout, "the reply")
+    return sent, bench.server.creates_received[0]
+
+
+def g_attach(bench: Bench) -> list[Figure]:
+    plan = bench.plan
+    added = bench.figure(
+        "attach.image_20mb_added",
+        "20 MB image attached: time added to the send",
+        0.3,
+        "s",
+        judge="median",
+        notes=(
+            "Enter -> the server has read the whole request, with a 20 MB PNG attached "
+            "(pasted as a path, shown as a chip) minus the same without it, in the same app "
+            "(turn 1 plain, turn 2 with the image)."
+        ),
+    )
+    frozen = bench.figure(
+        "attach.image_20mb_stall",
+        "20 MB image sent: largest key -> echo",
+        50.0,
+        "ms",
+        judge="max",
+        notes=(
+            "from Enter on the prompt with the image, a key is typed every 50 ms for 3 s; "
+            "each sample is that key's write -> echo in the prompt (hashing, keeping, "
+            "encoding and sending the image all happen meanwhile)."
+        ),
+    )
+    image = bench.workdir / "photo.png"
+    size = 20 * 1000 * 1000
+    with image.open("wb") as file:
+        file.write(b"\x89PNG\r\n\x1a\n")
+        file.write(os.urandom(size - 8))
+    runs = 1 if plan.quick else 3
+    for _ in range(runs):
+        bench.reset_server(tps=None)
+        bench.server.queue_reply("PLAINREPLY")
+        bench.server.queue_reply("IMAGEREPLY")
+        with running(bench.launch(cols=120, rows=40)) as app:
+            wait_prompt(app)
+            settle(app, wait=0.0)
+            plain_sent, plain_received = _timed_send(bench, app, "plain turn", "PLAINREPLY")
+            _write_all(app, b"\x1b[200~" + str(image).encode() + b"\x1b[201~")
+            app.wait_for(
+                lambda s: any("20.0 MB" in row for row in s.bottom(12)), 30, "the image chip"
+            )
+            bench.server.creates_received.clear()
+            app.send("look at this")
+            app.wait_text("look at this", 30)
+            sent = app.send("\r")
+            for value in _echo_stalls(app, 60, interval=0.05):
+                frozen.add(value)
+            app.wait_for(
+                lambda s: s.contains("IMAGEREPLY"), plan.long_timeout, "the reply to the image"
+            )
+            received = bench.server.creates_received[0]
+            added.add((received - sent) - (plain_received - plain_sent))
+            added.extra.setdefault("plain_send_s", []).append(round(plain_received - plain_sent, 3))
+            added.extra.setdefault("image_send_s", []).append(round(received - sent, 3))
+    return [added, frozen]
+
+
 GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "cold_start": g_cold_start,
     "first_token": g_first_token,
@@ -1414,6 +1486,7 @@ GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "local": g_local,
     "limits": g_limits,
     "cli": g_cli,
+    "attach": g_attach,
 }
 
 # The figures each group reports, so a failed group still lists them (with its error).
@@ -1462,6 +1535,10 @@ GROUP_FIGURES: dict[str, list[tuple[str, str, float, str, str]]] = {
     "cli": [
         ("cli.ask_first_token", "ask: launch -> first token on stdout", 0.25, "s", "median"),
         ("cli.history_json", "history --json over 10,000 conversations", 0.3, "s", "median"),
+    ],
+    "attach": [
+        ("attach.image_20mb_added", "20 MB image: time added to the send", 0.3, "s", "median"),
+        ("attach.image_20mb_stall", "20 MB image sent: stall", 50.0, "ms", "max"),
     ],
 }
 

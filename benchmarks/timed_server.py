@@ -71,6 +71,13 @@ class TimedServer(ResponsesServer):
             # tests; the benchmark can run without checking every payload against it.
             super().__init__(**{**kwargs, "validate": False})
         self.probe: DeltaProbe | None = None
+        #: monotonic time each POST to /responses was read in full (its body received)
+        self.creates_received: list[float] = []
+
+    async def _create(self, request: Any) -> Any:
+        # Called once the middleware has read and parsed the whole body.
+        self.creates_received.append(time.monotonic())
+        return await super()._create(request)
 
     async def _write_deltas(self, resp: Any, frame: Any, start: int, end: int, loop: Any) -> None:
         probe = self.probe
