@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import selectors
 import time
 import unicodedata
@@ -321,3 +322,10 @@ def terminal_env(directory: Path, base_url: str) -> dict[str, str]:
         encoding="utf-8",
     )
     return {"HOME": str(directory), "FOUNDRY_TUI_CONFIG": str(config), "TERM": "xterm-256color"}
+
+
+def fix_reply_clock(monkeypatch: Any) -> None:
+    """A fixed clock for the status line's time to first token and speed in pictures:
+    each reading 0.1 s after the last (the request leaves, its first output, its end)."""
+    ticks = itertools.count()
+    monkeypatch.setattr("foundry_tui.core.session._clock", lambda: next(ticks) * 0.1)

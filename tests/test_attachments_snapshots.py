@@ -4,7 +4,6 @@ the pictures in snapshot_report.html)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +17,15 @@ from foundry_tui.ui.app import make_app
 from foundry_tui.ui.screens.attach_picker import AttachableTree, AttachPicker
 from foundry_tui.ui.widgets.attachment_chips import AttachmentChips
 from foundry_tui.ui.widgets.transcript import Transcript
-from tests.helpers import KEY_VARIABLE, TEST_KEY, chat_ready, shown, wait_until, write_config
+from tests.helpers import (
+    KEY_VARIABLE,
+    TEST_KEY,
+    chat_ready,
+    fix_reply_clock,
+    shown,
+    wait_until,
+    write_config,
+)
 from tests.responses_server import ResponsesServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 1_234_559  # 1.2 MB
@@ -29,9 +36,7 @@ PDF = b"%PDF-1.7\n" + b"x" * 48_191  # 48.2 kB
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
     monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
     monkeypatch.setattr("foundry_tui.ui.widgets.history.when", lambda *_: "10:42")
-    # A fixed clock for the status line's time to first token and speed.
-    ticks = itertools.count()
-    monkeypatch.setattr("foundry_tui.core.session._clock", lambda: next(ticks) * 0.1)
+    fix_reply_clock(monkeypatch)
     with ResponsesServer(api_key=TEST_KEY, tokens_per_second=400) as running:
         yield running
 

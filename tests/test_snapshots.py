@@ -3,7 +3,6 @@ after checking the new pictures in snapshot_report.html."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +13,15 @@ import pytest
 from foundry_tui.config import load_config
 from foundry_tui.core.models import MessageStatus
 from foundry_tui.ui.app import make_app
-from tests.helpers import KEY_VARIABLE, TEST_KEY, chat_ready, shown, wait_until, write_config
+from tests.helpers import (
+    KEY_VARIABLE,
+    TEST_KEY,
+    chat_ready,
+    fix_reply_clock,
+    shown,
+    wait_until,
+    write_config,
+)
 from tests.responses_server import ResponsesServer
 
 REPLY = """## Plan
@@ -36,10 +43,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResponsesServer]:
     monkeypatch.setenv(KEY_VARIABLE, TEST_KEY)
     # A fixed clock for the history list's "when" column.
     monkeypatch.setattr("foundry_tui.ui.widgets.history.when", lambda *_: "10:42")
-    # A fixed clock for the status line's time to first token and speed: each reading
-    # 0.1 s after the last (the request leaves, its first token, its end).
-    ticks = itertools.count()
-    monkeypatch.setattr("foundry_tui.core.session._clock", lambda: next(ticks) * 0.1)
+    fix_reply_clock(monkeypatch)
     with ResponsesServer(api_key=TEST_KEY, tokens_per_second=400) as running:
         yield running
 

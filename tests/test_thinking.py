@@ -5,7 +5,6 @@ without a summary."""
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.helpers import (
     KEY_VARIABLE,
     TEST_KEY,
     chat_ready,
+    fix_reply_clock,
     offset_of,
     press_keys,
     replies,
@@ -185,10 +185,7 @@ def test_thinking_block_snapshot(
     unfold: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A fixed clock for the status line's time to first token and speed: each reading
-    # 0.1 s after the last (the request leaves, its first output, its end).
-    ticks = itertools.count()
-    monkeypatch.setattr("foundry_tui.core.session._clock", lambda: next(ticks) * 0.1)
+    fix_reply_clock(monkeypatch)
 
     async def run_before(pilot: Any) -> None:
         await _thought_and_answered(pilot, unfold=unfold)

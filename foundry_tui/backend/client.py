@@ -26,6 +26,7 @@ from foundry_tui.backend.request import (
     body_bytes,
     carries_files,
     create_body,
+    next_body,
     to_input_items,
     upload,
 )
@@ -289,14 +290,7 @@ class Backend:
 
     def request_body(self, settings: GenerationSettings, request: NextRequest) -> dict[str, object]:
         """The body `stream_reply` posts for ``request`` (the same call as there)."""
-        return create_body(
-            settings,
-            request.input,
-            request.previous_response_id,
-            store=request.store,
-            prompt_cache_key=request.prompt_cache_key,
-            omit=request.omit,
-        )
+        return next_body(settings, request)
 
     def request_code(self, settings: GenerationSettings, request: NextRequest) -> RequestCode:
         """That request as Python and curl, for the palette's "View code"; never a key."""

@@ -43,7 +43,7 @@ from foundry_tui.backend.replies import (
     JsonView,
     ReplyReader,
 )
-from foundry_tui.backend.request import body_bytes, carries_files, create_body, upload
+from foundry_tui.backend.request import body_bytes, carries_files, create_body, next_body, upload
 from foundry_tui.backend.retries import (
     WAIT_NOTICE_SECONDS,
     CreateAttempts,
@@ -198,14 +198,7 @@ class LeanBackend:
         """The request `stream_reply` posts for ``request``, as code; never a key."""
         from foundry_tui.backend.request_code import code_for
 
-        body = create_body(
-            settings,
-            request.input,
-            request.previous_response_id,
-            store=request.store,
-            prompt_cache_key=request.prompt_cache_key,
-            omit=request.omit,
-        )
+        body = next_body(settings, request)
         return code_for(self.profile, self.base_url, body)
 
     async def stream_reply(

@@ -12,8 +12,12 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Collection
+from typing import TYPE_CHECKING
 
 from foundry_tui.core.models import GenerationSettings, InputMessage, MessageRole
+
+if TYPE_CHECKING:
+    from foundry_tui.core.session import NextRequest
 
 __all__ = [
     "ENCRYPTED_REASONING",
@@ -21,6 +25,7 @@ __all__ = [
     "body_bytes",
     "carries_files",
     "create_body",
+    "next_body",
     "to_input_items",
     "upload",
 ]
@@ -156,6 +161,18 @@ def _content_parts(message: InputMessage) -> list[dict[str, object]]:
         else:
             parts.append({"type": "input_file", "filename": attachment.name, "file_data": url})
     return parts
+
+
+def next_body(settings: GenerationSettings, request: NextRequest) -> dict[str, object]:
+    """The body a send would post for the session's ``request`` ("View code")."""
+    return create_body(
+        settings,
+        request.input,
+        request.previous_response_id,
+        store=request.store,
+        prompt_cache_key=request.prompt_cache_key,
+        omit=request.omit,
+    )
 
 
 def create_body(

@@ -235,6 +235,12 @@ TurnEvent = (
 )
 
 
+# What a reply's stream yields to the turn while it lasts.
+_StreamedEvent = (
+    ReplyDelta | ThinkingStarted | ThinkingDelta | ContextTrimmed | Retrying | Waiting | Answered
+)
+
+
 async def _in_thread(function: Callable[..., _T], *args: object, **kwargs: object) -> _T:
     return await asyncio.to_thread(function, *args, **kwargs)
 
@@ -567,15 +573,7 @@ class ChatSession:
         settings: GenerationSettings,
         context: list[InputMessage],
         user: Message,
-    ) -> AsyncIterator[
-        ReplyDelta
-        | ThinkingStarted
-        | ThinkingDelta
-        | ContextTrimmed
-        | Retrying
-        | Waiting
-        | Answered
-    ]:
+    ) -> AsyncIterator[_StreamedEvent]:
         if writer.sent_at is None:  # a replay after a lost chain is still the same wait
             writer.sent_at = _clock()
         messages = [
@@ -604,15 +602,7 @@ class ChatSession:
 
     async def _relay(
         self, writer: _ReplyWriter, stream: AsyncIterator[BackendEvent]
-    ) -> AsyncIterator[
-        ReplyDelta
-        | ThinkingStarted
-        | ThinkingDelta
-        | ContextTrimmed
-        | Retrying
-        | Waiting
-        | Answered
-    ]:
+    ) -> AsyncIterator[_StreamedEvent]:
         async for event in stream:
             if isinstance(event, TextDelta):
                 if writer.first_at is None:

@@ -25,8 +25,10 @@ __all__ = ["LocalServer", "ServerOptions", "ServerStartError"]
 
 _SERVE_SCRIPT = Path(__file__).with_name("serve.py")
 _LOG_TAIL = 2000
-# After llama.cpp says it is ready: how long, and how often, to try its listener.
-LISTEN_WAIT_SECONDS = 5.0
+# After llama.cpp says it is ready: how long, and how often, to try its listener. It
+# returns as soon as the listener accepts; 5 s was once not enough on a loaded 2-core CI
+# run (the first request was refused and retried).
+LISTEN_WAIT_SECONDS = 30.0
 LISTEN_POLL_SECONDS = 0.02
 
 
