@@ -25,6 +25,7 @@ from foundry_tui.core.models import (
     AuthMethod,
     BackendError,
     BackendEvent,
+    EncodedFile,
     EndpointKind,
     ErrorKind,
     GenerationSettings,
@@ -321,8 +322,8 @@ async def test_images_and_files_reach_the_handler_as_sent(backend: Backend) -> N
         "what is this?",
         attachments=attachments,
         attachment_data=(
-            "data:image/png;base64," + base64.b64encode(png).decode(),
-            "data:application/pdf;base64," + base64.b64encode(pdf).decode(),
+            EncodedFile("data:image/png;base64,", (base64.b64encode(png),)),
+            EncodedFile("data:application/pdf;base64,", (base64.b64encode(pdf),)),
         ),
     )
     events = [

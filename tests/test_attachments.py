@@ -19,6 +19,7 @@ from foundry_tui.backend.client import Backend
 from foundry_tui.core.attachments import AttachmentRejected, FileToAttach, check_file
 from foundry_tui.core.models import (
     AuthMethod,
+    EncodedFile,
     EndpointKind,
     ErrorKind,
     GenerationSettings,
@@ -412,6 +413,10 @@ def test_the_body_with_files_is_the_json_the_sdk_would_write() -> None:
     from foundry_tui.backend.request import body_bytes
 
     url = f"data:image/png;base64,{b64(PNG * 100)}"
+    # A file encoded in three pieces, as hashed_data_url leaves it.
+    encoded = EncodedFile(
+        "data:image/png;base64,", tuple(b64(PNG * n).encode() for n in (30, 60, 90))
+    )
     hostile = 'a \x00 "\\u0000" \\ é \u2028 ' + url[:40]
     body = {
         "model": "gpt-4o",
@@ -423,6 +428,7 @@ def test_the_body_with_files_is_the_json_the_sdk_would_write() -> None:
                     {"type": "input_text", "text": hostile},
                     {"type": "input_image", "image_url": url, "detail": "auto"},
                     {"type": "input_file", "filename": "x.pdf", "file_data": '"' + url},
+                    {"type": "input_image", "image_url": encoded, "detail": "auto"},
                 ],
             },
             {"type": "message", "role": "assistant", "content": hostile},
@@ -430,8 +436,13 @@ def test_the_body_with_files_is_the_json_the_sdk_would_write() -> None:
         "stream": True,
     }
     written = body_bytes(body)
-    assert json.loads(written) == body
-    assert url.encode() in written  # spliced as it is
+    # An encoded file's pieces go in as they are, never joined into one buffer first.
+    assert all(chunk in written.pieces for chunk in encoded.chunks)
+    whole = bytes(written)
+    assert len(written) == len(whole)
+    expected = json.loads(json.dumps(body, default=lambda file: file.text()))
+    assert json.loads(whole) == expected
+    assert url.encode() in whole  # spliced as it is
 
 
 async def test_the_local_model_reads_earlier_files_as_a_line_of_text(

@@ -1,5 +1,6 @@
-"""The local server is handed out only once its listener accepts connections: llama.cpp
-says it is ready a moment before, and on a busy machine the first turn was refused."""
+"""The local server is handed out only once it answers HTTP: llama.cpp says it is ready a
+moment before its listener accepts, and on a busy machine a connection accepted was still
+reset on the first request, so the first turn was refused."""
 
 from __future__ import annotations
 
@@ -9,20 +10,26 @@ import socket
 from foundry_tui.local.server import _listening
 
 
-async def test_waits_until_the_address_accepts_a_connection() -> None:
-    reserved = socket.socket()
-    reserved.bind(("127.0.0.1", 0))  # the port is taken, but nothing listens yet
-    port = reserved.getsockname()[1]
+async def test_a_connection_accepted_is_not_enough_an_answer_is() -> None:
+    answering = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        if answering.is_set():  # any status will do: the probe carries no key
+            writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+        writer.close()  # before that: accepted, then closed without a word
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
     loop = asyncio.get_running_loop()
-    loop.call_later(0.2, reserved.listen)
+    loop.call_later(0.3, answering.set)
     try:
         await _listening(f"http://127.0.0.1:{port}", 10.0)
-        # Listening by the time it returned: a connection now goes through.
-        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.close()
-        await writer.wait_closed()
+        assert answering.is_set()  # not on the accepted connections before it
     finally:
-        reserved.close()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_gives_up_on_an_address_that_never_listens() -> None:

@@ -23,6 +23,7 @@ from foundry_tui.backend.redirects import redirect_guard as _redirect_guard
 from foundry_tui.backend.replies import ReplyReader
 from foundry_tui.backend.replies import response_usage as _usage
 from foundry_tui.backend.request import (
+    EncodedBody,
     body_bytes,
     carries_files,
     create_body,
@@ -102,7 +103,7 @@ async def _drain(stream: AsyncIterator[object]) -> None:
         return
 
 
-async def _post_response(client: AsyncOpenAI, content: bytes) -> Any:
+async def _post_response(client: AsyncOpenAI, content: EncodedBody) -> Any:
     """``responses.create(stream=True)`` with a body already written as JSON (in a
     thread): the SDK would write it on the loop."""
     from openai import AsyncStream

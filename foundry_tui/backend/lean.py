@@ -43,7 +43,14 @@ from foundry_tui.backend.replies import (
     JsonView,
     ReplyReader,
 )
-from foundry_tui.backend.request import body_bytes, carries_files, create_body, next_body, upload
+from foundry_tui.backend.request import (
+    EncodedBody,
+    body_bytes,
+    carries_files,
+    create_body,
+    next_body,
+    upload,
+)
 from foundry_tui.backend.retries import (
     WAIT_NOTICE_SECONDS,
     CreateAttempts,
@@ -297,7 +304,10 @@ class LeanBackend:
         yield reader.end()
 
     async def _open(
-        self, client: httpx2.AsyncClient, body: dict[str, object], content: bytes | None = None
+        self,
+        client: httpx2.AsyncClient,
+        body: dict[str, object],
+        content: EncodedBody | None = None,
     ) -> httpx2.Response:
         """The streamed answer to the create, or _Refused with the server's error."""
         request = (

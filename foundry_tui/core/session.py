@@ -51,6 +51,7 @@ from foundry_tui.core.models import (
     BackendEvent,
     ContextTrimmed,
     Conversation,
+    EncodedFile,
     ErrorKind,
     GenerationSettings,
     InputMessage,
@@ -258,7 +259,7 @@ class ChatSession:
         # The reply of the last turn cancelled (or closed) before its end, as it was saved.
         self.cancelled_reply: Message | None = None
         # The files of the prompt being sent, encoded as they were kept; used once.
-        self._encoded: dict[str, str] = {}
+        self._encoded: dict[str, EncodedFile] = {}
 
     # -- opening -----------------------------------------------------------------
 
@@ -836,7 +837,7 @@ def _as_input(
 
 
 def _with_data(
-    store: Store, messages: list[InputMessage], encoded: dict[str, str]
+    store: Store, messages: list[InputMessage], encoded: dict[str, EncodedFile]
 ) -> list[InputMessage]:
     """``messages`` with their attachments' bytes as data URLs, read from the store's
     files (the same content once) unless ``encoded`` has them already. A file gone from

@@ -30,6 +30,8 @@ _LOG_TAIL = 2000
 # run (the first request was refused and retried).
 LISTEN_WAIT_SECONDS = 30.0
 LISTEN_POLL_SECONDS = 0.02
+# How long one probe waits for the server's status line.
+LISTEN_ANSWER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -227,14 +229,29 @@ async def _listening(address: str, seconds: float) -> None:
         return
     deadline = time.monotonic() + seconds
     while True:
-        try:
-            _reader, writer = await asyncio.open_connection(host, port)
-        except OSError:
-            if time.monotonic() >= deadline:
-                return  # the first request then says what is wrong
-            await asyncio.sleep(LISTEN_POLL_SECONDS)
-            continue
+        if await _answers_http(host, port):
+            return
+        if time.monotonic() >= deadline:
+            return  # the first request then says what is wrong
+        await asyncio.sleep(LISTEN_POLL_SECONDS)
+
+
+async def _answers_http(host: str, port: int) -> bool:
+    """Whether the server answers an HTTP request with a status line (any status: the
+    request carries no key). Accepting a connection was not enough: on a loaded machine
+    the first request after that was still reset, and the first turn showed a retry."""
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    try:
+        writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), LISTEN_ANSWER_SECONDS)
+        return line.startswith(b"HTTP/")
+    except (OSError, TimeoutError):
+        return False
+    finally:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-        return

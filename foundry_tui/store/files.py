@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -100,6 +101,7 @@ class AttachmentFiles:
                 while chunk := source.read(_CHUNK):
                     digest.update(chunk)
                     out.write(chunk)
+                    time.sleep(0)  # hand the GIL over (see core.attachments.hashed_data_url)
                     size += len(chunk)
                 out.flush()
                 os.fsync(out.fileno())
