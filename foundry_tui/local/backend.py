@@ -245,8 +245,20 @@ class LocalBackend:
             self.server = None
             await server.stop()
             raise
+        import httpx2
+        from openai import DefaultAsyncHttpxClient
+
         from foundry_tui.backend.client import Backend
 
+        # llama.cpp closes an idle keep-alive connection after 5 s, httpx2 reuses one for
+        # 5 s: a request at that moment met a closed connection ("could not connect" and a
+        # retry on screen). Idle connections are dropped here first.
+        http_client = DefaultAsyncHttpxClient(
+            timeout=self.request_timeout,
+            limits=httpx2.Limits(
+                max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0
+            ),
+        )
         self._client = Backend(
             Profile(
                 name=self.profile.name,
@@ -257,8 +269,9 @@ class LocalBackend:
                 deployments=(self.alias,),
             ),
             env={_KEY_VARIABLE: server.api_key},
-            max_retries=2,  # llama.cpp drops idle keep-alive connections after 5 s
+            max_retries=2,
             timeout=self.request_timeout,
+            http_client=http_client,
         )
         await self._warm_up(self._client)
         self._progress(f"Local model {model.label} ready")
