@@ -1743,6 +1743,7 @@ class ResponsesServer(ThreadedServer):
             self._streams.add(transport)
         self._store(turn, in_progress)
         outcome = final_status
+        stored_final = False
         try:
             loop = asyncio.get_running_loop()
             for event in opening:
@@ -1777,6 +1778,11 @@ class ResponsesServer(ThreadedServer):
                     transport.close()
                 self._store(turn, final)
                 return resp
+            # Stored before the terminal event goes out, as a real server has it by then: a
+            # client that reads response.completed and at once retrieves (or a test that then
+            # expires everything) must not race the store.
+            self._store(turn, final)
+            stored_final = True
             for event in post:
                 await resp.write(_frame(event))
             for raw in raw_tail:
@@ -1788,9 +1794,9 @@ class ResponsesServer(ThreadedServer):
             outcome = "cancelled"
             raise
         finally:
-            if outcome == "cancelled":
+            if outcome == "cancelled" and not stored_final:
                 self._store(turn, self._response(turn, status="cancelled", output=[], n_out=None))
-            else:
+            elif not stored_final:
                 self._store(turn, final)
             if transport is not None:
                 self._streams.discard(transport)
