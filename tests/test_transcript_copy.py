@@ -1,0 +1,189 @@
+"""The transcript's cursor and copying: the keys move over messages and code blocks; ``c``
+and a click on a code block's copy mark put the Markdown or the code on the clipboard as
+written (not as the view indents or wraps it), and a notice says what was copied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from foundry_tui.core.models import MessageRole
+from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.message_block import COPY_MARK
+from foundry_tui.ui.widgets.transcript import CURSOR_BAR, Item, Transcript
+from tests.helpers import (
+    offset_of,
+    press_keys,
+    record_notifications,
+    send,
+    start_chat,
+    visible_text,
+    wait_until,
+    write_config,
+)
+from tests.responses_server import ResponsesServer
+
+LONG_LINE = "    result = compute(" + ", ".join(f"argument_{i}" for i in range(12)) + ")"
+CODE = f"def main() -> None:\n{LONG_LINE}\n    print(result)"
+REPLY = (
+    "Here is a list that the view wraps: "
+    + " ".join(f"word{i}" for i in range(30))
+    + "\n\n- first item, long enough to wrap at a narrow width, "
+    + " ".join(f"item{i}" for i in range(12))
+    + "\n- second\n\n"
+    + f"```python\n{CODE}\n```\n\n"
+    + "Then a second block:\n\n```\nplain text block\n```"
+)
+
+
+def recording_clipboard(app: Any) -> list[str]:
+    """What the app hands to ``copy_to_clipboard`` (OSC 52) from now on."""
+    copied: list[str] = []
+    app.copy_to_clipboard = copied.append
+    return copied
+
+
+async def keys(pilot: Any, *pressed: str, until: Any, what: str = "") -> None:
+    """Presses ``pressed`` (queued as a fast typist would) and waits until ``until()``."""
+    await press_keys(pilot, *pressed)
+    await wait_until(pilot, until, what=what or f"after {pressed}")
+
+
+async def to_transcript(pilot: Any, transcript: Transcript) -> None:
+    """Ctrl+Up: from the prompt to the newest message."""
+    await keys(pilot, "ctrl+up", until=lambda: transcript.has_focus and transcript.cursor)
+
+
+def cursor_lines(transcript: Transcript) -> list[str]:
+    """The lines on screen drawn with the cursor's bar."""
+    return [line for line in visible_text(transcript).split("\n") if line.startswith(CURSOR_BAR)]
+
+
+async def test_keys_move_the_cursor_over_messages_and_code_blocks(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply(REPLY)
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(100, 50)) as pilot:
+        screen = await start_chat(app, pilot)
+        await send(pilot, app, "show me code")
+        transcript = screen.query_one(Transcript)
+        assert transcript.cursor is None and not cursor_lines(transcript)
+        await to_transcript(pilot, transcript)  # from the prompt: the newest message
+        prompt, reply = transcript.blocks
+        assert transcript.cursor == Item(reply)
+        assert any("gpt-4o" in line for line in cursor_lines(transcript))
+        await keys(pilot, "up", until=lambda: transcript.cursor == Item(prompt))
+        assert [line.strip() for line in cursor_lines(transcript)] == [
+            f"{CURSOR_BAR} You",
+            f"{CURSOR_BAR} show me code",
+        ]
+        # vi keys too: the reply, then its first code block.
+        await keys(pilot, "j", "down", until=lambda: transcript.cursor == Item(reply, 0))
+        marked = cursor_lines(transcript)
+        assert any("def main" in line for line in marked)
+        assert not any("Here is a list" in line or "plain text" in line for line in marked)
+        await keys(pilot, "down", until=lambda: transcript.cursor == Item(reply, 1))
+        await keys(pilot, "down", "k", "k", "k", until=lambda: transcript.cursor == Item(prompt))
+        assert not cursor_lines(transcript)[0].endswith("plain text block")
+        prompt_box = screen.query_one("#prompt")
+        await keys(pilot, "escape", until=lambda: prompt_box.has_focus)  # back to the prompt
+
+
+async def test_c_copies_a_reply_as_its_markdown_not_as_wrapped_on_screen(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply(REPLY)
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(50, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        await send(pilot, app, "show me code")
+        transcript = screen.query_one(Transcript)
+        assert "word29" not in visible_text(transcript).split("\n")[0]  # the view wraps
+        copied = recording_clipboard(app)
+        notices = record_notifications(app)
+        await to_transcript(pilot, transcript)
+        await keys(pilot, "c", until=lambda: bool(copied))
+        assert copied == [REPLY]
+        assert notices == [f"Copied the reply ({len(REPLY):,} characters)."]
+        await keys(pilot, "up", "c", until=lambda: len(copied) == 2)
+        assert copied[-1] == "show me code"
+        assert notices[-1] == "Copied the prompt (12 characters)."
+
+
+async def test_c_copies_the_selected_code_block_exactly(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply(REPLY)
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(50, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        await send(pilot, app, "show me code")
+        transcript = screen.query_one(Transcript)
+        copied = recording_clipboard(app)
+        notices = record_notifications(app)
+        await to_transcript(pilot, transcript)
+        await keys(pilot, "down", "c", until=lambda: bool(copied))
+        # Indented and wrapped on screen; copied as written between the fences.
+        lines = visible_text(transcript).split("\n")
+        assert not any(LONG_LINE.strip() in line for line in lines)
+        assert copied == [CODE]
+        assert notices == ["Copied the python code block (3 lines)."]
+        await keys(pilot, "down", "c", until=lambda: len(copied) == 2)
+        assert copied[-1] == "plain text block"
+        assert notices[-1] == "Copied the code block (1 line)."
+
+
+async def test_a_click_on_the_copy_mark_copies_that_code_block(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply(REPLY)
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(60, 50)) as pilot:
+        screen = await start_chat(app, pilot)
+        await send(pilot, app, "show me code")
+        transcript = screen.query_one(Transcript)
+        copied = recording_clipboard(app)
+        notices = record_notifications(app)
+        marks = [
+            i for i, line in enumerate(visible_text(transcript).split("\n")) if COPY_MARK in line
+        ]
+        assert len(marks) == 2  # one per code block
+        where = offset_of(transcript, COPY_MARK)
+        assert await pilot.click(Transcript, offset=where)
+        await wait_until(pilot, lambda: bool(copied), what="the copy")
+        assert copied == [CODE]
+        assert notices == ["Copied the python code block (3 lines)."]
+        reply = transcript.blocks[-1]
+        assert transcript.cursor == Item(reply, 0)  # and it is selected
+        # A click elsewhere in a message selects it and copies nothing.
+        assert await pilot.click(Transcript, offset=offset_of(transcript, "show me code"))
+        assert transcript.cursor is not None
+        assert transcript.cursor.block.message.role == MessageRole.USER
+        assert copied == [CODE]
+
+
+HOSTILE_LANGUAGE = "[@click=app.quit]q[/]\x1b]52;c;cHduZWQ=\x07\u202e"
+LANGUAGE_SHOWN = "[@click=app.quit]q[/]"
+
+
+async def test_a_fence_language_is_shown_inert_in_the_notice(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply(f"```{HOSTILE_LANGUAGE}\nx = 1\n```")
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(80, 30), notifications=True) as pilot:
+        screen = await start_chat(app, pilot)
+        await send(pilot, app, "go")
+        transcript = screen.query_one(Transcript)
+        copied = recording_clipboard(app)
+        await to_transcript(pilot, transcript)
+        await keys(pilot, "down", "c", until=lambda: bool(copied))
+        assert copied == ["x = 1"]
+        await wait_until(pilot, lambda: bool(app.screen.query("Toast")), what="the toast")
+        toast = str(app.screen.query("Toast").last().render())
+        assert f"Copied the {LANGUAGE_SHOWN} code block (1 line)." in toast, toast
+        assert not any(c in toast for c in ("\x1b", "\x07", "\u202e"))
+        await pilot.click("Toast")  # the would-be action does nothing but dismiss it
+        assert app.is_running and app.screen is screen
+        assert transcript.cursor is not None
