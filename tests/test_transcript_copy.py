@@ -165,12 +165,15 @@ async def test_a_click_on_the_copy_mark_copies_that_code_block(
 
 HOSTILE_LANGUAGE = "[@click=app.quit]q[/]\x1b]52;c;cHduZWQ=\x07\u202e"
 LANGUAGE_SHOWN = "[@click=app.quit]q[/]"
+HOSTILE_TEXT = "Say [bold red]loud[/] \x1b]0;title\x07\u202eright-to-left"
+TEXT_COPIED = "Say [bold red]loud[/] right-to-left"
+UNSAFE = ("\x1b", "\x07", "\u202e")
 
 
-async def test_a_fence_language_is_shown_inert_in_the_notice(
+async def test_untrusted_text_is_copied_and_announced_inert(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
-    server.queue_reply(f"```{HOSTILE_LANGUAGE}\nx = 1\n```")
+    server.queue_reply(f"{HOSTILE_TEXT}\n\n```{HOSTILE_LANGUAGE}\nx = 1\n```")
     app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
     async with app.run_test(size=(80, 30), notifications=True) as pilot:
         screen = await start_chat(app, pilot)
@@ -178,12 +181,63 @@ async def test_a_fence_language_is_shown_inert_in_the_notice(
         transcript = screen.query_one(Transcript)
         copied = recording_clipboard(app)
         await to_transcript(pilot, transcript)
-        await keys(pilot, "down", "c", until=lambda: bool(copied))
-        assert copied == ["x = 1"]
-        await wait_until(pilot, lambda: bool(app.screen.query("Toast")), what="the toast")
-        toast = str(app.screen.query("Toast").last().render())
+        await keys(pilot, "c", until=lambda: bool(copied))
+        # The Markdown as written, markup and all, without what could act in a terminal.
+        assert copied == [f"{TEXT_COPIED}\n\n```{LANGUAGE_SHOWN}\nx = 1\n```"]
+        await keys(pilot, "down", "c", until=lambda: len(copied) == 2)
+        assert copied[-1] == "x = 1"
+        await wait_until(
+            pilot, lambda: "code block" in toast_text(app), what="the code block's toast"
+        )
+        toast = toast_text(app)
         assert f"Copied the {LANGUAGE_SHOWN} code block (1 line)." in toast, toast
-        assert not any(c in toast for c in ("\x1b", "\x07", "\u202e"))
+        assert not any(c in toast for c in UNSAFE)
         await pilot.click("Toast")  # the would-be action does nothing but dismiss it
         assert app.is_running and app.screen is screen
-        assert transcript.cursor is not None
+
+
+def toast_text(app: Any) -> str:
+    toasts = app.screen.query("Toast")
+    return str(toasts.last().render()) if toasts else ""
+
+
+async def run_command(pilot: Any, name: str) -> None:
+    """Opens the palette, types ``name`` and runs the command once it is highlighted."""
+    from textual.command import CommandList, CommandPalette
+
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
+    await press_keys(pilot, *name)
+    commands = app.screen.query_one(CommandList)
+    await wait_until(
+        pilot,
+        lambda: (
+            commands.highlighted is not None
+            and str(commands.get_option_at_index(commands.highlighted).prompt).startswith(name)
+        ),
+        what=f"{name} highlighted",
+    )
+    await pilot.press("enter")
+
+
+async def test_the_palette_copies_the_newest_reply_and_its_code_block(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    server.queue_reply(REPLY)
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await start_chat(app, pilot)
+        await send(pilot, app, "show me code")
+        copied = recording_clipboard(app)
+        notices = record_notifications(app)
+        await run_command(pilot, "Copy reply")
+        await wait_until(pilot, lambda: bool(copied), what="the reply copied")
+        assert copied == [REPLY]
+        await run_command(pilot, "Copy code block")  # nothing selected: the reply's last one
+        await wait_until(pilot, lambda: len(copied) == 2, what="the code block copied")
+        assert copied[-1] == "plain text block"
+        assert notices == [
+            f"Copied the reply ({len(REPLY):,} characters).",
+            "Copied the code block (1 line).",
+        ]

@@ -72,6 +72,10 @@ class Branching:
         from foundry_tui.core.session import TurnStarted  # the turn already imported it
 
         if isinstance(message, TurnUpdate) and isinstance(message.event, TurnStarted):
+            event = message.event
+            if event.replaces is not None:  # a new branch: the cursor goes to its start
+                new = event.user if event.replaces.role == MessageRole.USER else event.reply
+                self.transcript.select_message(new.id)
             self.refresh()
 
     def switch(self, message: Message, step: int) -> None:
