@@ -3,8 +3,8 @@ into a new branch, regenerating a reply, and the palette's commands for these an
 copying.
 
 The transcript posts what the user asked for (`Transcript.SwitchBranch`, `EditPrompt`,
-`Regenerate`); this module asks the core (`ChatSession.switch_to` and `siblings`,
-`Turns.edit` and `regenerate`) and shows the result. A new branch's turn runs in the
+`Regenerate`); this module asks the core (`Turns.switch_to`, `siblings`, `edit` and
+`regenerate`) and shows the result. A new branch's turn runs in the
 screen's "turn" worker, as any send does; a switch redraws only what follows the point
 where the two branches part.
 """
@@ -18,7 +18,6 @@ from textual.app import SystemCommand
 from textual.widgets import Static
 
 from foundry_tui.core.models import Message, MessageRole, MessageStatus, StorageError
-from foundry_tui.core.turns import Turns
 from foundry_tui.ui.screens.model_choice import settings_for_send
 from foundry_tui.ui.screens.turn_flow import TurnMessage, TurnUpdate, post_turn
 from foundry_tui.ui.screens.turn_view import show_mode
@@ -28,6 +27,7 @@ from foundry_tui.ui.widgets.transcript import Item, Transcript
 
 if TYPE_CHECKING:
     from foundry_tui.core.session import ChatSession, TurnEvent
+    from foundry_tui.core.turns import Turns
     from foundry_tui.ui.screens.chat import ChatScreen
 
 STILL_STREAMING = "A reply is still streaming: press Escape to stop it first."
@@ -54,15 +54,14 @@ class Branching:
 
     def refresh(self) -> None:
         """Reads which messages shown have siblings, off the UI loop, and shows them."""
-        session = self.screen.session
-        if session is None:
+        turns = self.screen.turns
+        if turns is None:
             self.transcript.set_branches({})
             return
-        path = self.screen.current_messages()
 
         async def read() -> None:
-            branches = await session.siblings(path)
-            if self.screen.session is session:
+            branches = await turns.siblings()
+            if self.screen.turns is turns:
                 self.transcript.set_branches(branches)
 
         self.screen.run_worker(read(), group="branches", exclusive=True, exit_on_error=False)
@@ -99,26 +98,27 @@ class Branching:
 
     async def _switch_to(self, message_id: str) -> None:
         screen = self.screen
-        session = screen.session
-        if session is None:
+        turns = screen.turns
+        if turns is None:
             return
         try:
-            path = await session.switch_to(message_id)
-            branches = await session.siblings(path)
+            path = await turns.switch_to(message_id)
+            branches = await turns.siblings()
         except (LookupError, StorageError) as error:
             screen.notify(str(error), title="Could not switch", severity="error", timeout=12)
             return
-        if screen.session is not session:
+        if screen.turns is not turns:
             return
         transcript = self.transcript
         shown = transcript.blocks
         common = 0
         while common < min(len(shown), len(path)) and shown[common].message.id == path[common].id:
             common += 1
+        # What comes before the point the branches part stays on screen as it is.
         transcript.replace_from(common, path[common:])
         transcript.set_branches(branches)
         transcript.select_message(message_id)
-        screen.use_turns(Turns(session, path))
+        screen.refresh_bindings()
         self._show_last_reply(path)
 
     def _show_last_reply(self, path: list[Message]) -> None:

@@ -206,6 +206,8 @@ class ChatScreen(Screen[None]):
         # On a narrow terminal these go first (Quit and the palette key always stay).
         yield KeyFooter(
             drop_first=(
+                "chat.select_messages",
+                "chat.regenerate",
                 "chat.focus_prompt",
                 "chat.toggle_history",
                 "chat.new",

@@ -22,7 +22,6 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Protocol
 
 from rich.segment import Segment
 from rich.style import Style
@@ -35,7 +34,7 @@ from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
 
-from foundry_tui.core.models import Message, MessageRole
+from foundry_tui.core.models import Message, MessageRole, Siblings
 from foundry_tui.core.text import one_line
 from foundry_tui.ui.widgets.message_block import (
     FRAME_COLUMNS,
@@ -55,17 +54,6 @@ EMPTY_HINT = "New conversation. Type below and press Enter to send."
 _TEXT_INDENT = FRAME_COLUMNS - 1
 # The bar drawn beside the item the cursor is on.
 CURSOR_BAR = "┃"
-
-
-class Branches(Protocol):
-    """A message's siblings (core.models.Siblings): their ids oldest first, and which of
-    them is on the path shown."""
-
-    @property
-    def ids(self) -> tuple[str, ...]: ...
-
-    @property
-    def index(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -212,7 +200,7 @@ class Transcript(ScrollView, can_focus=True):
         self._streams: dict[int, _Stream] = {}
         self._reserve = 0  # empty lines kept below a streaming reply (see _follow_target)
         self._cursor: Item | None = None
-        self._branches: Mapping[str, Branches] = {}
+        self._branches: Mapping[str, Siblings] = {}
 
     # -- what is shown -------------------------------------------------------------
 
@@ -242,7 +230,7 @@ class Transcript(ScrollView, can_focus=True):
             self._cursor = Item(self._blocks[index]) if index < len(self._blocks) else None
         self._relayout(self._tops[min(index, len(self._tops) - 1)])
 
-    def set_branches(self, branches: Mapping[str, Branches]) -> None:
+    def set_branches(self, branches: Mapping[str, Siblings]) -> None:
         """Which messages shown have siblings (keyed by message id): they show
         "‹ 2/3 ›" in their header."""
         self._branches = branches
@@ -251,7 +239,7 @@ class Transcript(ScrollView, can_focus=True):
             if block.set_branch(self._branch_of(block.message)) and block.rendered_at(width):
                 self._block_changed(block)
 
-    def branches_of(self, message: Message) -> Branches | None:
+    def branches_of(self, message: Message) -> Siblings | None:
         """``message``'s siblings, when it has any."""
         return self._branches.get(message.id)
 
@@ -292,12 +280,10 @@ class Transcript(ScrollView, can_focus=True):
         self._relayout()
         return block
 
-    async def remove_block(self, block: MessageBlock) -> None:
-        self._stop(id(block))
-        self._blocks.remove(block)
-        if self._cursor is not None and self._cursor.block is block:
-            self._cursor = None
-        self._relayout()
+    async def remove_from(self, block: MessageBlock) -> None:
+        """Removes ``block`` and every block after it (a new branch takes their place)."""
+        if block in self._blocks:
+            self.replace_from(self._blocks.index(block), [])
 
     def update(self, block: MessageBlock, message: Message) -> None:
         """Shows a block's new status, model or error."""
