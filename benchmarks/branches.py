@@ -26,7 +26,7 @@ from foundry_tui.core.models import GenerationSettings, MessageRole, MessageStat
 from foundry_tui.store import Store, writes
 
 #: bump when what the generator writes changes (invalidates the cached db)
-BRANCHED_VERSION = 1
+BRANCHED_VERSION = 2
 BRANCH_EVERY = 10
 PLACEHOLDER = "Message (Enter to send"
 #: In the newest prompt's sibling and its reply: on screen once that branch is shown.
@@ -66,7 +66,7 @@ def branched_conversation_db(turns: int) -> BranchedConversation:
                 prompt = f"The first question\n{dbgen.FIRST_TURN_MARK} {prose(40, seed=0)}"
             reply = markdown_text(rng.randint(220, 380), seed=turn * 2 + 1)
             if turn == turns - 1:
-                reply = f"{dbgen.LATEST_TURN_MARK} {reply}"
+                reply = f"{reply}\n\nThe end {dbgen.LATEST_TURN_MARK}"
             user = _add(store, cid, MessageRole.USER, prompt, parent)
             answer = _add(store, cid, MessageRole.ASSISTANT, reply, user, f"resp_b{turn:06d}")
             if turn % BRANCH_EVERY == BRANCH_EVERY - 1:
@@ -132,7 +132,7 @@ def run(bench: Any) -> list[Any]:
             f"`foundry-tui --resume <id>` on a db with one {conv.turns:,}-turn conversation "
             f"with {conv.branches} branch points (a sibling prompt and its reply at every "
             f"{BRANCH_EVERY}th turn; the head on the original path), 120x40: from the first "
-            "frame with the prompt to the latest reply's first words on screen."
+            "frame with the prompt to the latest reply's last words on screen."
         ),
     )
     switch = bench.figure(
