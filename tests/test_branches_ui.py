@@ -79,7 +79,10 @@ async def test_r_regenerates_a_reply_as_a_sibling_and_the_keys_switch_back(
         assert requests[-2]["previous_response_id"] == first_reply.response_id
         await wait_until(pilot, lambda: "‹ 2/2 ›" in header(transcript.blocks[-1]), what="2/2")
         assert transcript.cursor == Item(transcript.blocks[-1])  # the new branch selected
+        kept = transcript.blocks[:3]
         await keys(pilot, "left", until=lambda: texts(app)[-1] == "Second answer.")
+        # Only what follows the branch point is drawn anew: the blocks before it stay.
+        assert all(a is b for a, b in zip(transcript.blocks[:3], kept, strict=True))
         assert "‹ 1/2 ›" in header(transcript.blocks[-1])
         assert "‹ 1/2 ›" in visible_text(transcript)
         await keys(pilot, "]", until=lambda: texts(app)[-1] == "Another second answer.")

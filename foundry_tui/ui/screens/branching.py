@@ -67,14 +67,17 @@ class Branching:
         self.screen.run_worker(read(), group="branches", exclusive=True, exit_on_error=False)
 
     def turn_message(self, message: TurnMessage) -> None:
-        """A turn started: its prompt or its reply may be a new sibling."""
+        """A turn that starts a new branch (a regenerated reply, an edited prompt): its
+        first message is selected, and the siblings read again. A plain send adds the only
+        child of the head: nothing to read."""
         from foundry_tui.core.session import TurnStarted  # the turn already imported it
 
-        if isinstance(message, TurnUpdate) and isinstance(message.event, TurnStarted):
-            event = message.event
-            if event.replaces is not None:  # a new branch: the cursor goes to its start
-                new = event.user if event.replaces.role == MessageRole.USER else event.reply
-                self.transcript.select_message(new.id)
+        if not isinstance(message, TurnUpdate) or not isinstance(message.event, TurnStarted):
+            return
+        event = message.event
+        if event.replaces is not None:
+            new = event.user if event.replaces.role == MessageRole.USER else event.reply
+            self.transcript.select_message(new.id)
             self.refresh()
 
     def switch(self, message: Message, step: int) -> None:
