@@ -169,9 +169,16 @@ def _code_spans(lines: list[Strip], tokens: dict[int, Any]) -> list[_LocalCode]:
 def _code_mark(line: Strip) -> int | None:
     for segment in line:
         style = segment.style
-        if style is not None and (mark := style.meta.get(_CODE_META)) is not None:
-            return cast("int", mark)
+        if style is not None and (mark := _mark_of(style)) is not None:
+            return mark
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _mark_of(style: Style) -> int | None:
+    # A line has a handful of styles, repeated over thousands of lines: each one's meta
+    # is decoded once.
+    return cast("int | None", style.meta.get(_CODE_META))
 
 
 def _markdown(text: str, code_theme: str) -> RenderableType:
