@@ -241,3 +241,37 @@ async def test_the_palette_copies_the_newest_reply_and_its_code_block(
             f"Copied the reply ({len(REPLY):,} characters).",
             "Copied the code block (1 line).",
         ]
+
+
+async def test_down_reads_a_long_reply_a_page_at_a_time_before_moving_on(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    long_reply = "\n\n".join(f"Paragraph {i}." for i in range(40))
+    server.queue_reply(long_reply)
+    server.queue_reply("Short.")
+    app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start_chat(app, pilot)
+        await send(pilot, app, "long")
+        await send(pilot, app, "short")
+        transcript = screen.query_one(Transcript)
+        await to_transcript(pilot, transcript)
+        long_block = transcript.blocks[1]
+        # Up from the newest: "short", then the long reply's header comes into view.
+        await keys(pilot, "up", "up", until=lambda: transcript.cursor == Item(long_block))
+        assert "Paragraph 0." in visible_text(transcript)
+        top = transcript.scroll_y
+        # Down goes on through the reply, a page at a time, with the cursor on it.
+        await keys(pilot, "down", until=lambda: transcript.scroll_y > top)
+        assert transcript.cursor == Item(long_block)
+        assert "Paragraph 0." not in visible_text(transcript)
+        pages = 1
+        while transcript.cursor == Item(long_block) and pages < 10:
+            before = (transcript.scroll_y, transcript.cursor)
+            await keys(
+                pilot, "down", until=lambda b=before: (transcript.scroll_y, transcript.cursor) != b
+            )
+            pages += 1
+        # Each page of it was shown before the cursor went on to the next prompt.
+        assert transcript.cursor == Item(transcript.blocks[2]) and pages > 3
+        assert "Paragraph 39." in visible_text(transcript)

@@ -477,22 +477,42 @@ class Transcript(ScrollView, can_focus=True):
         return Item(self._blocks[starting[-1] if last else starting[0]])
 
     def _step(self, direction: int) -> None:
+        """Moves the cursor to the next item (``direction`` 1) or the previous (-1).
+
+        An item taller than the view is read first: while the rest of it is out of view
+        and the next item is too, the view moves a page and the cursor stays.
+        """
         cursor = self._cursor
         if cursor is None or cursor.block not in self._blocks or not self._in_view(cursor):
             self.select(self._first_in_view(last=direction < 0))
             return
+        target = self._next_item(cursor, direction)
+        top, height = round(self.scroll_y), self.scrollable_content_region.height
+        first, end = self._item_lines(cursor)
+        if direction > 0:
+            unseen = end > top + height
+            reachable = target is not None and self._item_lines(target)[0] < top + height
+        else:
+            unseen = first < top
+            reachable = target is not None and self._item_lines(target)[0] >= top
+        if unseen and not reachable:
+            page = max(1, height - 2)
+            self.scroll_to(y=top + direction * page, animate=False, immediate=True)
+        elif target is not None:
+            self.select(target)
+
+    def _next_item(self, cursor: Item, direction: int) -> Item | None:
         items = self.items_of(cursor.block)
-        position = items.index(cursor) + direction
+        # A streaming reply's code blocks can change under the cursor.
+        position = items.index(cursor) + direction if cursor in items else 0
         index = self._blocks.index(cursor.block)
         while not 0 <= position < len(items):
             index += direction
             if not 0 <= index < len(self._blocks):
-                # Past the newest or the oldest: show all of the item.
-                self._scroll_into_view(cursor)
-                return
+                return None
             items = self.items_of(self._blocks[index])
             position = 0 if direction > 0 else len(items) - 1
-        self.select(items[position])
+        return items[position]
 
     def action_cursor_up(self) -> None:
         self._step(-1)
