@@ -68,6 +68,7 @@ GROUPS = (
     "limits",
     "cli",
     "attach",
+    "branches",
 )
 # The reasoning summary streamed before the answer in the `reasoning` group.
 REASONING_TOKENS = 2000
@@ -1487,6 +1488,13 @@ def g_attach(bench: Bench) -> list[Figure]:
     return [added, frozen]
 
 
+def g_branches(bench: Bench) -> list[Figure]:
+    import branches  # benchmarks/branches.py
+
+    figures: list[Figure] = branches.run(bench)
+    return figures
+
+
 GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "cold_start": g_cold_start,
     "first_token": g_first_token,
@@ -1499,6 +1507,7 @@ GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "limits": g_limits,
     "cli": g_cli,
     "attach": g_attach,
+    "branches": g_branches,
 }
 
 # The figures each group reports, so a failed group still lists them (with its error).
@@ -1551,6 +1560,10 @@ GROUP_FIGURES: dict[str, list[tuple[str, str, float, str, str]]] = {
     "attach": [
         ("attach.image_20mb_added", "20 MB image: time added to the send", 0.3, "s", "median"),
         ("attach.image_20mb_stall", "20 MB image sent: stall", 50.0, "ms", "max"),
+    ],
+    "branches": [
+        ("branches.open", "Branched 1,000 turns: latest turn", 0.3, "s", "median"),
+        ("branches.switch", "Branched 1,000 turns: branch switch", 50.0, "ms", "max"),
     ],
 }
 
