@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from foundry_tui.core.attachments import FileToAttach
@@ -132,6 +132,15 @@ class ChatScreen(Screen[None]):
             id="chat.rename",
             show=False,
             tooltip="Rename this conversation",
+        ),
+        # A priority binding: the prompt (a TextArea) takes Ctrl+E for "end of line".
+        Binding(
+            "ctrl+e",
+            "open_editor",
+            "Editor",
+            id="chat.open_editor",
+            priority=True,
+            tooltip="Write the prompt in your editor ($VISUAL or $EDITOR); the app waits for it",
         ),
     ]
 
@@ -259,6 +268,11 @@ class ChatScreen(Screen[None]):
     def action_attach(self) -> None:
         self.attaching.open_picker()
 
+    def action_open_editor(self) -> None:
+        from foundry_tui.ui.screens.editor import edit_prompt  # when first asked for
+
+        edit_prompt(self)
+
     @on(PromptInput.RecallWanted)
     def _recall_wanted(self, event: PromptInput.RecallWanted) -> None:
         self.recalling.wanted(event)
@@ -301,6 +315,9 @@ class ChatScreen(Screen[None]):
             return self.turns is not None and self.turns.can_continue
         if action == "larger_budget":
             return self.turns is not None and self.turns.remedy == Remedy.LARGER_BUDGET
+        if action == "open_editor":
+            # A one-line field (the sidebar's, the history filter) keeps Ctrl+E: end of line.
+            return not isinstance(self.focused, Input)
         if action == "toggle_thinking":
             transcripts = self.query(Transcript)  # none yet while the screen composes
             return bool(transcripts) and transcripts.first().thinking_target() is not None
@@ -411,8 +428,22 @@ class ChatScreen(Screen[None]):
         self.conversations.ask_delete(event.conversation_id, event.title)
 
     @work(group="history-edit", exit_on_error=False)
-    async def delete_conversation(self, conversation_id: str) -> None:
-        await self.conversations.delete(conversation_id)
+    async def delete_conversation(
+        self, conversation_id: str, on_server: tuple[str, ...] = ()
+    ) -> None:
+        await self.conversations.delete(conversation_id, on_server)
+
+    @on(ConversationList.ArchiveRequested)
+    def _archive_requested(self, event: ConversationList.ArchiveRequested) -> None:
+        self.set_archived(event.conversation_id, event.archive)
+
+    @work(group="history-edit", exit_on_error=False)
+    async def set_archived(self, conversation_id: str, archive: bool) -> None:
+        await self.conversations.set_archived(conversation_id, archive)
+
+    @on(HistoryPanel.ViewChanged)
+    def _history_view_changed(self, event: HistoryPanel.ViewChanged) -> None:
+        self.refresh_history()
 
     @on(ConversationList.RenameRequested)
     def _rename_requested(self, event: ConversationList.RenameRequested) -> None:
@@ -468,6 +499,9 @@ class ChatScreen(Screen[None]):
         from foundry_tui.ui.screens.usage import usage_commands
 
         yield from usage_commands(self)
+        from foundry_tui.ui.screens.archive import archive_commands
+
+        yield from archive_commands(self)
 
     def action_show_status(self) -> None:
         self.notify(self.query_one(StatusLine).full_text, title="Status", timeout=15)
