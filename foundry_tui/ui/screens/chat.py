@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
-from textual.widgets import Input, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from foundry_tui.core.attachments import FileToAttach
@@ -133,7 +133,8 @@ class ChatScreen(Screen[None]):
             show=False,
             tooltip="Rename this conversation",
         ),
-        # A priority binding: the prompt (a TextArea) takes Ctrl+E for "end of line".
+        # A priority binding: the prompt and the one-line fields take Ctrl+E for "end of
+        # line" (End still does that).
         Binding(
             "ctrl+e",
             "open_editor",
@@ -315,9 +316,6 @@ class ChatScreen(Screen[None]):
             return self.turns is not None and self.turns.can_continue
         if action == "larger_budget":
             return self.turns is not None and self.turns.remedy == Remedy.LARGER_BUDGET
-        if action == "open_editor":
-            # A one-line field (the sidebar's, the history filter) keeps Ctrl+E: end of line.
-            return not isinstance(self.focused, Input)
         if action == "toggle_thinking":
             transcripts = self.query(Transcript)  # none yet while the screen composes
             return bool(transcripts) and transcripts.first().thinking_target() is not None
