@@ -47,11 +47,13 @@ async def stored_response(server: ResponsesServer, text: str) -> str:
         await client.close()
 
 
-def branched_conversation(db: Path, response_ids: list[str], *, title: str = "doomed") -> str:
+def branched_conversation(
+    db: Path, response_ids: list[str], *, title: str = "doomed", profile: str = "local"
+) -> str:
     """A prompt with two replies (two branches), the first followed by a second turn; the
     replies carry ``response_ids`` in that order (the third: the second turn's)."""
     with Store.open(db) as store:
-        made = store.create_conversation(profile="local", settings=SETTINGS, title=title)
+        made = store.create_conversation(profile=profile, settings=SETTINGS, title=title)
         cid = made.id
 
         def add(role: MessageRole, text: str, **options: object) -> str:
@@ -75,7 +77,9 @@ def deletes(server: ResponsesServer) -> list[str]:
     return [r.path.rsplit("/", 1)[1] for r in server.requests if r.method == "DELETE"]
 
 
-async def confirm_delete(pilot: object, app: object, *, on_server: bool) -> DeleteScreen:
+async def confirm_delete(pilot: object, app: object, *, on_server: bool) -> list[str]:
+    """Deletes the first conversation of the list, the server option ticked or not;
+    returns the dialog's hints, as shown."""
     screen = app.screen  # type: ignore[attr-defined]
     history = screen.query_one(ConversationList)
     await wait_until(
@@ -92,10 +96,12 @@ async def confirm_delete(pilot: object, app: object, *, on_server: bool) -> Dele
         what="the confirmation",
     )
     dialog: DeleteScreen = app.screen  # type: ignore[attr-defined]
+    await wait_until(pilot, lambda: bool(dialog.query(".dialog-question")), what="composed")  # type: ignore[arg-type]
+    hints = [str(hint.render()) for hint in dialog.query(".hint").results(Static)]
     if on_server:
         await pilot.press("s")  # type: ignore[attr-defined]
     await pilot.press("y")  # type: ignore[attr-defined]
-    return dialog
+    return hints
 
 
 async def test_delete_with_the_option_deletes_every_branchs_responses_then_the_conversation(
@@ -140,11 +146,16 @@ async def test_delete_without_the_option_leaves_the_server_alone(
 ) -> None:
     config = write_config(tmp_path, server.base_url)
     ids = [await stored_response(server, text) for text in ("a", "b", "c")]
-    branched_conversation(config.db_path, ids)
+    # Started with another profile: the question says its server may not be this one.
+    branched_conversation(config.db_path, ids, profile="work[b]\x1b[2J")
     app = make_app(config)
     async with app.run_test(size=(160, 40)) as pilot:
         await start_chat(app, pilot)
-        await confirm_delete(pilot, app, on_server=False)
+        hints = await confirm_delete(pilot, app, on_server=False)
+        assert hints == [
+            "It was started with the profile “work[b]”: responses stored on another "
+            "server are not reached from here, and count as gone."
+        ]
         history = app.screen.query_one(ConversationList)
         await wait_until(pilot, lambda: history.get_option_at_index(0).id is None, what="gone")
     assert deletes(server) == []
@@ -165,7 +176,7 @@ async def test_failures_are_listed_inert_and_the_local_delete_still_happens(
     app = make_app(config)
     async with app.run_test(size=(160, 40)) as pilot:
         await start_chat(app, pilot)
-        await confirm_delete(pilot, app, on_server=True)
+        assert await confirm_delete(pilot, app, on_server=True) == []  # same profile: no note
         await wait_until(
             pilot,
             lambda: (

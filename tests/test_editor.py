@@ -178,3 +178,48 @@ async def test_ctrl_e_is_in_the_key_bar_and_the_palette(
         await pilot.pause(0)
         await footer.wait_for_refresh()
         assert footer.text == bar
+
+
+async def test_ctrl_e_waits_for_a_streaming_reply(
+    tmp_path: Path, server: ResponsesServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from foundry_tui.ui.screens.editor import STREAMING
+
+    monkeypatch.setenv("EDITOR", str(fake_editor(tmp_path, "")))
+    server.tokens_per_second = 40
+    server.queue_reply(" ".join(["word"] * 300))
+    app = make_app(write_config(tmp_path, server.base_url))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await start_chat(app, pilot)
+        notices = record_notifications(app)
+        await pilot.press(*"go", "enter")
+        await wait_until(pilot, lambda: screen.streaming, what="the reply streaming")
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: bool(notices), what="the notice")
+        assert notices == [f"Editor: {STREAMING}"]
+        assert not (tmp_path / "editor-log.json").exists()  # the editor never ran
+        await pilot.press("escape")
+
+
+async def test_a_terminal_that_cannot_be_handed_over_runs_no_editor(
+    tmp_path: Path, server: ResponsesServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import PaintedScreen
+
+    # A terminal (not headless) whose driver cannot suspend, as Textual's web driver.
+    monkeypatch.setenv("EDITOR", str(fake_editor(tmp_path, "open(path, 'w').write('x')\n")))
+    painted = PaintedScreen(120, 30)
+    app = make_app(write_config(tmp_path, server.base_url))
+    app.driver_class = painted.driver
+    async with app.run_test(size=(120, 30), headless=False) as pilot:
+        screen = await start_chat(app, pilot)
+        notices = record_notifications(app)
+        prompt = screen.query_one(PromptInput)
+        prompt.focus()
+        await pilot.press(*"stay", "ctrl+e")
+        await wait_until(pilot, lambda: bool(notices), what="the notice")
+        assert notices == [
+            "Editor: This terminal cannot be handed over to an editor (the app cannot "
+            "suspend here); write the prompt in the box instead."
+        ]
+        assert prompt.text == "stay" and not (tmp_path / "editor-log.json").exists()
