@@ -43,9 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: foundry-tui history --json | jq -r '.[0].id'",
     )
     parser.add_argument(
-        "--archived", action="store_true", help="list the archived conversations instead"
-    )
-    parser.add_argument(
         "-q", "--search", metavar="Q", help="only conversations whose title or text has Q"
     )
     parser.add_argument(
@@ -55,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_LIMIT,
         metavar="N",
         help=f"at most N conversations (default {DEFAULT_LIMIT}; 0: all)",
+    )
+    parser.add_argument(
+        "--archived", action="store_true", help="list the archived conversations instead"
     )
     parser.add_argument("--json", action="store_true", help="a JSON array, one object each")
     add_common_options(parser)
