@@ -84,6 +84,9 @@ def test_prompt_back_from_the_editor(
         prompt = app.screen.query_one("#prompt")
         await pilot.press(*"draft", "ctrl+e")
         await wait_until(pilot, lambda: prompt.text == EDITED, what="the editor's text")
+        # The cursor is drawn or not with the blink's phase: the picture is taken without it.
+        app.screen.query_one("#transcript").focus()
+        await wait_until(pilot, lambda: not prompt.has_focus, what="the prompt left")
         await no_blink(pilot)
 
     app = make_app(write_config(tmp_path, server.base_url, sidebar=False))
