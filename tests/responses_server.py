@@ -624,6 +624,7 @@ class ResponsesServer(ThreadedServer):
 
         self._lock = threading.Lock()
         self._faults: deque[tuple[Fault, dict[str, Any]]] = deque()
+        self._delete_faults: dict[str, tuple[Fault, dict[str, Any]]] = {}
         self._replies: deque[str] = deque()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -674,9 +675,19 @@ class ResponsesServer(ThreadedServer):
         with self._lock:
             self.refused.setdefault(model, set()).update(parameters)
 
+    def fail_delete(self, response_id: str, fault: Fault | str, **options: Any) -> None:
+        """Every DELETE of ``response_id`` from now on is answered with the HTTP ``fault``
+        (UNAUTHORIZED, FORBIDDEN, RATE_LIMIT, SERVER_ERROR...); the response stays stored."""
+        fault = Fault(fault)
+        if fault not in _HTTP_FAULTS or set(options) - _FAULT_OPTIONS:
+            raise TypeError(f"not an HTTP fault or unknown options: {fault}, {sorted(options)}")
+        with self._lock:
+            self._delete_faults[response_id] = (fault, dict(options))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._delete_faults.clear()
 
     def queue_reply(self, text: str) -> None:
         """The next create replies with exactly ``text`` (FIFO; falls back to ``reply``)."""
@@ -697,6 +708,7 @@ class ResponsesServer(ThreadedServer):
             self.requests.clear()
             self.stored.clear()
             self._faults.clear()
+            self._delete_faults.clear()
             self._replies.clear()
             self.schema_errors.clear()
             self._cache_prefixes.clear()
@@ -1870,7 +1882,10 @@ class ResponsesServer(ThreadedServer):
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         rid = request.match_info["id"]
         with self._lock:
-            stored = self.stored.pop(rid, None)
+            fault = self._delete_faults.get(rid)
+            stored = self.stored.pop(rid, None) if fault is None else None
+        if fault is not None:
+            return self._fault_response(request, *fault)
         if stored is None:
             return self._not_found(request, rid)
         payload = {"id": rid, "object": "response.deleted", "deleted": True}

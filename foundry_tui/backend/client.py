@@ -428,6 +428,23 @@ class Backend:
                 return False
             raise error from exc
 
+    async def delete_response(self, response_id: str) -> bool:
+        """Deletes the stored response; False when the server no longer had it (deleted
+        or expired: nothing left to delete). BackendError when it could not."""
+        client = await self._ready_client()
+        import openai
+
+        try:
+            await client.responses.delete(response_id)
+        except openai.NotFoundError:
+            return False
+        except translatable() as exc:
+            error = self._explain(exc, "delete")  # a "not found" 400, as in retrieve
+            if error.kind is ErrorKind.NOT_FOUND:
+                return False
+            raise error from exc
+        return True
+
     async def input_messages(self, response_id: str) -> InputMessages:
         """The user/assistant messages of a stored response's input, oldest first.
 

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 # What the backend was doing: decides how a 404 or a dropped connection reads.
-Operation = str  # "create" | "stream" | "retrieve" | "input_items" | "list_models"
+Operation = str  # "create" | "stream" | "retrieve" | "input_items" | "delete" | "list_models"
 
 _ROLE = "Cognitive Services OpenAI User"
 _MAX_MESSAGE = 400
@@ -698,7 +698,7 @@ def _explain_status(
     if status == 400:
         if _says_previous_not_found(bodies):
             return _previous_not_found(fields, server_said)
-        if operation in ("retrieve", "input_items") and _says_id_not_found(bodies, param):
+        if operation in ("retrieve", "input_items", "delete") and _says_id_not_found(bodies, param):
             return BackendError(
                 ErrorKind.NOT_FOUND,
                 "Response not found on the server",

@@ -7,12 +7,18 @@ async and runs SQLite work in a thread, so the UI loop never waits on the disk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from foundry_tui.core.models import ConversationSummary, GenerationSettings, Profile
+from foundry_tui.core.models import (
+    BackendError,
+    Conversation,
+    ConversationSummary,
+    GenerationSettings,
+    Profile,
+)
 from foundry_tui.core.session import (
     ChatSession,
     NextRequest,
@@ -46,6 +52,21 @@ class AppBackend(ResponsesBackend, Protocol):
 
     def request_code(self, settings: GenerationSettings, request: NextRequest) -> RequestCode:
         """The request a turn would send, as code to run elsewhere; never a key."""
+
+
+@runtime_checkable
+class DeletesResponses(Protocol):
+    """A backend whose server stores responses that it can delete (backend.Backend)."""
+
+    base_url: str
+
+    async def delete_response(self, response_id: str) -> bool:
+        """Deletes the stored response; False when the server no longer had it. Raises
+        BackendError when it could not (refused, throttled, unreachable)."""
+
+
+# Stored responses deleted at the same time (one conversation can hold hundreds).
+DELETE_AT_ONCE = 4
 
 
 class ExportProblem(Exception):
@@ -121,14 +142,16 @@ class Workspace:
         )
 
     async def conversations(
-        self, search: str | None = None, *, limit: int = HISTORY_ROWS
+        self, search: str | None = None, *, limit: int = HISTORY_ROWS, archived: bool = False
     ) -> list[ConversationSummary]:
-        """The newest ``limit`` conversations, or those matching ``search`` (full text)."""
+        """The newest ``limit`` conversations, or those matching ``search`` (full text);
+        the archived ones with ``archived``."""
         store = await self._store()
         return await asyncio.to_thread(
             store.list_conversations,
             limit=max(1, limit),
             search=search.strip() if search else None,
+            archived=archived,
         )
 
     async def new_session(self, settings: GenerationSettings) -> ChatSession:
@@ -167,6 +190,64 @@ class Workspace:
 
     async def rename(self, conversation_id: str, title: str) -> None:
         await asyncio.to_thread((await self._store()).rename_conversation, conversation_id, title)
+
+    async def set_archived(self, conversation_id: str, archived: bool) -> None:
+        store = await self._store()
+        change = store.archive_conversation if archived else store.restore_conversation
+        await asyncio.to_thread(change, conversation_id)
+
+    async def is_archived(self, conversation_id: str) -> bool:
+        return await asyncio.to_thread((await self._store()).is_archived, conversation_id)
+
+    async def saved_conversation(self, conversation_id: str) -> Conversation | None:
+        return await asyncio.to_thread((await self._store()).get_conversation, conversation_id)
+
+    @property
+    def server_host(self) -> str:
+        """The host (and port) requests go to, to name it to the user."""
+        from urllib.parse import urlsplit
+
+        base_url = self.backend.base_url if isinstance(self.backend, DeletesResponses) else ""
+        try:
+            host = urlsplit(base_url).netloc
+        except ValueError:
+            host = ""
+        return host or "the server"
+
+    @property
+    def keeps_responses(self) -> bool:
+        """Whether the server stores responses this app can delete (not the local model)."""
+        return not self.backend.stateless and isinstance(self.backend, DeletesResponses)
+
+    async def stored_responses(self, conversation_id: str) -> list[str]:
+        """The response ids the server may still hold for the conversation (all
+        branches); none when this backend keeps nothing."""
+        if not self.keeps_responses:
+            return []
+        return await asyncio.to_thread((await self._store()).response_ids, conversation_id)
+
+    async def delete_on_server(self, response_ids: Sequence[str]) -> list[tuple[str, BackendError]]:
+        """Deletes each stored response (DELETE_AT_ONCE at a time); one already gone counts
+        as deleted. Returns those that could not be deleted, with why, in their order."""
+        backend = self.backend
+        if not isinstance(backend, DeletesResponses):
+            return []
+        gate = asyncio.Semaphore(DELETE_AT_ONCE)
+
+        async def delete(response_id: str) -> BackendError | None:
+            async with gate:
+                try:
+                    await backend.delete_response(response_id)
+                except BackendError as error:
+                    return error
+                return None
+
+        outcomes = await asyncio.gather(*(delete(rid) for rid in response_ids))
+        return [
+            (rid, error)
+            for rid, error in zip(response_ids, outcomes, strict=True)
+            if error is not None
+        ]
 
     async def endpoint_models(self) -> list[str]:
         return await self.backend.list_models()

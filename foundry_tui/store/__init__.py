@@ -262,9 +262,10 @@ class Store:
         return conversation_from_row(row) if row is not None else None
 
     def list_conversations(
-        self, *, limit: int = 1000, search: str | None = None
+        self, *, limit: int = 1000, search: str | None = None, archived: bool = False
     ) -> list[ConversationSummary]:
-        """Newest ``updated_at`` first.
+        """Newest ``updated_at`` first; the archived conversations with ``archived``, the
+        others without.
 
         ``search``: conversations whose title, or one of whose messages, has a word
         starting with each whitespace-separated term (case- and accent-insensitive;
@@ -272,7 +273,7 @@ class Store:
         When more than ``limit`` conversations match through their messages, those
         with the most recent matching messages are the ones considered.
         """
-        query = store_reads.summary_query(search, limit)
+        query = store_reads.summary_query(search, limit, archived=archived)
         if query is None:
             return []
         sql, params = query
@@ -289,6 +290,32 @@ class Store:
         """No-op if the conversation does not exist."""
         with self._write("rename the conversation in"):
             store_writes.update_conversation(self._db, conversation_id, {"title": title})
+
+    def archive_conversation(self, conversation_id: str) -> None:
+        """Hides the conversation from the history list (it stays, whole, in the archived
+        list); no-op if it does not exist."""
+        with self._write("archive the conversation in"):
+            store_writes.update_conversation(self._db, conversation_id, {"archived_at": now_iso()})
+
+    def restore_conversation(self, conversation_id: str) -> None:
+        """Brings an archived conversation back to the history list; no-op if it does not
+        exist."""
+        with self._write("restore the conversation in"):
+            store_writes.update_conversation(self._db, conversation_id, {"archived_at": None})
+
+    def is_archived(self, conversation_id: str) -> bool:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT archived_at IS NOT NULL FROM conversations WHERE id = ?",
+                [conversation_id],
+            ).fetchone()
+        return bool(row is not None and row[0])
+
+    def response_ids(self, conversation_id: str) -> list[str]:
+        """The ids of the responses the server stored for this conversation: every
+        message's, on every branch, each once, oldest first."""
+        with self._read() as conn:
+            return store_reads.response_ids(conn, conversation_id)
 
     def update_settings(self, conversation_id: str, settings: GenerationSettings) -> None:
         """No-op if the conversation does not exist."""

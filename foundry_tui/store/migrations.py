@@ -221,6 +221,22 @@ def m004_reasoning_attachments_usage(db: Database) -> None:
     )
 
 
+@migration
+def m005_archive(db: Database) -> None:
+    """Issue 14: a conversation can be archived (hidden from the history list, kept).
+
+    ``archived_at`` is NULL for a listed conversation. The list and its archived view each
+    walk a partial index in ``updated_at`` order, so neither reads the rows of the other
+    (a history with most of it archived lists as fast as one with none)."""
+    db.table("conversations").add_column("archived_at", str)
+    _run(
+        db,
+        "CREATE INDEX conversations_listed ON conversations (updated_at) WHERE archived_at IS NULL",
+        "CREATE INDEX conversations_archived ON conversations (updated_at) "
+        "WHERE archived_at IS NOT NULL",
+    )
+
+
 # Must stay below the last @migration.
 SCHEMA_VERSION = len(MIGRATIONS)
 KNOWN_MIGRATIONS = frozenset(fn.__name__ for fn in MIGRATIONS)

@@ -32,29 +32,44 @@ _SUMMARY_JSON: Final = (
     "SELECT json_group_array(json_array(id, title, model, updated_at, server_state, seq)) "
     "AS packed FROM ({rows})"
 )
-_LIST_SQL: Final = _SUMMARY_JSON.format(
-    rows="SELECT id, title, model, updated_at, server_state, seq FROM conversations "
-    "ORDER BY updated_at DESC, seq DESC LIMIT :limit"
+# Listed and archived conversations are two lists; each condition matches a partial index
+# of m005, which SQLite walks in `updated_at` order (see benchmarks, big_history).
+_LISTED: Final = "archived_at IS NULL"
+_ARCHIVED: Final = "archived_at IS NOT NULL"
+_LIST_ROWS: Final = (
+    "SELECT id, title, model, updated_at, server_state, seq FROM conversations "
+    "WHERE {which} ORDER BY updated_at DESC, seq DESC LIMIT :limit"
 )
 # Matching messages are read newest first (FTS5 walks its doclists by rowid DESC) and the
 # walk stops at `limit` distinct conversations, so a broad term costs about as much as a
 # narrow one. ORDER BY and LIMIT are SQLite's (a top-N sort over the matches).
-_SEARCH_SQL: Final = _SUMMARY_JSON.format(
-    rows="""
+# Hits in the other list's conversations are skipped inside the walk (one probe of the
+# conversations' id index each), so they do not use up `limit`.
+_SEARCH_ROWS: Final = """
     WITH message_hits (conversation_id) AS (
         SELECT DISTINCT m.conversation_id
         FROM messages_fts JOIN messages AS m ON m.seq = messages_fts.rowid
-        WHERE messages_fts MATCH :q
+        WHERE messages_fts MATCH :q AND EXISTS (
+            SELECT 1 FROM conversations AS c WHERE c.id = m.conversation_id AND c.{which}
+        )
         ORDER BY messages_fts.rowid DESC
         LIMIT :limit
     )
     SELECT id, title, model, updated_at, server_state, seq FROM conversations
-    WHERE id IN (SELECT conversation_id FROM message_hits)
-       OR seq IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH :q)
+    WHERE (id IN (SELECT conversation_id FROM message_hits)
+       OR seq IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH :q))
+      AND {which}
     ORDER BY updated_at DESC, seq DESC
     LIMIT :limit
-    """
-)
+"""
+_LIST_SQL: Final = {
+    archived: _SUMMARY_JSON.format(rows=_LIST_ROWS.format(which=which))
+    for archived, which in ((False, _LISTED), (True, _ARCHIVED))
+}
+_SEARCH_SQL: Final = {
+    archived: _SUMMARY_JSON.format(rows=_SEARCH_ROWS.replace("{which}", which))
+    for archived, which in ((False, _LISTED), (True, _ARCHIVED))
+}
 
 # The chain of message ids from the head (depth 0) up to the root, plus one NULL row
 # past the root that the joins drop. The scalar subquery keeps it one index probe per
@@ -79,14 +94,17 @@ def fts_query(search: str) -> str:
     return " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
 
 
-def summary_query(search: str | None, limit: int) -> tuple[str, dict[str, Any]] | None:
-    """The history list's SQL and parameters; None when ``search`` can match nothing."""
+def summary_query(
+    search: str | None, limit: int, *, archived: bool = False
+) -> tuple[str, dict[str, Any]] | None:
+    """The history list's SQL and parameters (``archived``: the archived conversations'
+    list instead); None when ``search`` can match nothing."""
     if search is not None and search.strip():
         match = fts_query(search)
         if not match:
             return None
-        return _SEARCH_SQL, {"q": match, "limit": limit}
-    return _LIST_SQL, {"limit": limit}
+        return _SEARCH_SQL[archived], {"q": match, "limit": limit}
+    return _LIST_SQL[archived], {"limit": limit}
 
 
 def summaries_json(db: Database, sql: str, params: dict[str, Any]) -> str | None:
@@ -263,6 +281,17 @@ def turn_counts(conn: sqlite3.Connection, conversation_ids: list[str]) -> dict[s
         {"role": MessageRole.USER.value, "ids": json.dumps(conversation_ids)},
     ).fetchall()
     return {row[0]: row[1] for row in rows}
+
+
+def response_ids(conn: sqlite3.Connection, conversation_id: str) -> list[str]:
+    """Every response id the conversation's messages hold (all branches), oldest first,
+    each once."""
+    rows = conn.execute(
+        "SELECT response_id FROM messages WHERE conversation_id = ? "
+        "AND response_id IS NOT NULL AND response_id != '' ORDER BY seq",
+        [conversation_id],
+    ).fetchall()
+    return list(dict.fromkeys(str(row[0]) for row in rows))
 
 
 def rejected_parameters(conn: sqlite3.Connection, profile: str, model: str) -> dict[str, str]:

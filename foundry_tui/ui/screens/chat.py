@@ -157,6 +157,16 @@ class ChatScreen(Screen[None]):
             show=False,
             tooltip="Rename this conversation",
         ),
+        # A priority binding: the prompt and the one-line fields take Ctrl+E for "end of
+        # line" (End still does that).
+        Binding(
+            "ctrl+e",
+            "open_editor",
+            "Editor",
+            id="chat.open_editor",
+            priority=True,
+            tooltip="Write the prompt in your editor ($VISUAL or $EDITOR); the app waits for it",
+        ),
     ]
 
     class Ready(TextualMessage):
@@ -291,6 +301,11 @@ class ChatScreen(Screen[None]):
 
     def action_attach(self) -> None:
         self.attaching.open_picker()
+
+    def action_open_editor(self) -> None:
+        from foundry_tui.ui.screens.editor import edit_prompt  # when first asked for
+
+        edit_prompt(self)
 
     @on(PromptInput.RecallWanted)
     def _recall_wanted(self, event: PromptInput.RecallWanted) -> None:
@@ -486,8 +501,22 @@ class ChatScreen(Screen[None]):
         self.conversations.ask_delete(event.conversation_id, event.title)
 
     @work(group="history-edit", exit_on_error=False)
-    async def delete_conversation(self, conversation_id: str) -> None:
-        await self.conversations.delete(conversation_id)
+    async def delete_conversation(
+        self, conversation_id: str, on_server: tuple[str, ...] = ()
+    ) -> None:
+        await self.conversations.delete(conversation_id, on_server)
+
+    @on(ConversationList.ArchiveRequested)
+    def _archive_requested(self, event: ConversationList.ArchiveRequested) -> None:
+        self.set_archived(event.conversation_id, event.archive)
+
+    @work(group="history-edit", exit_on_error=False)
+    async def set_archived(self, conversation_id: str, archive: bool) -> None:
+        await self.conversations.set_archived(conversation_id, archive)
+
+    @on(HistoryPanel.ViewChanged)
+    def _history_view_changed(self, event: HistoryPanel.ViewChanged) -> None:
+        self.refresh_history()
 
     @on(ConversationList.RenameRequested)
     def _rename_requested(self, event: ConversationList.RenameRequested) -> None:
@@ -544,6 +573,9 @@ class ChatScreen(Screen[None]):
 
         yield from usage_commands(self)
         yield from self.branching.commands()
+        from foundry_tui.ui.screens.archive import archive_commands
+
+        yield from archive_commands(self)
 
     def action_show_status(self) -> None:
         self.notify(self.query_one(StatusLine).full_text, title="Status", timeout=15)

@@ -1,5 +1,6 @@
-"""The chat screen's conversations: the history list, opening one (from the list or
-``--resume``), starting afresh, deleting and renaming.
+"""The chat screen's conversations: the history list (or its archived view), opening one
+(from the list or ``--resume``), starting afresh, deleting (with its stored responses on
+the server, when asked), archiving, restoring and renaming.
 
 The screen runs each of these in a worker of its own; they draw through the screen."""
 
@@ -11,11 +12,16 @@ from typing import TYPE_CHECKING
 from textual.content import Content
 from textual.widgets import Static
 
-from foundry_tui.core.models import BackendError, GenerationSettings, MessageRole, StorageError
+from foundry_tui.core.models import (
+    BackendError,
+    GenerationSettings,
+    MessageRole,
+    StorageError,
+)
 from foundry_tui.core.session import ChatSession, SendMode
 from foundry_tui.core.text import one_line, sanitize
 from foundry_tui.core.turns import Turns
-from foundry_tui.ui.screens.dialogs import ConfirmScreen, RenameScreen
+from foundry_tui.ui.screens.dialogs import DeleteScreen, FailuresScreen, RenameScreen
 from foundry_tui.ui.screens.turn_view import show_mode
 from foundry_tui.ui.widgets.history import HistoryPanel
 from foundry_tui.ui.widgets.plain import plain_line
@@ -34,6 +40,8 @@ class Conversations:
     def __init__(self, screen: ChatScreen) -> None:
         self.screen = screen
         self.search = ""
+        # Whether the open conversation is archived (the palette offers Restore then).
+        self.archived = False
 
     async def refresh_list(self) -> None:
         screen = self.screen
@@ -41,9 +49,12 @@ class Conversations:
         if not panel.display:
             # A hidden list is filled once the history is open; it does not open it.
             await screen.workspace.history_opened()
+        archived = panel.showing_archived
         conversations = await screen.workspace.conversations(
-            self.search or None, limit=panel.rows_wanted
+            self.search or None, limit=panel.rows_wanted, archived=archived
         )
+        if archived != panel.showing_archived:
+            return  # switched meanwhile: the other list is on its way
         current = screen.session.conversation.id if screen.session else None
         panel.show(conversations, current)
 
@@ -116,6 +127,7 @@ class Conversations:
             turns.add_older(everything[:first])
             messages = everything
         screen.branching.refresh()
+        self.archived = await screen.workspace.is_archived(session.conversation.id)
         screen.show_settings(session.conversation.settings)
         screen.refresh_bindings()
         status = screen.query_one(StatusLine)
@@ -149,6 +161,7 @@ class Conversations:
         nothing of the last turn stays on the status line."""
         screen = self.screen
         screen.use_turns(None)
+        self.archived = False
         defaults = screen.workspace.default_settings()
         screen.show_settings(replace(defaults, model=screen.pending_settings.model))
         status = screen.query_one(StatusLine)
@@ -174,14 +187,49 @@ class Conversations:
         )
 
     def ask_delete(self, conversation_id: str, title: str) -> None:
+        """Asks first; the question waits for the count of the conversation's responses
+        stored on the server (a read of the history, off the UI loop)."""
+        self.screen.run_worker(
+            self._ask_delete(conversation_id, title), group="history-edit", exit_on_error=False
+        )
+
+    async def _ask_delete(self, conversation_id: str, title: str) -> None:
+        workspace = self.screen.workspace
+        stored = await workspace.stored_responses(conversation_id)
         shown = one_line(title, 80) or "this conversation"
+        note = ""
+        if stored:
+            conversation = await workspace.saved_conversation(conversation_id)
+            if conversation is not None and conversation.profile != workspace.profile.name:
+                note = (
+                    f"It was started with the profile “{one_line(conversation.profile, 40)}”: "
+                    f"responses stored on another server are not reached from here, and "
+                    "count as gone."
+                )
+        confirm = DeleteScreen(
+            f"Delete “{shown}” and all its messages?",
+            stored=len(stored),
+            host=workspace.server_host,
+            note=note,
+        )
 
         def deleted(confirmed: bool | None) -> None:
             if confirmed:
-                self.screen.delete_conversation(conversation_id)
+                on_server = tuple(stored) if confirm.on_server else ()
+                self.screen.delete_conversation(conversation_id, on_server)
 
-        confirm = ConfirmScreen(f"Delete “{shown}” and all its messages?")
         self.screen.app.push_screen(confirm, deleted)
+
+    async def set_archived(self, conversation_id: str, archive: bool) -> None:
+        screen = self.screen
+        await screen.workspace.set_archived(conversation_id, archive)
+        if screen.session is not None and screen.session.conversation.id == conversation_id:
+            self.archived = archive
+        if archive:
+            screen.notify("Conversation archived: v in the history list shows the archived ones.")
+        else:
+            screen.notify("Conversation restored to the list.")
+        screen.refresh_history()
 
     def ask_rename(self, conversation_id: str, title: str) -> None:
         def renamed(new_title: str | None) -> None:
@@ -190,13 +238,37 @@ class Conversations:
 
         self.screen.app.push_screen(RenameScreen(title), renamed)
 
-    async def delete(self, conversation_id: str) -> None:
+    async def delete(self, conversation_id: str, on_server: tuple[str, ...] = ()) -> None:
+        """Deletes the conversation; first, with ``on_server``, those stored responses on
+        the server. The local delete happens whatever the server answered; what it
+        refused is listed afterwards."""
         screen = self.screen
+        failures: list[tuple[str, BackendError]] = []
+        if on_server:
+            status = screen.query_one(StatusLine)
+            status.notice = f"deleting {len(on_server):,} stored responses on the server…"
+            try:
+                failures = await screen.workspace.delete_on_server(on_server)
+            finally:
+                status.notice = ""
         await screen.workspace.delete(conversation_id)
         if screen.session is not None and screen.session.conversation.id == conversation_id:
             await self.start_afresh()
-        screen.notify("Conversation deleted.")
         screen.refresh_history()
+        if not failures:
+            done = (
+                f" and its {len(on_server):,} stored responses on the server" if on_server else ""
+            )
+            screen.notify(f"Conversation deleted{done}.")
+            return
+        host = screen.workspace.server_host
+        screen.app.push_screen(
+            FailuresScreen(
+                f"Deleted here; {len(failures):,} of {len(on_server):,} stored responses "
+                f"are still on {host}",
+                [f"{rid}: {error.title}. {error.detail}" for rid, error in failures],
+            )
+        )
 
     async def rename(self, conversation_id: str, title: str) -> None:
         screen = self.screen

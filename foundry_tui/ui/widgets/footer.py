@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
+from textual.binding import ActiveBinding
 from textual.dom import NoScreen
 from textual.screen import Screen
 from textual.strip import Strip
@@ -28,6 +29,24 @@ from textual.widget import Widget
 SEPARATOR = "▏"
 # Kept whatever the width: the way out.
 KEPT_BINDINGS = frozenset({"app.quit"})
+
+
+def _in_screen_order(
+    bindings: dict[str, ActiveBinding], screen: Screen[Any]
+) -> list[tuple[str, ActiveBinding]]:
+    """The active bindings in the order the bar shows them: the focused widget's first, then
+    its containers', the screen's, the app's. A priority binding of the screen (Ctrl+E,
+    which a text box would take for "end of line") takes the dictionary place of the key
+    it overrides, where the focused widget has it: it is put back among the screen's own
+    keys, so the bar does not change as the focus moves between text boxes."""
+    items = list(bindings.items())
+    moved = [item for item in items if item[1].binding.priority and item[1].node is screen]
+    if not moved:
+        return items
+    items = [item for item in items if item not in moved]
+    last = max((i for i, item in enumerate(items) if item[1].node is screen), default=None)
+    at = len(items) if last is None else last + 1
+    return items[:at] + moved + items[at:]
 
 
 class ShownKey(NamedTuple):
@@ -97,7 +116,7 @@ class KeyFooter(Widget, can_focus=False):
         keys: list[ShownKey] = []
         palette: ShownKey | None = None
         seen_actions: set[str] = set()
-        for key, (_node, binding, enabled, tooltip) in bindings.items():
+        for key, (_node, binding, enabled, tooltip) in _in_screen_order(bindings, self.screen):
             if key == palette_binding and self.app.ENABLE_COMMAND_PALETTE:
                 palette = ShownKey(
                     key,

@@ -26,6 +26,8 @@ from textual.widgets.option_list import Option
 from foundry_tui.core.models import ConversationSummary
 from foundry_tui.core.text import one_line
 
+LISTED_TITLE = "Conversations"
+ARCHIVED_TITLE = "Archived conversations (v: back)"
 # Longest a filter keystroke's repaint waits for its results (then the letter shows alone).
 HOLD_SECONDS = 0.1
 # Rows fetched at least at a time; more are asked for this many entries before the end.
@@ -51,13 +53,43 @@ def when(iso_timestamp: str, now: datetime | None = None) -> str:
 
 
 class ConversationList(OptionList):
-    """Keys on a highlighted conversation: Enter opens, Delete deletes, F2 renames."""
+    """Keys on a highlighted conversation: Enter opens, Delete deletes, F2 renames, A
+    archives (in the archived list: restores); V shows the archived list or the other."""
 
+    # One key for each pair: the list in view decides which of the two applies.
     BINDINGS = [
         Binding(
             "delete", "delete", "Delete", id="history.delete", tooltip="Delete this conversation"
         ),
         Binding("f2", "rename", "Rename", id="history.rename", tooltip="Rename this conversation"),
+        Binding(
+            "a",
+            "archive",
+            "Archive",
+            id="history.archive",
+            tooltip="Hide this conversation from the list; it stays in the archived list",
+        ),
+        Binding(
+            "a",
+            "restore",
+            "Restore",
+            id="history.restore",
+            tooltip="Bring this conversation back to the list",
+        ),
+        Binding(
+            "v",
+            "show_archived(True)",
+            "Show archived",
+            id="history.show_archived",
+            tooltip="List the archived conversations (the filter searches them)",
+        ),
+        Binding(
+            "v",
+            "show_archived(False)",
+            "Show conversations",
+            id="history.show_listed",
+            tooltip="Back to the conversations that are not archived",
+        ),
     ]
 
     @dataclass
@@ -69,6 +101,14 @@ class ConversationList(OptionList):
     class RenameRequested(Message):
         conversation_id: str
         title: str
+
+    @dataclass
+    class ArchiveRequested(Message):
+        """Archive the conversation (``archive``), or restore it."""
+
+        conversation_id: str
+        title: str
+        archive: bool
 
     def __init__(self, *, id: str | None = None, compact: bool = False) -> None:
         super().__init__(id=id, compact=compact, markup=False)
@@ -89,6 +129,32 @@ class ConversationList(OptionList):
         option = self._highlighted()
         if option is not None and option.id is not None:
             self.post_message(self.RenameRequested(option.id, _title_of(self, option.id)))
+
+    def _showing_archived(self) -> bool:
+        return self.query_ancestor(HistoryPanel).showing_archived
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "archive":
+            return not self._showing_archived()
+        if action == "restore":
+            return self._showing_archived()
+        if action == "show_archived":
+            return parameters[:1] != (self._showing_archived(),)
+        return super().check_action(action, parameters)
+
+    def action_archive(self) -> None:
+        self._archive(archive=True)
+
+    def action_restore(self) -> None:
+        self._archive(archive=False)
+
+    def _archive(self, *, archive: bool) -> None:
+        option = self._highlighted()
+        if option is not None and option.id is not None:
+            self.post_message(self.ArchiveRequested(option.id, _title_of(self, option.id), archive))
+
+    def action_show_archived(self, archived: bool) -> None:
+        self.query_ancestor(HistoryPanel).show_archived(archived)
 
 
 def _title_of(widget: ConversationList, conversation_id: str) -> str:
@@ -115,6 +181,13 @@ class HistoryPanel(Vertical):
     class MoreWanted(Message):
         """The list nears the end of its rows and more may exist: fetch ``rows_wanted``."""
 
+    @dataclass
+    class ViewChanged(Message):
+        """The list now shows the archived conversations (``archived``), or the others:
+        fetch them (with the same filter)."""
+
+        archived: bool
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.titles: dict[str, str] = {}
@@ -125,9 +198,11 @@ class HistoryPanel(Vertical):
         self._may_have_more = False
         self._hold: AbstractContextManager[None] | None = None
         self._hold_timer: Timer | None = None
+        # The archived conversations are listed instead of the others.
+        self.showing_archived = False
 
     def compose(self) -> ComposeResult:
-        yield Static("Conversations", classes="panel-title")
+        yield Static(LISTED_TITLE, classes="panel-title", id="history-title")
         yield Input(placeholder="Filter (full text)", id="history-filter", compact=True)
         yield ConversationList(id="history-list", compact=True)
 
@@ -172,9 +247,12 @@ class HistoryPanel(Vertical):
             self._rows = rows
             self._day = day
             self.titles = {c.id: c.title for c in conversations}
+            empty = (
+                "No archived conversations" if self.showing_archived else "No saved conversations"
+            )
             option_list.set_options(
                 [Option(_Entry(c, now), id=c.id) for c in conversations]
-                or [Option("No saved conversations", disabled=True)]
+                or [Option(empty, disabled=True)]
             )
         if current_id is not None and current_id in self.titles:
             option_list.highlighted = option_list.get_option_index(current_id)
@@ -183,6 +261,24 @@ class HistoryPanel(Vertical):
             option_list.highlighted = 0
         self._release_repaint()
         self._check_more()
+
+    def show_archived(self, archived: bool) -> None:
+        """Lists the archived conversations (or the others again) from the first page."""
+        if archived == self.showing_archived:
+            return
+        self.showing_archived = archived
+        self._day = None  # rebuilt, even when both lists are empty (the words differ)
+        self._rows_wanted = 0
+        self._more_asked = False
+        self._may_have_more = False
+        self.query_one("#history-title", Static).update(
+            ARCHIVED_TITLE if archived else LISTED_TITLE
+        )
+        self.query_one("#history-filter", Input).placeholder = (
+            "Filter archived (full text)" if archived else "Filter (full text)"
+        )
+        self.query_one(ConversationList).refresh_bindings()
+        self.post_message(self.ViewChanged(archived))
 
     def _check_more(self) -> None:
         """Asks for a page more when the cursor or the scroll is near the end of the rows."""
