@@ -215,13 +215,15 @@ class ChatScreen(Screen[None]):
             yield SettingsSidebar(id="sidebar")
         # On a narrow terminal these go first (Quit and the palette key always stay).
         yield KeyFooter(
+            # Regenerate goes last of these: after a completed reply it is what is done next.
             drop_first=(
                 "chat.select_messages",
-                "chat.regenerate",
+                "chat.open_editor",
                 "chat.focus_prompt",
                 "chat.toggle_history",
                 "chat.new",
                 "chat.toggle_sidebar",
+                "chat.regenerate",
             )
         )
 
