@@ -61,6 +61,7 @@ __all__ = [
     "CompareEvent",
     "Comparison",
     "Contender",
+    "LocalModel",
     "Preparing",
     "PromptSaved",
     "local_settings",
@@ -377,3 +378,40 @@ class Comparison:
         session = self.session
         await asyncio.to_thread(session.store.set_head, session.conversation.id, head.id)
         return head
+
+
+class LocalModel:
+    """The bundled local model as a Compare column of a cloud profile: looked for when
+    Compare opens (``find``, in a thread: the model's name, or None when it is not
+    installed or cannot run here), started on its first comparison (``make``) and kept for
+    the next, until `aclose` (the app's end)."""
+
+    def __init__(
+        self,
+        find: Callable[[], str | None],
+        make: Callable[[], ResponsesBackend],
+        model: str,
+    ) -> None:
+        self._find = find
+        self._make = make
+        self.model = model
+        self._backend: ResponsesBackend | None = None
+
+    async def label(self) -> str | None:
+        return await asyncio.to_thread(self._find)
+
+    def contender(self, label: str, conversation: GenerationSettings) -> Contender:
+        if self._backend is None:
+            self._backend = self._make()
+        return Contender(
+            f"local model ({label})",
+            local_settings(conversation, self.model),
+            self._backend,
+            local=True,
+        )
+
+    async def aclose(self) -> None:
+        backend, self._backend = self._backend, None
+        close = getattr(backend, "aclose", None)
+        if close is not None:
+            await close()
