@@ -68,6 +68,7 @@ GROUPS = (
     "limits",
     "cli",
     "attach",
+    "compare",
 )
 # The reasoning summary streamed before the answer in the `reasoning` group.
 REASONING_TOKENS = 2000
@@ -1487,6 +1488,13 @@ def g_attach(bench: Bench) -> list[Figure]:
     return [added, frozen]
 
 
+def g_compare(bench: Bench) -> list[Figure]:
+    """Three Compare columns streaming at once while keys are typed (compare.py)."""
+    from compare import g_compare as measure_compare
+
+    return measure_compare(bench)
+
+
 GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "cold_start": g_cold_start,
     "first_token": g_first_token,
@@ -1499,6 +1507,7 @@ GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "limits": g_limits,
     "cli": g_cli,
     "attach": g_attach,
+    "compare": g_compare,
 }
 
 # The figures each group reports, so a failed group still lists them (with its error).
@@ -1551,6 +1560,10 @@ GROUP_FIGURES: dict[str, list[tuple[str, str, float, str, str]]] = {
     "attach": [
         ("attach.image_20mb_added", "20 MB image: time added to the send", 0.3, "s", "median"),
         ("attach.image_20mb_stall", "20 MB image sent: stall", 50.0, "ms", "max"),
+    ],
+    "compare": [
+        ("compare.key_latency", "Compare, 3 streams: key latency", 50.0, "ms", "max"),
+        ("compare.last_token_latency", "Compare, 3 streams: last token", 100.0, "ms", "max"),
     ],
 }
 

@@ -296,3 +296,15 @@ def test_compare_screen_with_three_finished_columns(
     fix_column_clocks(monkeypatch)
     config = write_config(tmp_path, server.base_url, sidebar=False)
     assert snap_compare(make_app(config), terminal_size=(120, 30), run_before=_three_finished)
+
+
+async def test_f8_opens_compare_from_the_prompt(tmp_path: Path, server: ResponsesServer) -> None:
+    app = make_app(write_config(tmp_path, server.base_url))
+    async with app.run_test(size=(150, 40)) as pilot:
+        chat = await start_chat(app, pilot)
+        chat.query_one("#prompt").text = "Both, please"
+        assert chat.query_one("#prompt").has_focus
+        await press_keys(pilot, "f8")
+        await wait_until(pilot, lambda: isinstance(app.screen, ComparePicker), what="the picker")
+        await wait_until(pilot, lambda: app.screen.is_mounted, what="the picker drawn")
+        assert app.screen.query_one("#compare-prompt").text == "Both, please"

@@ -69,6 +69,8 @@ __all__ = [
 
 MIN_CONTENDERS = 2
 MAX_CONTENDERS = 3
+# The longest one column hands on deltas without letting the others (and the UI) run.
+RUN_SECONDS = 0.002
 # Statuses of a reply worth continuing from.
 _ANSWERED = frozenset({MessageStatus.COMPLETED, MessageStatus.INCOMPLETE})
 
@@ -269,10 +271,17 @@ class Comparison:
                     return
             column.started_at = time.monotonic()
             turn = session._stream_turn(user, history, mode, contender.settings, backend=backend)
+            loop = asyncio.get_running_loop()
+            ran_since = loop.time()
             async with aclosing(turn):
                 async for event in turn:
                     self._observe(column, event)
                     queue.put_nowait(ColumnEvent(index, event))
+                    # A fast stream is read in large chunks, a long run of deltas with no
+                    # wait between them: the other columns and the keys go in between.
+                    if loop.time() - ran_since > RUN_SECONDS:
+                        await asyncio.sleep(0)
+                        ran_since = loop.time()
         except asyncio.CancelledError:
             closed = ColumnClosed(index, stopped=await self._as_saved(column))
             raise

@@ -126,7 +126,7 @@ class ChatScreen(Screen[None]):
             tooltip="Pick an image or a PDF to send with the next prompt",
         ),
         Binding(
-            "f6",
+            "f8",
             "compare",
             "Compare…",
             id="chat.compare",

@@ -74,6 +74,14 @@ FIGURES_SECONDS = 0.25
 LABEL_LIMIT = 80
 
 
+class ColumnTranscript(Transcript):
+    """A column's reply. Three columns at the chat's 8 repaints a second each would draw
+    three times as much as one reply does (a fast stream scrolls the whole column at every
+    repaint): each repaints 4 times a second, and the end of a reply shows at once."""
+
+    frames_per_second = 4
+
+
 @dataclass(frozen=True)
 class CompareOutcome:
     """How the compare screen closed: the reply continued with (``chosen``), else the
@@ -276,6 +284,13 @@ class CompareScreen(Screen[CompareOutcome]):
             tooltip="Back to the chat, showing the first answer; every reply stays as a branch",
         ),
         Binding(
+            "ctrl+l",
+            "focus_next_prompt",
+            "Next prompt",
+            id="compare.focus_prompt",
+            tooltip="Type the next prompt while the replies come; it waits in the chat's box",
+        ),
+        Binding(
             "1",
             "choose(0)",
             "Continue with 1",
@@ -313,7 +328,7 @@ class CompareScreen(Screen[CompareOutcome]):
                 with Vertical(classes="compare-column"):
                     yield Static("", id=f"compare-header-{index}", classes="compare-header")
                     yield Static("waiting…", id=f"compare-waiting-{index}", classes="hint")
-                    yield Transcript(id=f"compare-reply-{index}")
+                    yield ColumnTranscript(id=f"compare-reply-{index}")
                     yield Button(
                         f"Continue with this one ({index + 1})",
                         id=f"compare-choose-{index}",
@@ -454,6 +469,9 @@ class CompareScreen(Screen[CompareOutcome]):
             if worker.group == "turn" and worker.state == WorkerState.RUNNING:
                 worker.cancel()
                 self.notify("Compare cancelled: every reply so far is saved.")
+
+    def action_focus_next_prompt(self) -> None:
+        self.query_one("#compare-next", Input).focus()
 
     def action_close(self) -> None:
         self.close_unchosen()

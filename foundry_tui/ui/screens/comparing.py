@@ -1,6 +1,6 @@
 """Compare, from the chat screen: the dialog, the compare screen, and the chat after it.
 
-"Compare…" (the palette, or F6) asks which deployments (and the local model, when it is
+"Compare…" (the palette, or F8) asks which deployments (and the local model, when it is
 installed and the profile is not itself the local model) answer which prompt (the prompt
 box's text), then shows the compare screen. When it closes, the chat shows the
 conversation's path again: the chosen reply (else the first answer) as the last turn, the
