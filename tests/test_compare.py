@@ -5,7 +5,8 @@ One prompt is saved once; each contender's reply is saved as a sibling under it,
 from the path's last reply; every stream runs at the same time; cancelling saves each
 reply so far; a deployment that does not exist fails its column only; continuing moves
 the head and the conversation's model. The local model as a column is a stateless fake
-backend here; the real model answers a column in test_local_backend.py, where it is loaded once for several tests.
+backend here; the real model answers a column in test_local_backend.py (loaded once there
+for several tests).
 """
 
 from __future__ import annotations

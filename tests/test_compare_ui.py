@@ -203,11 +203,13 @@ async def test_escape_cancels_every_column_and_closing_shows_the_first(
 async def test_a_missing_deployment_fails_in_its_column_only(
     tmp_path: Path, server: ResponsesServer
 ) -> None:
-    config = write_config(tmp_path, server.base_url, deployments=("gpt-4o", "retired-model"))
+    """The deployment's name is the config's (or a server's) text: shown as it is, inert."""
+    retired = "[b]retired[/b]"
+    config = write_config(tmp_path, server.base_url, deployments=("gpt-4o", retired))
     app = make_app(config)
     async with app.run_test(size=(150, 40)) as pilot:
         picker = await open_picker(pilot, "Still there?")
-        assert set(picker.query_one(SelectionList).selected) == {"gpt-4o", "retired-model"}
+        assert set(picker.query_one(SelectionList).selected) == {"gpt-4o", retired}
         await press_keys(pilot, "ctrl+s")
         await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
         compare: CompareScreen = app.screen  # type: ignore[assignment]
@@ -216,8 +218,9 @@ async def test_a_missing_deployment_fails_in_its_column_only(
         assert column_text(compare, 0) == "gpt-4o says: Still there?"
         failed = compare.query_one("#compare-reply-1", Transcript).blocks[0].message
         assert failed.status == MessageStatus.FAILED
-        assert "Deployment 'retired-model' not found" in (failed.error or "")
+        assert f"Deployment '{retired}' not found" in (failed.error or "")
         assert "● failed" in header(compare, 1)
+        assert f"2 · {retired}" in header(compare, 1)  # the brackets shown, not bold
         said = record_notifications(app)
         await press_keys(pilot, "2")  # nothing to continue with there
         await wait_until(pilot, lambda: bool(said), what="the refusal said")
