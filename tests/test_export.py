@@ -229,7 +229,19 @@ def test_json_to_a_file_is_private_complete_and_valid(
         "reasoning_summary": None,
         "verbosity": None,
     }
-    messages = data["messages"]
+    # Every branch is in it (a parent before its children); the path is the head's line.
+    by_id: dict[str, dict[str, Any]] = {}
+    for message in data["messages"]:
+        assert message["parent_id"] is None or message["parent_id"] in by_id
+        by_id[message["id"]] = message
+    messages: list[dict[str, Any]] = []
+    current = conversation["head_message_id"]
+    while current is not None:
+        messages.insert(0, by_id[current])
+        current = by_id[current]["parent_id"]
+    off_path = [m for m in data["messages"] if m not in messages]
+    assert [(m["status"], m["error"]) for m in off_path] == [("failed", "The server failed (500).")]
+    assert off_path[0]["parent_id"] == messages[4]["id"]  # beside its retry
     assert [m["role"] for m in messages] == ["user", "assistant"] * 4
     assert [m["status"] for m in messages[1::2]] == [
         "completed",

@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="-",
         help="write to FILE (replaced at once, readable only by you); - or none: stdout",
     )
+    parser.add_argument(
+        "--all-branches",
+        action="store_true",
+        help="Markdown: every branch (edited prompts, regenerated replies), not only the one "
+        "the app shows; JSON always holds them all",
+    )
     add_common_options(parser)
     return parser
 
@@ -75,7 +81,7 @@ def main(argv: list[str]) -> int:
     except StoreError as error:
         say_problem(str(error))
         return EXIT_FAILED
-    text = render(exported, args.format)
+    text = render(exported, args.format, all_branches=args.all_branches)
     if output is None:
         return _to_stdout(text)
     problem = output_problem(output)

@@ -23,9 +23,12 @@ SUFFIXES: Final[dict[ExportFormat, str]] = {"md": ".md", "json": ".json"}
 NAME_CHARS: Final = 60
 
 
-def render(exported: Exported, form: ExportFormat) -> str:
-    """The export's text: Markdown to read, or the JSON document import reads back."""
-    return dumps(document(exported)) if form == "json" else markdown(exported)
+def render(exported: Exported, form: ExportFormat, *, all_branches: bool = False) -> str:
+    """The export's text: Markdown to read (the branch shown, or with ``all_branches``
+    every branch), or the JSON document import reads back (always every branch)."""
+    if form == "json":
+        return dumps(document(exported))
+    return markdown(exported, all_branches=all_branches)
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -16,6 +16,7 @@ from typing import Final
 
 from foundry_tui import __version__
 from foundry_tui.core.attachments import describe
+from foundry_tui.core.branches import Tree
 from foundry_tui.core.models import Message, MessageRole, MessageStatus
 from foundry_tui.core.text import one_line, sanitize
 from foundry_tui.core.transfer import Exported
@@ -43,10 +44,10 @@ def _value(value: str | float | int | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _front_matter(exported: Exported) -> list[str]:
+def _front_matter(exported: Exported, path: list[Message]) -> list[str]:
     conversation = exported.conversation
     settings = conversation.settings
-    response_ids = [m.response_id for m in exported.messages if m.response_id is not None]
+    response_ids = [m.response_id for m in path if m.response_id is not None]
     lines = [
         "---",
         f"title: {_value(conversation.title)}",
@@ -126,21 +127,53 @@ def _attachment_lines(message: Message) -> list[str]:
     return lines
 
 
-def markdown(exported: Exported) -> str:
-    """The conversation as a Markdown document (ends in a newline)."""
+def markdown(exported: Exported, *, all_branches: bool = False) -> str:
+    """The conversation as a Markdown document (ends in a newline): the branch shown in
+    the app; with ``all_branches``, each other branch after it, from where it branches
+    off (what it shares with a branch above is not repeated)."""
     title = one_line(exported.conversation.title, None) or "Untitled conversation"
-    lines = [*_front_matter(exported), "", f"# {title}"]
-    for message in exported.messages:
-        lines += ["", _heading(message), ""]
-        note = _note(message)
-        if note is not None:
-            lines += [note, ""]
-        lines += _thinking(message)
-        if message.attachments:
-            lines += [*_attachment_lines(message), ""]
-        text = sanitize(message.text).strip("\n")
-        if text:
-            lines.append(close_fences(text))
-        elif note is None and not message.attachments:
-            lines.append("*(empty)*")
+    path = exported.path()
+    lines = [*_front_matter(exported, path), "", f"# {title}"]
+    for message in path:
+        lines += _message_lines(message)
+    if all_branches:
+        lines += _other_branches(exported, path)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _message_lines(message: Message) -> list[str]:
+    lines = ["", _heading(message), ""]
+    note = _note(message)
+    if note is not None:
+        lines += [note, ""]
+    lines += _thinking(message)
+    if message.attachments:
+        lines += [*_attachment_lines(message), ""]
+    text = sanitize(message.text).strip("\n")
+    if text:
+        lines.append(close_fences(text))
+    elif note is None and not message.attachments:
+        lines.append("*(empty)*")
+    return lines
+
+
+def _other_branches(exported: Exported, path: list[Message]) -> list[str]:
+    by_id = {message.id: message for message in exported.messages}
+    tree = Tree((message.id, message.parent_id) for message in exported.messages)
+    shown = {message.id for message in path}
+    others = [leaf for leaf in tree.leaves() if leaf not in shown]
+    lines: list[str] = []
+    for number, leaf in enumerate(others, start=2):
+        ids = tree.path_to(leaf)
+        fork = next((i for i, message_id in enumerate(ids) if message_id not in shown), 0)
+        after = by_id[ids[fork - 1]] if fork > 0 else None
+        where = "at the start"
+        if after is not None:
+            quoted = _MARKDOWN_PUNCTUATION.sub(r"\\\1", one_line(sanitize(after.text), 80))
+            kind = "prompt" if after.role == MessageRole.USER else "reply"
+            where = f"after this {kind}: *{quoted}*"
+        lines += ["", "---", "", f"**Branch {number} of {len(others) + 1}**, branching off {where}"]
+        for message_id in ids[fork:]:
+            lines += _message_lines(by_id[message_id])
+            shown.add(message_id)
+    return lines

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
 
 
 class EndpointKind(StrEnum):
@@ -350,6 +351,24 @@ class BackendError(Exception):
     @property
     def user_message(self) -> str:
         return f"{self.title}\n{self.detail}".strip()
+
+
+#: Pass as ``Store.add_message(parent_id=ROOT)`` to start a new root branch (an edited
+#: first prompt); ``parent_id=None`` means "the conversation's current head".
+ROOT: Final = ""
+
+
+@dataclass(frozen=True)
+class Siblings:
+    """The alternatives at one point of a conversation's tree (prompts edited, replies
+    regenerated or compared), oldest first; ``index``: the one on the path shown."""
+
+    ids: tuple[str, ...]
+    index: int
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from foundry_tui.core.attachments import (
     describe,
     hashed_data_url,
 )
+from foundry_tui.core.branches import Tree
 from foundry_tui.core.coerce import (
     DROPPED_DETAILS_NOTE,
     UNSAVED_DETAILS_NOTE,
@@ -45,6 +46,7 @@ from foundry_tui.core.coerce import (
 )
 from foundry_tui.core.logs import debugging, get_logger
 from foundry_tui.core.models import (
+    ROOT,
     Answered,
     Attachment,
     BackendError,
@@ -67,6 +69,7 @@ from foundry_tui.core.models import (
     RetrievedResponse,
     Retrying,
     ServerState,
+    Siblings,
     StorageError,
     TextDelta,
     Usage,
@@ -167,7 +170,8 @@ class TurnStarted:
     user: Message
     reply: Message
     mode: SendMode
-    # A retry: the earlier reply to the same prompt, which this one takes the place of.
+    # A new branch: the message it takes the place of on screen (a retried or regenerated
+    # reply, an edited prompt); that message and all that followed it give way.
     replaces: Message | None = None
 
 
@@ -288,6 +292,43 @@ class ChatSession:
     async def usage(self) -> Usage:
         return await _in_thread(self.store.conversation_usage, self.conversation.id)
 
+    # -- branches --------------------------------------------------------------------
+
+    async def tree(self) -> Tree:
+        return Tree(await _in_thread(self.store.tree, self.conversation.id))
+
+    async def siblings(self, path: Sequence[Message]) -> dict[str, Siblings]:
+        """The alternatives of each message on ``path`` that has any, by its id."""
+        return (await self.tree()).siblings_on(path)
+
+    async def switch_to(self, message_id: str) -> list[Message]:
+        """Shows the branch through ``message_id``: the head moves to the end of that
+        branch written to last, and is remembered. Returns the new path, oldest first.
+
+        The server may hold one branch and not another (each chains from its own parent
+        reply): whether it holds this one is asked again, or found out on the next send.
+        """
+        tree = await self.tree()
+        if message_id not in tree:
+            raise LookupError("That message is not part of this conversation any more.")
+        head = tree.newest_leaf_under(message_id)
+        if head != self.conversation.head_message_id:
+            await _in_thread(self.store.set_head, self.conversation.id, head)
+            self.conversation = replace(self.conversation, head_message_id=head)
+            await self._set_server_state(ServerState.UNKNOWN)
+        return await self.transcript()
+
+    async def switch_to_match(self, search: str) -> list[Message] | None:
+        """Shows the branch holding the newest message ``search`` finds (as the history
+        list searches); None when no message matches or it is on the path already."""
+        found = await _in_thread(self.store.newest_match, self.conversation.id, search)
+        if found is None:
+            return None
+        tree = await self.tree()
+        if found in tree.path_to(self.conversation.head_message_id or ""):
+            return None
+        return await self.switch_to(found)
+
     async def usage_table(self) -> tuple[list[TurnFigures], Usage]:
         """A row per reply on the transcript's path, and the conversation's sums."""
         from foundry_tui.core.usage import turn_figures  # only when the table is asked for
@@ -394,14 +435,7 @@ class ChatSession:
         re-raises CancelledError; so does closing it (``aclose``) before its end.
         """
         settings = self.conversation.settings
-        if attachments:
-            check_together(attachments)
-            if self.backend.stateless:
-                # Sent without them, the model would answer about files it never saw.
-                raise AttachmentRejected(
-                    "The local model reads text only: it cannot take images or PDFs. "
-                    "Remove the attachments, or switch to a deployment that reads them."
-                )
+        self._check_new_files(attachments)
         kept = [await self._keep(file) for file in attachments]
         history = await self.transcript()
         mode = self.next_send_mode(history)
@@ -421,6 +455,17 @@ class ChatSession:
             async for event in turn:
                 yield event
 
+    def _check_new_files(self, attachments: Sequence[FileToAttach]) -> None:
+        if not attachments:
+            return
+        check_together(attachments)
+        if self.backend.stateless:
+            # Sent without them, the model would answer about files it never saw.
+            raise AttachmentRejected(
+                "The local model reads text only: it cannot take images or PDFs. "
+                "Remove the attachments, or switch to a deployment that reads them."
+            )
+
     async def _keep(self, file: FileToAttach) -> Attachment:
         """Keeps the file and, at the same time in another thread, encodes it for the
         request (about 0.1 s each for 20 MB, the hashing of both outside the GIL). The
@@ -433,8 +478,46 @@ class ChatSession:
             self._encoded[sha256] = url
         return attachment
 
+    async def edit(
+        self, prompt: Message, text: str, attachments: Sequence[FileToAttach] = ()
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """Sends ``text`` in place of the earlier ``prompt``, as a new branch beside it
+        (same parent); the original prompt and all that followed it stay, one branch over.
+        The prompt's own files go with the new one, and ``attachments`` after them.
+
+        TurnStarted.replaces is ``prompt``: it and what followed it give way on screen.
+        """
+        if prompt.role != MessageRole.USER:
+            raise LookupError("Only a prompt can be edited; a reply can be regenerated.")
+        path = await self.transcript()
+        ids = [message.id for message in path]
+        if prompt.id not in ids:
+            path = await self.switch_to(prompt.id)
+            ids = [message.id for message in path]
+        history = path[: ids.index(prompt.id)]
+        settings = self.conversation.settings
+        self._check_new_files(attachments)
+        kept = [*prompt.attachments, *[await self._keep(file) for file in attachments]]
+        mode = self.next_send_mode(history)
+        user = await _in_thread(
+            self.store.add_message,
+            conversation_id=self.conversation.id,
+            role=MessageRole.USER,
+            text=text,
+            status=MessageStatus.COMPLETED,
+            model=settings.model,
+            attachments=kept,
+            parent_id=prompt.parent_id or ROOT,
+        )
+        async with aclosing(
+            self._stream_turn(user, history, mode, settings, replaces=prompt)
+        ) as turn:
+            async for event in turn:
+                yield event
+
     async def retry(self, reply: Message) -> AsyncGenerator[TurnEvent, None]:
-        """Sends the prompt of a failed or cancelled reply again, as a new branch under it."""
+        """Sends the prompt of ``reply`` again: a new reply beside it (a failed or
+        cancelled one retried, or any one regenerated); ``reply`` stays, one branch over."""
         if reply.parent_id is None:
             raise LookupError("That reply has no prompt to resend")
         user = await _in_thread(self.store.get_message, reply.parent_id)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from foundry_tui import __version__
 from foundry_tui.core.attachments import MEDIA_TYPES, base64_text, sniff_media_type
+from foundry_tui.core.branches import Tree
 from foundry_tui.core.models import (
     Attachment,
     Conversation,
@@ -87,13 +88,25 @@ class TransferError(ValueError):
 
 @dataclass(frozen=True)
 class Exported:
-    """One conversation as the store holds it: the conversation and its messages from the
-    first to the current head, oldest first."""
+    """One conversation as the store holds it: the conversation and all its messages, on
+    every branch, in the order written (a parent before its children)."""
 
     conversation: Conversation
     messages: list[Message]
     # The attachments' bytes by SHA-256 (absent: not kept any more when exported).
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def path(self) -> list[Message]:
+        """The branch the conversation shows: from a root to its head, oldest first."""
+        # No head named (a document made by hand): the message written last ends it.
+        head = self.conversation.head_message_id or (
+            self.messages[-1].id if self.messages else None
+        )
+        if head is None:
+            return []
+        by_id = {message.id: message for message in self.messages}
+        tree = Tree((message.id, message.parent_id) for message in self.messages)
+        return [by_id[message_id] for message_id in tree.path_to(head)]
 
 
 # -- out -------------------------------------------------------------------------------------
@@ -104,7 +117,7 @@ def find(store: Store, target: str) -> Exported | None:
     conversation = store.get_conversation(target) or store.find_conversation_by_response_id(target)
     if conversation is None:
         return None
-    messages = store.transcript(conversation.id)
+    messages = store.all_messages(conversation.id)
     files: dict[str, bytes] = {}
     for message in messages:
         for attachment in message.attachments:

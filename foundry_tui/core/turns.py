@@ -15,8 +15,12 @@ The API:
 
 * ``Turns(session, transcript=())``: ``transcript`` is the conversation so far, oldest
   first (what the user sees); ``add_older(messages)`` puts earlier messages before it.
-* ``send(prompt, settings=None, attachments=())``, ``retry(settings=None)`` and
-  ``continue_reply(settings=None)`` return async generators of ``TurnEvent``. Given
+* ``send(prompt, settings=None, attachments=())``, ``retry(settings=None)``,
+  ``regenerate(reply=None, settings=None)``, ``edit(prompt, text, settings=None,
+  attachments=())`` and ``continue_reply(settings=None)`` return async generators of
+  ``TurnEvent``; a regenerated reply or an edited prompt is a new branch beside the old
+  one, which stays. ``switch_to(message_id)`` shows another branch, ``siblings()`` says
+  where the path shown has alternatives. Given
   ``settings`` are saved with the conversation before the request leaves; None sends with
   the conversation's own. ``retry`` resends the prompt of the last reply (``can_retry``:
   failed, cancelled, cut off or interrupted); after a deployment refused a parameter the
@@ -53,6 +57,7 @@ from foundry_tui.core.models import (
     Message,
     MessageRole,
     MessageStatus,
+    Siblings,
 )
 from foundry_tui.core.parameters import SETTING_FIELDS, family, named, set_in, without
 from foundry_tui.core.session import (
@@ -237,6 +242,51 @@ class Turns:
         )
         return self._play(changed.settings, lambda: self.session.retry(reply), first=changed)
 
+    def regenerate(
+        self, reply: Message | None = None, settings: GenerationSettings | None = None
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """A new reply to ``reply``'s prompt (the last reply when None), beside it: the
+        old one stays as a sibling branch."""
+        reply = reply or self._last_reply
+        if reply is None or reply.role != MessageRole.ASSISTANT:
+            raise LookupError("There is no reply to regenerate.")
+        return self._play(settings, lambda: self.session.retry(reply))
+
+    def edit(
+        self,
+        prompt: Message,
+        text: str,
+        settings: GenerationSettings | None = None,
+        attachments: Sequence[FileToAttach] = (),
+    ) -> AsyncGenerator[TurnEvent, None]:
+        """Sends ``text`` in place of the earlier ``prompt``: a new branch beside it."""
+        return self._play(settings, lambda: self.session.edit(prompt, text, attachments))
+
+    async def switch_to(self, message_id: str) -> list[Message]:
+        """Shows the branch through ``message_id`` (see ChatSession.switch_to)."""
+        self._path = await self.session.switch_to(message_id)
+        self._last_reply = _newest_reply(self._path)
+        self._last_error = None
+        return list(self._path)
+
+    async def switch_to_match(self, search: str) -> list[Message] | None:
+        """Shows the branch with the newest message ``search`` finds, if not shown."""
+        path = await self.session.switch_to_match(search)
+        if path is not None:
+            self._path = path
+            self._last_reply = _newest_reply(path)
+            self._last_error = None
+        return path
+
+    async def siblings(self) -> dict[str, Siblings]:
+        """The alternatives of each message on the path shown, by its id."""
+        return await self.session.siblings(self._path)
+
+    @property
+    def path(self) -> list[Message]:
+        """The messages shown, oldest first."""
+        return list(self._path)
+
     def continue_reply(
         self, settings: GenerationSettings | None = None
     ) -> AsyncGenerator[TurnEvent, None]:
@@ -290,9 +340,12 @@ class Turns:
 
     def _began(self, event: TurnStarted) -> None:
         ids = [message.id for message in self._path]
-        if event.user.id in ids:  # a retry: a new reply under the same prompt
-            del self._path[ids.index(event.user.id) :]
-        self._path += [event.user, event.reply]
+        gives_way = event.replaces.id if event.replaces is not None else event.user.id
+        if gives_way in ids:  # a new branch: what it takes the place of goes
+            del self._path[ids.index(gives_way) :]
+        if not self._path or self._path[-1].id != event.user.id:
+            self._path.append(event.user)
+        self._path.append(event.reply)
         self._last_reply = event.reply
         self._last_error = None
 

@@ -208,10 +208,16 @@ class Workspace:
         return await asyncio.to_thread(suggested_path, title, form)
 
     async def export_conversation(
-        self, conversation_id: str, form: ExportFormat, path_text: str
+        self,
+        conversation_id: str,
+        form: ExportFormat,
+        path_text: str,
+        *,
+        all_branches: bool = False,
     ) -> Path:
         """Writes the conversation to the file ``path_text`` names (replacing it); returns
-        where it went. ExportProblem says why it could not, StorageError if reading failed."""
+        where it went. ExportProblem says why it could not, StorageError if reading failed.
+        ``all_branches``: Markdown holds every branch (JSON always does)."""
         from foundry_tui.core.export_files import render, write_private
         from foundry_tui.core.paths import PathProblem, expand_user_path, output_problem
 
@@ -225,7 +231,9 @@ class Workspace:
         if problem is not None:
             raise ExportProblem(f"{path} cannot be written: {problem}")
         exported = await self._exported(conversation_id)
-        data = await asyncio.to_thread(lambda: render(exported, form).encode("utf-8"))
+        data = await asyncio.to_thread(
+            lambda: render(exported, form, all_branches=all_branches).encode("utf-8")
+        )
         try:
             await asyncio.to_thread(write_private, path, data)
         except OSError as error:

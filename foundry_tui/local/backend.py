@@ -250,14 +250,13 @@ class LocalBackend:
 
         from foundry_tui.backend.client import Backend
 
-        # llama.cpp closes an idle keep-alive connection after 5 s, httpx2 reuses one for
-        # 5 s: a request at that moment met a closed connection ("could not connect" and a
-        # retry on screen). Idle connections are dropped here first.
+        # No connection is kept for reuse: a request on one that llama.cpp closed meanwhile
+        # (its keep-alive timeout, or a loaded machine's stall) failed as "could not
+        # connect" and showed a retry, now and then on a first turn even with a 2 s
+        # expiry. A fresh connection to 127.0.0.1 costs well under a millisecond.
         http_client = DefaultAsyncHttpxClient(
             timeout=self.request_timeout,
-            limits=httpx2.Limits(
-                max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0
-            ),
+            limits=httpx2.Limits(max_connections=100, max_keepalive_connections=0),
         )
         self._client = Backend(
             Profile(

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from foundry_tui.core.attachments import AttachmentRejected, FileToAttach
 from foundry_tui.core.models import (
+    ROOT,
     Attachment,
     Conversation,
     ConversationSummary,
@@ -74,7 +75,6 @@ from foundry_tui.store.rows import (
     now_iso,
     title_from_prompt,
 )
-from foundry_tui.store.writes import ROOT
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -493,6 +493,24 @@ class Store:
         with self._read() as conn:
             row = store_reads.transcript_json(conn, conversation_id, newest)
             return store_reads.with_attachments(conn, store_reads.messages_from_json(row, conn))
+
+    def all_messages(self, conversation_id: str) -> list[Message]:
+        """Every message of the conversation, on every branch, in the order written (a
+        parent before its children)."""
+        with self._read() as conn:
+            row = store_reads.all_messages_json(conn, conversation_id)
+            return store_reads.with_attachments(conn, store_reads.messages_from_json(row, conn))
+
+    def tree(self, conversation_id: str) -> list[tuple[str, str | None]]:
+        """(id, parent_id) of every message of the conversation, oldest first."""
+        with self._read() as conn:
+            return store_reads.tree_json(conn, conversation_id)
+
+    def newest_match(self, conversation_id: str, search: str) -> str | None:
+        """The newest message of the conversation that ``search`` finds (the history
+        list's full-text search), on any branch; None if none does."""
+        with self._read("search") as conn:
+            return store_reads.newest_match(conn, conversation_id, search)
 
     def recent_prompts(self, *, exclude_conversation: str | None, limit: int) -> list[str]:
         """Prompts sent in other conversations, newest first (for recalling them)."""

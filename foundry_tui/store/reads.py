@@ -164,6 +164,51 @@ def transcript_json(conn: sqlite3.Connection, conversation_id: str, newest: int 
     ).fetchone()
 
 
+def all_messages_json(conn: sqlite3.Connection, conversation_id: str) -> Any:
+    """Every message of the conversation, every branch, as one JSON row in the shape
+    ``transcript_json`` returns, in the order they were written (a parent always before
+    its children). The key ``messages_from_json`` sorts on is ``-seq``."""
+    names = _MESSAGE_NAMES
+    columns = ", ".join(
+        f"CASE WHEN length(m.text) > {BIG_TEXT} THEN NULL ELSE m.text END"
+        if name == "text"
+        else f"m.{name}"
+        for name in names
+    )
+    return conn.execute(
+        f"SELECT json_group_array(json_array(-m.seq, {columns})) FROM messages AS m "
+        "WHERE m.conversation_id = ?",
+        [conversation_id],
+    ).fetchone()
+
+
+def tree_json(conn: sqlite3.Connection, conversation_id: str) -> list[tuple[str, str | None]]:
+    """(id, parent_id) of every message of the conversation, oldest first: the shape of
+    its branches, read as one row."""
+    row = conn.execute(
+        "SELECT json_group_array(json_array(id, parent_id)) FROM "
+        "(SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY seq)",
+        [conversation_id],
+    ).fetchone()
+    pairs: list[list[Any]] = json.loads(row[0]) if row and row[0] else []
+    return [(id_, parent) for id_, parent in pairs]
+
+
+def newest_match(conn: sqlite3.Connection, conversation_id: str, search: str) -> str | None:
+    """The id of the conversation's newest message with a word starting with each term of
+    ``search`` (as the history list searches), or None."""
+    match = fts_query(search)
+    if not match:
+        return None
+    row = conn.execute(
+        "SELECT m.id FROM messages_fts JOIN messages AS m ON m.seq = messages_fts.rowid "
+        "WHERE messages_fts MATCH ? AND m.conversation_id = ? "
+        "ORDER BY messages_fts.rowid DESC LIMIT 1",
+        [match, conversation_id],
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def messages_from_json(row: Any, conn: sqlite3.Connection) -> list[Message]:
     """The transcript, oldest first, from the row ``transcript_json`` returns; texts left
     out of it are read from ``conn`` (in the same read)."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from foundry_tui.core.models import (
+    ROOT,
     Attachment,
     Conversation,
     GenerationSettings,
@@ -26,10 +27,6 @@ from foundry_tui.store.rows import title_from_prompt
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
-
-#: Pass as ``add_message(parent_id=ROOT)`` to start a new root branch (e.g. an edited
-#: first prompt); ``parent_id=None`` means "the conversation's current head".
-ROOT: Final = ""
 
 
 def insert_conversation(

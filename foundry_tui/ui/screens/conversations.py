@@ -62,7 +62,10 @@ class Conversations:
     async def open(self, conversation_id: str) -> None:
         try:
             session = await self.screen.workspace.open_session(conversation_id)
-        except LookupError as error:
+            if self.search.strip():
+                # Found by a search: the branch holding the newest match is the one shown.
+                await session.switch_to_match(self.search)
+        except (LookupError, StorageError) as error:
             self.screen.notify(str(error), severity="error")
             return
         await self.show(session)

@@ -44,6 +44,7 @@ COPY_LIMIT: Final = 1_000_000
 class ExportChoice:
     form: ExportFormat
     path: str
+    all_branches: bool = False  # Markdown: every branch, not only the one shown
 
 
 class ExportScreen(ModalScreen[ExportChoice | None]):
@@ -62,10 +63,9 @@ class ExportScreen(ModalScreen[ExportChoice | None]):
             yield Static("Export conversation", classes="dialog-question")
             yield Static(plain_line(self.conversation_title or "Untitled", 54), id="export-title")
             with RadioSet(id="export-format"):
-                yield RadioButton("Markdown, to read", value=True, id="format-md")
-                yield RadioButton(
-                    "JSON, every detail (foundry-tui import reads it)", id="format-json"
-                )
+                yield RadioButton("Markdown, to read: the branch shown", value=True, id="format-md")
+                yield RadioButton("Markdown, every branch", id="format-md-all")
+                yield RadioButton("JSON, every detail and branch (for import)", id="format-json")
             yield Static("Save to", classes="hint")
             yield Input(value=str(self.suggested), id="export-path")
             with Horizontal(classes="dialog-buttons"):
@@ -83,6 +83,11 @@ class ExportScreen(ModalScreen[ExportChoice | None]):
         pressed = self.query_one(RadioSet).pressed_button
         return "json" if pressed is not None and pressed.id == "format-json" else "md"
 
+    @property
+    def all_branches(self) -> bool:
+        pressed = self.query_one(RadioSet).pressed_button
+        return pressed is not None and pressed.id == "format-md-all"
+
     @on(RadioSet.Changed)
     def _format_changed(self) -> None:
         """The file's suffix follows the format, unless the user named it otherwise."""
@@ -95,7 +100,8 @@ class ExportScreen(ModalScreen[ExportChoice | None]):
     @on(Input.Submitted, "#export-path")
     @on(Button.Pressed, "#export-save")
     def _export(self) -> None:
-        self.dismiss(ExportChoice(self.form, self.query_one("#export-path", Input).value))
+        path = self.query_one("#export-path", Input).value
+        self.dismiss(ExportChoice(self.form, path, all_branches=self.all_branches))
 
     @on(Button.Pressed, "#export-cancel")
     def action_cancel(self) -> None:
@@ -138,7 +144,9 @@ async def _export(chat: ChatScreen, conversation_id: str, title: str) -> None:
     if choice is None:
         return
     try:
-        path = await workspace.export_conversation(conversation_id, choice.form, choice.path)
+        path = await workspace.export_conversation(
+            conversation_id, choice.form, choice.path, all_branches=choice.all_branches
+        )
     except (ExportProblem, LookupError, StorageError) as error:
         chat.notify(str(error), title="Could not export", severity="error", timeout=15)
         return

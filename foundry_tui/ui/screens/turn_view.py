@@ -121,7 +121,7 @@ class TurnView:
         transcript, status = self.transcript, self.status
         status.notice = ""
         if event.replaces is not None and (old := transcript.view_for(event.replaces.id)):
-            await transcript.remove_block(old)
+            await transcript.remove_from(old)  # a new branch: what followed goes too
         if transcript.view_for(event.user.id) is None:
             await transcript.add(event.user)
         self.block = await transcript.add(event.reply)

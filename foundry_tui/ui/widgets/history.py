@@ -238,7 +238,10 @@ class HistoryPanel(Vertical):
     @on(Input.Submitted, "#history-filter")
     def _filter_done(self, event: Input.Submitted) -> None:
         event.stop()
-        self.query_one(ConversationList).focus()
+        listed = self.query_one(ConversationList)
+        listed.focus()
+        if listed.highlighted is None and listed.option_count:
+            listed.highlighted = 0  # Enter again opens the best match
 
 
 class _Entry(Visual):

@@ -125,9 +125,15 @@ class Transcript(ScrollView, can_focus=True):
         self._relayout()
         return block
 
-    async def remove_block(self, block: MessageBlock) -> None:
-        self._stop(id(block))
-        self._blocks.remove(block)
+    async def remove_from(self, block: MessageBlock) -> None:
+        """Removes ``block`` and every block after it (a new branch takes their place)."""
+        if block not in self._blocks:
+            return
+        index = self._blocks.index(block)
+        for gone in self._blocks[index:]:
+            self._stop(id(gone))
+        del self._blocks[index:]
+        self._empty = not self._blocks
         self._relayout()
 
     def update(self, block: MessageBlock, message: Message) -> None:
