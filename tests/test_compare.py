@@ -299,11 +299,15 @@ async def test_continue_makes_the_reply_the_head_and_its_model_the_conversations
     body = server.created()[-1]
     assert body["previous_response_id"] == chosen.reply.response_id
     assert body["model"] == "gpt-4o-mini"
-    # The other replies stay, siblings of the chosen one.
+    # The other replies stay, siblings of the chosen one, in the columns' order.
     siblings = [
         row for row in tree(store, session.conversation.id) if row[1] == chosen.reply.parent_id
     ]
     assert len(siblings) == 3
+    path = await session.transcript()
+    branches = (await session.siblings(path))[chosen.reply.id]
+    assert branches.ids == tuple(comparison.reply(i).id for i in range(3))  # type: ignore[union-attr]
+    assert branches.index == 1
 
 
 async def test_closing_without_a_choice_shows_the_first_answer(

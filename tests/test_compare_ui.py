@@ -149,11 +149,13 @@ async def test_compare_from_the_palette_and_continue_with_one(
         assert chat.pending_settings.model == "gpt-4o-mini"  # the sidebar follows
         conversation_id = session.conversation.id
         chosen = shown(app)[-1].message
+        # The others are its siblings: branch 2 of 3, in the columns' order.
+        branches = (await session.siblings(await session.transcript()))[chosen.id]
+        assert branches.count == 3 and branches.index == 1
     with Store.open(tmp_path / "history.db") as store:
         conversation = store.get_conversation(conversation_id)
         assert conversation is not None and conversation.head_message_id == chosen.id
         assert conversation.settings.model == "gpt-4o-mini"
-        # The other two replies are there, siblings under the one prompt.
         path = store.transcript(conversation_id)
         assert [m.role for m in path] == [MessageRole.USER, MessageRole.ASSISTANT]
     assert sorted(body["model"] for body in server.created()) == sorted(DEPLOYMENTS)

@@ -162,6 +162,9 @@ class _Column:
         self.first_at: float | None = None
         self.characters = 0
         self.ended = False
+        # Set once its reply row is saved (or none will be soon): the next column saves
+        # its row after this one's, so the replies' order as branches is the columns'.
+        self.placed = asyncio.Event()
 
 
 class Comparison:
@@ -261,7 +264,10 @@ class Comparison:
                 mode = SendMode.REPLAY
         closed = ColumnClosed(index)
         try:
+            if index:
+                await self._columns[index - 1].placed.wait()
             if isinstance(backend, Preparable):
+                column.placed.set()  # starting may take seconds: the others go first
                 try:
                     await backend.prepare(
                         lambda text: queue.put_nowait(ColumnEvent(index, Preparing(text)))
@@ -293,6 +299,7 @@ class Comparison:
             )
         finally:
             column.ended = True
+            column.placed.set()
             queue.put_nowait(closed)
 
     def _observe(self, column: _Column, event: TurnEvent) -> None:
@@ -302,6 +309,7 @@ class Comparison:
             column.characters += len(event.text)
         elif isinstance(event, TurnStarted):
             column.reply = event.reply
+            column.placed.set()
         elif isinstance(event, TurnEnded):
             column.reply = event.reply
             column.error = event.error
@@ -362,7 +370,7 @@ class Comparison:
         if reply is None or reply.status not in _ANSWERED:
             raise LookupError(f"{contender.label} has no answer to continue with.")
         session = self.session
-        await asyncio.to_thread(session.store.set_head, session.conversation.id, reply.id)
+        await self._move_head(reply)
         others = "The other replies stay as branches of this turn."
         if contender.local:
             notice = (
@@ -384,9 +392,13 @@ class Comparison:
             return None
         answered = [reply for reply in replies if reply.status in _ANSWERED and reply.text]
         head = (answered or replies)[0]
-        session = self.session
-        await asyncio.to_thread(session.store.set_head, session.conversation.id, head.id)
+        await self._move_head(head)
         return head
+
+    async def _move_head(self, reply: Message) -> None:
+        session = self.session
+        await asyncio.to_thread(session.store.set_head, session.conversation.id, reply.id)
+        session.conversation = replace(session.conversation, head_message_id=reply.id)
 
 
 class LocalModel:
