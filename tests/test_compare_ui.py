@@ -78,7 +78,9 @@ async def open_picker(pilot: Any, prompt: str) -> ComparePicker:
     chat = await start_chat(app, pilot)
     chat.query_one("#prompt").text = prompt
     await run_command(pilot, "Compare…")
-    await wait_until(pilot, lambda: isinstance(app.screen, ComparePicker), what="the picker")
+    await wait_until(
+        pilot, lambda: isinstance(app.screen, ComparePicker), timeout=30, what="the picker"
+    )
     picker: ComparePicker = app.screen
     await wait_until(pilot, lambda: picker.is_mounted, what="the picker drawn")
     return picker
@@ -311,6 +313,33 @@ async def test_f8_opens_compare_from_the_prompt(tmp_path: Path, server: Response
         chat.query_one("#prompt").text = "Both, please"
         assert chat.query_one("#prompt").has_focus
         await press_keys(pilot, "f8")
-        await wait_until(pilot, lambda: isinstance(app.screen, ComparePicker), what="the picker")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, ComparePicker), timeout=30, what="the picker"
+        )
         await wait_until(pilot, lambda: app.screen.is_mounted, what="the picker drawn")
         assert app.screen.query_one("#compare-prompt").text == "Both, please"
+
+
+async def test_a_deployment_typed_by_name_is_a_contender(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    """A profile that lists one deployment can still compare: another one typed by name."""
+    app = make_app(write_config(tmp_path, server.base_url, deployments=("gpt-4o",)))
+    async with app.run_test(size=(150, 40)) as pilot:
+        chat = await start_chat(app, pilot)
+        chat.workspace.local_model = None  # whether the model is installed here or not
+        picker = await open_picker(pilot, "Two of you?")
+        assert picker.query_one(SelectionList).selected == ["gpt-4o"]
+        said = picker.query_one("#compare-problem")
+        await press_keys(pilot, "ctrl+s")
+        await wait_until(pilot, lambda: "Pick 2 or 3" in str(said.render()), what="the refusal")
+        picker.query_one("#compare-other", Input).value = "o4-mini"
+        await press_keys(pilot, "ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
+        compare: CompareScreen = app.screen  # type: ignore[assignment]
+        await wait_until(pilot, lambda: bool(compare.columns), what="the columns")
+        await wait_until(pilot, lambda: finished(compare), what="both over")
+        assert [column_text(compare, i) for i in range(2)] == [
+            "gpt-4o says: Two of you?",
+            "o4-mini says: Two of you?",
+        ]

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, SelectionList, Static, TextArea
+from textual.widgets import Button, Input, SelectionList, Static, TextArea
 from textual.widgets.selection_list import Selection
 
 from foundry_tui.core.compare import MAX_CONTENDERS, MIN_CONTENDERS
@@ -71,6 +71,7 @@ class ComparePicker(ModalScreen[ComparePick | None]):
         with Vertical(classes="dialog", id="compare-dialog"):
             yield Static("Compare: one prompt, 2 or 3 answers side by side", id="compare-title")
             yield SelectionList[str](*choices, id="compare-models")
+            yield Input(placeholder="Another deployment, by name (optional)", id="compare-other")
             yield TextArea(
                 self.prompt, id="compare-prompt", soft_wrap=True, show_line_numbers=False
             )
@@ -105,15 +106,19 @@ class ComparePicker(ModalScreen[ComparePick | None]):
     def action_start(self) -> None:
         chosen = self.query_one("#compare-models", SelectionList).selected
         prompt = self.query_one("#compare-prompt", TextArea).text
-        if not MIN_CONTENDERS <= len(chosen) <= MAX_CONTENDERS:
-            self._problem(f"Pick {MIN_CONTENDERS} or {MAX_CONTENDERS}.")
+        models = [name for name in self.models if name in chosen]
+        other = one_line(self.query_one("#compare-other", Input).value, NAME_LIMIT)
+        if other and other not in models:
+            models.append(other)
+        count = len(models) + (LOCAL_CHOICE in chosen)
+        if not MIN_CONTENDERS <= count <= MAX_CONTENDERS:
+            self._problem(f"Pick {MIN_CONTENDERS} or {MAX_CONTENDERS} (a name typed counts).")
             return
         if not prompt.strip():
             self._problem("Type the prompt to send.")
             self.query_one("#compare-prompt", TextArea).focus()
             return
-        models = tuple(name for name in self.models if name in chosen)
-        self.dismiss(ComparePick(models, LOCAL_CHOICE in chosen, prompt))
+        self.dismiss(ComparePick(tuple(models), LOCAL_CHOICE in chosen, prompt))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -91,6 +91,7 @@ class Comparing:
         """The chat again, on the conversation's path as the comparison left it."""
         screen = self.screen
         await screen.conversations.show(session)
+        screen.refresh_history()
         if outcome is None:
             return
         if outcome.chosen is not None:
