@@ -267,6 +267,7 @@ async def test_the_local_model_is_offered_and_answers_in_a_column(
     app = make_app(write_config(tmp_path, server.base_url))
     async with app.run_test(size=(150, 40)) as pilot:
         chat = await start_chat(app, pilot)
+        assert chat.workspace.local_model is not None  # a cloud profile offers it
         made = LocalModel(lambda: "SmolLM2-135M", lambda: local, "smollm2-135m")
         chat.workspace.local_model = lambda: made
         compare = await compare_all(pilot, "Local as well?", local=True)
