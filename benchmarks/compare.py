@@ -145,7 +145,11 @@ def _run(bench: Any, run: int, n_tokens: int, keys: int) -> dict[str, Any]:
                 sends.append(app.send(TYPED[k]))
             out["streaming_at_last_key"] = len(clock.sent) < 3
             for k, watcher in enumerate(watchers):
-                seen = app.wait(watcher, bench.plan.long_timeout, f"key {k}")
+                try:
+                    seen = app.wait(watcher, bench.plan.long_timeout, f"key {k}")
+                except TimeoutError:
+                    bottom = "\n".join(app.text().bottom(6))
+                    raise TimeoutError(f"key {k} never showed; the screen's bottom:\n{bottom}")
                 out["key_ms"].append((seen - sends[k]) * 1000)
             for column, watcher in seen_last.items():
                 seen = app.wait(watcher, bench.plan.long_timeout, f"column {column}'s last token")
