@@ -149,7 +149,9 @@ def _run(bench: Any, run: int, n_tokens: int, keys: int) -> dict[str, Any]:
                     seen = app.wait(watcher, bench.plan.long_timeout, f"key {k}")
                 except TimeoutError:
                     bottom = "\n".join(app.text().bottom(6))
-                    raise TimeoutError(f"key {k} never showed; the screen's bottom:\n{bottom}")
+                    raise TimeoutError(
+                        f"key {k} never showed; the bottom rows:\n{bottom}"
+                    ) from None
                 out["key_ms"].append((seen - sends[k]) * 1000)
             for column, watcher in seen_last.items():
                 seen = app.wait(watcher, bench.plan.long_timeout, f"column {column}'s last token")
