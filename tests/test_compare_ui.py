@@ -344,3 +344,31 @@ async def test_a_deployment_typed_by_name_is_a_contender(
             "gpt-4o says: Two of you?",
             "o4-mini says: Two of you?",
         ]
+
+
+async def test_a_columns_first_text_waits_its_turn_and_its_end_shows_at_once() -> None:
+    """The columns' repaints take turns (column N's first text is held a moment); the end
+    of a reply never waits."""
+    from textual.app import App, ComposeResult
+
+    from foundry_tui.core.models import Message
+    from foundry_tui.ui.screens.compare import ColumnTranscript
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ColumnTranscript(id="late", phase=60.0)
+            yield ColumnTranscript(id="first")
+
+    reply = Message("r1", "c1", None, MessageRole.ASSISTANT, "", MessageStatus.PENDING, "now")
+    app = One()
+    async with app.run_test(size=(80, 20)) as pilot:
+        late = app.query_one("#late", ColumnTranscript)
+        first = app.query_one("#first", ColumnTranscript)
+        late_block, first_block = await late.add(reply), await first.add(reply)
+        late.write(late_block, "held ")
+        first.write(first_block, "shown ")
+        await wait_until(pilot, lambda: first_block.source == "shown ", what="the first column")
+        late.write(late_block, "back")
+        assert late_block.source == ""  # its turn comes later
+        await late.finish(late_block)
+        assert late_block.source == "held back"

@@ -77,9 +77,36 @@ LABEL_LIMIT = 80
 class ColumnTranscript(Transcript):
     """A column's reply. Three columns at the chat's 8 repaints a second each would draw
     three times as much as one reply does (a fast stream scrolls the whole column at every
-    repaint): each repaints 4 times a second, and the end of a reply shows at once."""
+    repaint): each repaints 4 times a second, and the end of a reply shows at once.
+
+    The columns' streams start together, so their repaints would come together too, one
+    heavy frame that a key typed meanwhile waits for: column N's first text is held for
+    ``phase`` seconds, so that the columns take turns."""
 
     frames_per_second = 4
+
+    def __init__(self, *, id: str | None = None, phase: float = 0.0) -> None:
+        super().__init__(id=id)
+        self._phase = phase
+        self._held: list[str] | None = None
+
+    def write(self, block: MessageBlock, fragment: str) -> None:
+        if self._phase <= 0:
+            super().write(block, fragment)
+            return
+        if self._held is None:
+            self._held = []
+            self.set_timer(self._phase, lambda: self._release(block))
+        self._held.append(fragment)
+
+    def _release(self, block: MessageBlock) -> None:
+        held, self._held, self._phase = self._held, None, 0.0
+        if held:
+            super().write(block, "".join(held))
+
+    async def finish(self, block: MessageBlock) -> None:
+        self._release(block)  # the end of a reply shows at once, held text and all
+        await super().finish(block)
 
 
 @dataclass(frozen=True)
@@ -323,12 +350,16 @@ class CompareScreen(Screen[CompareOutcome]):
 
     def compose(self) -> ComposeResult:
         yield Static(plain_line(f"Compare: {self.prompt}", 300), id="compare-prompt-line")
+        count = len(self.comparison.contenders)
         with Horizontal(id="compare-columns"):
             for index, _contender in enumerate(self.comparison.contenders):
                 with Vertical(classes="compare-column"):
                     yield Static("", id=f"compare-header-{index}", classes="compare-header")
                     yield Static("waiting…", id=f"compare-waiting-{index}", classes="hint")
-                    yield ColumnTranscript(id=f"compare-reply-{index}")
+                    yield ColumnTranscript(
+                        id=f"compare-reply-{index}",
+                        phase=index / (ColumnTranscript.frames_per_second * count),
+                    )
                     yield Button(
                         f"Continue with this one ({index + 1})",
                         id=f"compare-choose-{index}",
