@@ -68,6 +68,7 @@ GROUPS = (
     "limits",
     "cli",
     "attach",
+    "branches",
     "compare",
 )
 # The reasoning summary streamed before the answer in the `reasoning` group.
@@ -1488,6 +1489,13 @@ def g_attach(bench: Bench) -> list[Figure]:
     return [added, frozen]
 
 
+def g_branches(bench: Bench) -> list[Figure]:
+    import branches  # benchmarks/branches.py
+
+    figures: list[Figure] = branches.run(bench)
+    return figures
+
+
 def g_compare(bench: Bench) -> list[Figure]:
     """Three Compare columns streaming at once while keys are typed (compare.py)."""
     from compare import g_compare as measure_compare
@@ -1507,6 +1515,7 @@ GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "limits": g_limits,
     "cli": g_cli,
     "attach": g_attach,
+    "branches": g_branches,
     "compare": g_compare,
 }
 
@@ -1560,6 +1569,10 @@ GROUP_FIGURES: dict[str, list[tuple[str, str, float, str, str]]] = {
     "attach": [
         ("attach.image_20mb_added", "20 MB image: time added to the send", 0.3, "s", "median"),
         ("attach.image_20mb_stall", "20 MB image sent: stall", 50.0, "ms", "max"),
+    ],
+    "branches": [
+        ("branches.open", "Branched 1,000 turns: latest turn", 0.3, "s", "median"),
+        ("branches.switch", "Branched 1,000 turns: branch switch", 50.0, "ms", "max"),
     ],
     "compare": [
         ("compare.key_latency", "Compare, 3 streams: key latency", 50.0, "ms", "max"),

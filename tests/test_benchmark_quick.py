@@ -45,6 +45,8 @@ FIGURES = {
     "limits.paste_5mb_send_stall",
     "cli.ask_first_token",
     "cli.history_json",
+    "branches.open",
+    "branches.switch",
 }
 # Figures that can rightly be below zero (the app's run was faster than the reference).
 SIGNED = {"local.app_overhead"}

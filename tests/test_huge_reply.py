@@ -29,12 +29,18 @@ def small_cut(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         monkeypatch.setattr(message_block, name, value, raising=False)
     rendered: list[int] = []
     markdown = LineRenderer.markdown
+    with_code = LineRenderer.markdown_with_code
 
     def recording(self: LineRenderer, text: str, width: int) -> list[object]:
         rendered.append(len(text))
         return markdown(self, text, width)  # type: ignore[return-value]
 
+    def recording_with_code(self: LineRenderer, text: str, width: int) -> tuple[object, object]:
+        rendered.append(len(text))
+        return with_code(self, text, width)
+
     monkeypatch.setattr(LineRenderer, "markdown", recording)
+    monkeypatch.setattr(LineRenderer, "markdown_with_code", recording_with_code)
     yield rendered
 
 

@@ -264,7 +264,7 @@ class Turns:
 
     async def switch_to(self, message_id: str) -> list[Message]:
         """Shows the branch through ``message_id`` (see ChatSession.switch_to)."""
-        self._path = await self.session.switch_to(message_id)
+        self._path = await self.session.switch_to(message_id, self._path)
         self._last_reply = _newest_reply(self._path)
         self._last_error = None
         return list(self._path)

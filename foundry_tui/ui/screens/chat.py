@@ -28,6 +28,7 @@ from foundry_tui.core.text import sanitize
 from foundry_tui.core.turns import CONTINUE_PROMPT, Remedy, Turns
 from foundry_tui.ui.messages import BackendProgress, HistoryUnusable, ModelsListed
 from foundry_tui.ui.screens.attaching import Attaching, send_with_files
+from foundry_tui.ui.screens.branching import Branching
 from foundry_tui.ui.screens.conversations import Conversations
 from foundry_tui.ui.screens.model_choice import ask_for_model, settings_for_send, show_models
 from foundry_tui.ui.screens.panels import lay_out_panels, toggle_history, toggle_sidebar
@@ -97,6 +98,29 @@ class ChatScreen(Screen[None]):
             tooltip="Resend the last failed, cancelled or cut-off turn without retyping it",
         ),
         Binding(
+            "ctrl+r",
+            "regenerate_last",
+            "Regenerate",
+            id="chat.regenerate",
+            tooltip="Another reply to the last prompt, as a new branch: the old reply stays "
+            "(select it and press ← or → to switch back)",
+        ),
+        Binding(
+            "ctrl+up",
+            "select_messages",
+            "Messages",
+            id="chat.select_messages",
+            tooltip="Select the newest message in the transcript: ↑↓ move, c copies, e edits "
+            "a prompt, r regenerates a reply, ←→ switch branches, Escape comes back",
+        ),
+        Binding(
+            "escape",
+            "cancel_edit",
+            "Cancel edit",
+            id="chat.cancel_edit",
+            tooltip="Stop editing the earlier prompt; the prompt box gets back what it held",
+        ),
+        Binding(
             "ctrl+g",
             "continue_reply",
             "Continue",
@@ -160,6 +184,7 @@ class ChatScreen(Screen[None]):
         self.conversations = Conversations(self)
         self.recalling = Recalling(self)
         self.attaching = Attaching(self)
+        self.branching = Branching(self)
 
     @property
     def session(self) -> ChatSession | None:
@@ -169,6 +194,10 @@ class ChatScreen(Screen[None]):
         """Another conversation (or none yet) from here on."""
         self.turns = turns
         self.recalling.recall = None
+        if self.branching.editing is not None and (
+            turns is None or turns.session is not self.branching.session
+        ):
+            self.branching.cancel_edit()
         self.refresh_bindings()
 
     # -- layout ------------------------------------------------------------------
@@ -186,6 +215,8 @@ class ChatScreen(Screen[None]):
         # On a narrow terminal these go first (Quit and the palette key always stay).
         yield KeyFooter(
             drop_first=(
+                "chat.select_messages",
+                "chat.regenerate",
                 "chat.focus_prompt",
                 "chat.toggle_history",
                 "chat.new",
@@ -245,6 +276,8 @@ class ChatScreen(Screen[None]):
             prompt.put_back(text)
             self.notify(STILL_STREAMING)
             return
+        if self.branching.send_edit(text):
+            return
         settings = settings_for_send(self)
         if settings is None:
             prompt.put_back(text)
@@ -298,6 +331,7 @@ class ChatScreen(Screen[None]):
     async def _turn_message(self, message: TurnMessage) -> None:
         await self.attaching.turn_message(message)
         await self.turn_view.apply(message)
+        self.branching.turn_message(message)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_reply":
@@ -306,6 +340,17 @@ class ChatScreen(Screen[None]):
             return self.streaming
         if action == "retry":
             return self.turns is not None and self.turns.can_retry
+        if action == "regenerate_last":
+            return (
+                self.turns is not None
+                and not self.turns.can_retry
+                and self.branching.can_regenerate_last()
+            )
+        if action == "cancel_edit":
+            return self.branching.editing is not None and not self.streaming
+        if action == "select_messages":
+            transcripts = self.query(Transcript)
+            return bool(transcripts) and bool(transcripts.first().blocks)
         if action == "continue_reply":
             return self.turns is not None and self.turns.can_continue
         if action == "larger_budget":
@@ -329,6 +374,36 @@ class ChatScreen(Screen[None]):
             return
         if (settings := settings_for_send(self)) is not None:
             self.retry_reply(turns, settings)
+
+    def action_regenerate_last(self) -> None:
+        """Another reply to the last prompt, beside the completed one."""
+        turns = self.turns
+        if turns is not None and turns.last_reply is not None:
+            self.branching.regenerate(turns.last_reply)
+
+    def action_cancel_edit(self) -> None:
+        self.branching.cancel_edit()
+
+    def action_select_messages(self) -> None:
+        transcript = self.query_one(Transcript)
+        transcript.focus()
+        transcript.select_newest()
+
+    @on(Transcript.SwitchBranch)
+    def _switch_branch(self, event: Transcript.SwitchBranch) -> None:
+        self.branching.switch(event.message, event.step)
+
+    @on(Transcript.EditPrompt)
+    def _edit_prompt(self, event: Transcript.EditPrompt) -> None:
+        self.branching.start_edit(event.message)
+
+    @on(Transcript.Regenerate)
+    def _regenerate(self, event: Transcript.Regenerate) -> None:
+        self.branching.regenerate(event.message)
+
+    @on(Transcript.Leave)
+    def _leave_transcript(self) -> None:
+        self.query_one(PromptInput).focus()
 
     def action_continue_reply(self) -> None:
         """Asks the model to go on after a reply was cut off at the token limit."""
@@ -487,6 +562,7 @@ class ChatScreen(Screen[None]):
         from foundry_tui.ui.screens.usage import usage_commands
 
         yield from usage_commands(self)
+        yield from self.branching.commands()
 
     def action_show_status(self) -> None:
         self.notify(self.query_one(StatusLine).full_text, title="Status", timeout=15)

@@ -115,6 +115,7 @@ class Conversations:
             transcript.prepend(everything[:first])
             turns.add_older(everything[:first])
             messages = everything
+        screen.branching.refresh()
         screen.show_settings(session.conversation.settings)
         screen.refresh_bindings()
         status = screen.query_one(StatusLine)

@@ -13,9 +13,10 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from rich.console import Console, ConsoleOptions, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.segment import Segment
 from rich.style import Style
+from rich.styled import Styled
 from rich.text import Text
 from textual.strip import Strip
 
@@ -42,6 +43,35 @@ FRAME_COLUMNS = 3
 # The widest a message is rendered to copy a selection of it unwrapped (a longer written
 # line keeps a break every this many columns).
 COPY_WIDTH_LIMIT = 4000
+
+
+# The mark drawn at the right of a code block's first line; a click on it copies the code.
+COPY_MARK = "⧉ copy"
+# What a header line shows for a message with siblings: "‹ 2/3 ›".
+BRANCH_PREVIOUS = "‹"
+BRANCH_NEXT = "›"
+# The style meta key that marks the lines of a rendered code block (see _MarkedCode).
+_CODE_META = "foundry.code"
+
+
+@dataclass(frozen=True)
+class CodeSpan:
+    """A code block of a reply: where it is drawn and what it holds."""
+
+    first: int  # the block line it starts at (the blank line above the code)
+    end: int  # the block line after its last
+    language: str  # the fence's first word, untrusted ("" when it names none)
+    code: str  # the text between the fences, as written (no last line break)
+
+
+@dataclass(frozen=True)
+class _LocalCode:
+    """A code block of one rendered segment, in that segment's lines."""
+
+    first: int
+    end: int
+    language: str
+    code: str
 
 
 @dataclass(frozen=True)
@@ -80,6 +110,7 @@ class Palette:
     code_theme: str
     thinking: Style = field(default_factory=Style)
     thinking_title: Style = field(default_factory=Style)
+    copy_mark: Style = field(default_factory=Style)
 
 
 class LineRenderer:
@@ -106,6 +137,49 @@ class LineRenderer:
     def markdown(self, text: str, width: int, style: Style | None = None) -> list[Strip]:
         return self.lines(_markdown(text, self.palette.code_theme), width, style)
 
+    def markdown_with_code(self, text: str, width: int) -> tuple[list[Strip], list[_LocalCode]]:
+        """``text`` rendered, and where each of its code blocks was drawn."""
+        markdown = _markdown(text, self.palette.code_theme)
+        lines = self.lines(markdown, width)
+        tokens = [
+            token for token in cast("Any", markdown).parsed if token.type in ("fence", "code_block")
+        ]
+        if not tokens:
+            return lines, []
+        return lines, _code_spans(lines, {id(token): token for token in tokens})
+
+
+def _code_spans(lines: list[Strip], tokens: dict[int, Any]) -> list[_LocalCode]:
+    """The code blocks in ``lines``: each runs over the lines its mark is on."""
+    spans: list[_LocalCode] = []
+    current: int | None = None
+    first = 0
+    for y, line in enumerate([*lines, None]):
+        mark = _code_mark(line) if line is not None else None
+        if mark == current:
+            continue
+        if current is not None and (token := tokens.get(current)) is not None:
+            code = token.content[:-1] if token.content.endswith("\n") else token.content
+            language = (token.info or "").split(" ", 1)[0].strip()
+            spans.append(_LocalCode(first, y, language, code))
+        current, first = mark, y
+    return spans
+
+
+def _code_mark(line: Strip) -> int | None:
+    for segment in line:
+        style = segment.style
+        if style is not None and (mark := _mark_of(style)) is not None:
+            return mark
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _mark_of(style: Style) -> int | None:
+    # A line has a handful of styles, repeated over thousands of lines: each one's meta
+    # is decoded once.
+    return cast("int | None", style.meta.get(_CODE_META))
+
 
 def _markdown(text: str, code_theme: str) -> RenderableType:
     """Rich's Markdown for ``text``, parsed with one shared parser.
@@ -125,10 +199,28 @@ def _markdown(text: str, code_theme: str) -> RenderableType:
 def _markdown_prototype(code_theme: str) -> tuple[Any, Any]:
     # Imported on first use: markdown-it and Pygments are not needed to start.
     from markdown_it import MarkdownIt
-    from rich.markdown import Markdown
+    from rich.markdown import CodeBlock, Markdown
+
+    class MarkedCode(CodeBlock):
+        """A code block whose lines carry its token's id in their style's meta, so the
+        lines a rendered code block took can be found (to select and copy it)."""
+
+        @classmethod
+        def create(cls, markdown: Markdown, token: Any) -> CodeBlock:
+            block = super().create(markdown, token)
+            block.token_id = id(token)  # type: ignore[attr-defined]
+            return block
+
+        def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+            mark = Style.from_meta({_CODE_META: getattr(self, "token_id", 0)})
+            for renderable in super().__rich_console__(console, options):
+                yield Styled(cast("RenderableType", renderable), mark)
+
+    class MarkedMarkdown(Markdown):
+        elements = {**Markdown.elements, "fence": MarkedCode, "code_block": MarkedCode}
 
     # Links are shown, never made clickable or opened: model output must not act.
-    prototype = Markdown("", code_theme=code_theme, hyperlinks=False)
+    prototype = MarkedMarkdown("", code_theme=code_theme, hyperlinks=False)
     return prototype, MarkdownIt().enable("strikethrough").enable("table")
 
 
@@ -197,6 +289,12 @@ class MessageBlock:
         # Split on first use: most messages of a long conversation are never scrolled to.
         self._split: list[str] | None = None
         self._segment_lines: list[list[Strip] | None] = []
+        self._segment_codes: list[list[_LocalCode]] = []
+        # The reply's code blocks as last rendered, in block lines.
+        self.code_spans: list[CodeSpan] = []
+        # (which, of how many) when the message has siblings: shown as "‹ 2/3 ›".
+        self.branch: tuple[int, int] | None = None
+        self._branch_columns: tuple[int, int] | None = None  # where ‹ and › are drawn
         self._width = 0
         self._chrome_width = -1
         self._header: list[Strip] = []
@@ -228,6 +326,7 @@ class MessageBlock:
             clean = sanitize(text)
             self._split = split_segments(clean) if self._markdown and clean else [clean]
             self._segment_lines = [None] * len(self._split)
+            self._segment_codes = [[] for _ in self._split]
         return self._split
 
     @property
@@ -289,6 +388,7 @@ class MessageBlock:
         else:
             self._segments[-1:] = [open_segment[:cut], open_segment[cut:]]
             self._segment_lines[-1:] = [None, None]
+            self._segment_codes[-1:] = [[], []]
         self._height = None
 
     def _keep_head(self) -> None:
@@ -300,9 +400,11 @@ class MessageBlock:
                 if index == 0:  # one segment longer than the head: cut inside it
                     segments[:] = [_head_of(segment)]
                     self._segment_lines = [None]
+                    self._segment_codes = [[]]
                 else:
                     del segments[index:]
                     del self._segment_lines[index:]
+                    del self._segment_codes[index:]
                 break
             kept += len(segment)
         self._height = None
@@ -347,6 +449,49 @@ class MessageBlock:
         """Whether line ``y`` of the rendered block is the thinking's title line."""
         return bool(self._thinking_lines) and y == 1 + len(self._header)
 
+    def set_branch(self, branch: tuple[int, int] | None) -> bool:
+        """Shows "‹ which/count ›" in the header (None: no siblings); True if it changed."""
+        if branch == self.branch:
+            return False
+        self.branch = branch
+        self._chrome_width = -1
+        self._height = None
+        self._framed = []
+        return True
+
+    def branch_step_at(self, y: int, x: int) -> int:
+        """-1 or 1 when column ``x`` of block line ``y`` (in the text, after the bar) is
+        on the header's ‹ or ›; 0 elsewhere."""
+        columns = self._branch_columns
+        if columns is None or y != 1:
+            return 0
+        previous, after = columns
+        if previous - 1 <= x <= previous + 1:
+            return -1
+        if after - 1 <= x <= after + 1:
+            return 1
+        return 0
+
+    def code_at(self, y: int) -> int | None:
+        """The index of the code block drawn on block line ``y``, if any."""
+        for index, span in enumerate(self.code_spans):
+            if span.first <= y < span.end:
+                return index
+        return None
+
+    def copy_mark_at(self, y: int, x: int) -> int | None:
+        """The code block whose copy mark is at column ``x`` of block line ``y``."""
+        start = self._copy_mark_column()
+        if start is None or not start <= x < start + len(COPY_MARK):
+            return None
+        return next((i for i, span in enumerate(self.code_spans) if span.first == y), None)
+
+    def _copy_mark_column(self) -> int | None:
+        """Where the copy mark starts in a line's text; None when too narrow for it."""
+        text_width = self._width - FRAME_COLUMNS
+        start = text_width - len(COPY_MARK) - 1
+        return start if start >= 8 else None
+
     def set_message(self, message: Message) -> None:
         """Takes a new status, model or error; the body is kept as it is."""
         if self.thinking is None and message.reasoning:
@@ -361,6 +506,7 @@ class MessageBlock:
         self._width = 0
         self._height = None
         self._segment_lines = [None] * len(self._segments)
+        self._segment_codes = [[] for _ in self._segments]
         self._cut_lines = None
         self._framed = []
 
@@ -395,6 +541,7 @@ class MessageBlock:
         """
         if width != self._width:
             self._segment_lines = [None] * len(self._segments)
+            self._segment_codes = [[] for _ in self._segments]
             self._cut_lines = None
             self._width = width
             self._chrome_width = -1
@@ -409,7 +556,7 @@ class MessageBlock:
             self._chrome_width = width
         for index, lines in enumerate(self._segment_lines):
             if lines is None:
-                self._segment_lines[index] = self._render_segment(
+                self._segment_lines[index], self._segment_codes[index] = self._render_shown(
                     self._segments[index], text_width, renderer
                 )
         if self._tail is not None and self._cut_lines is None:
@@ -426,14 +573,21 @@ class MessageBlock:
         # None: the margin above.
         lines: list[Strip | None] = [None, *self._header, *self._files, *self._thinking_lines]
         first = True
-        for segment_lines in self._segment_lines:
+        spans: list[CodeSpan] = []
+        for segment_lines, codes in zip(self._segment_lines, self._segment_codes, strict=True):
             if not segment_lines:
                 continue
             if not first:
                 # Segments were cut after a blank line: one blank line separates them.
                 lines.append(blank)
             first = False
+            top = len(lines)
+            spans += [
+                CodeSpan(top + code.first, top + code.end, code.language, code.code)
+                for code in codes
+            ]
             lines.extend(segment_lines)
+        self.code_spans = spans
         if self._cut_lines is not None:
             lines.extend(self._cut_lines)
         lines.extend(self._footer)
@@ -459,6 +613,14 @@ class MessageBlock:
             *renderer.lines(Text(tail[start + 1 :], overflow="fold"), width),
         ]
 
+    def _render_shown(
+        self, text: str, width: int, renderer: LineRenderer
+    ) -> tuple[list[Strip], list[_LocalCode]]:
+        """A segment as shown, with its code blocks."""
+        if not self._markdown or not text.strip():
+            return self._render_segment(text, width, renderer), []
+        return renderer.markdown_with_code(text, width)
+
     def _render_segment(self, text: str, width: int, renderer: LineRenderer) -> list[Strip]:
         if not self._markdown:
             return renderer.lines(Text(text, overflow="fold"), width)
@@ -478,6 +640,9 @@ class MessageBlock:
         if content is None:
             line = Strip.blank(width, palette.base)
         else:
+            mark = self._copy_mark_column() if self.code_spans else None
+            if mark is not None and any(span.first == y for span in self.code_spans):
+                content = _with_mark(content, mark, palette.copy_mark)
             line = Strip(
                 [
                     Segment("▌", self.bar_style(palette)),
@@ -575,11 +740,24 @@ class MessageBlock:
     def _header_text(self) -> Text:
         message = self.message
         if message.role == MessageRole.USER:
-            return Text("You", style="bold")
-        name = message.model or "assistant"
-        if message.response_model and message.response_model != message.model:
-            name = f"{name} ({message.response_model})"
+            name = "You"
+        else:
+            name = message.model or "assistant"
+            if message.response_model and message.response_model != message.model:
+                name = f"{name} ({message.response_model})"
         header = Text(sanitize(name), style="bold", overflow="ellipsis", no_wrap=True)
+        self._branch_columns = None
+        if self.branch is not None:
+            which, count = self.branch
+            marker = f"{BRANCH_PREVIOUS} {which}/{count} {BRANCH_NEXT}"
+            # The name gives way to the marker: it is what a click or a key acts on.
+            room = self._width - FRAME_COLUMNS - len(marker) - 2
+            if room > 0 and header.cell_len > room:
+                header.truncate(room, overflow="ellipsis")
+            header.append("  ")
+            start = header.cell_len
+            header.append(marker, style=_BRANCH_STYLE)
+            self._branch_columns = (start, start + len(marker) - 1)
         if message.status == MessageStatus.PENDING:
             header.append("  streaming…", style="italic")
         return header
@@ -608,3 +786,16 @@ class MessageBlock:
             return Text("")
         detail = f": {sanitize(message.error)}" if message.error else ""
         return Text(f"⚠ {note}{detail}", overflow="fold")
+
+
+_BRANCH_STYLE = Style(bold=True)
+
+
+def _with_mark(content: Strip, column: int, style: Style) -> Strip:
+    """``content`` with the copy mark drawn from ``column``, on the code's background."""
+    under = content.crop(column, column + len(COPY_MARK))
+    base = next((segment.style for segment in under if segment.style), None) or Style()
+    mark = Strip([Segment(COPY_MARK, base + style)], len(COPY_MARK))
+    return Strip.join(
+        [content.crop(0, column), mark, content.crop(column + len(COPY_MARK), content.cell_length)]
+    )

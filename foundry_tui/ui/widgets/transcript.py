@@ -5,6 +5,13 @@ message or per Markdown block. A streamed delta re-renders only the reply's open
 and repaints the visible lines, with no layout of the screen; a conversation of any
 length opens at once, because a message is rendered only when it comes into view (until
 then its height is estimated from its text).
+
+With the focus here, a cursor moves over the items: each message, and each code block of
+a reply. ``c`` copies the item (a message as its Markdown, a code block as its code), a
+click on a code block's copy mark copies it too; the branch keys and a click on ‹ or ›
+switch between a message's siblings, ``e`` edits a prompt and ``r`` regenerates a reply.
+The widget never talks to the conversation: it posts what the user asked for
+(`SwitchBranch`, `EditPrompt`, `Regenerate`) and the chat screen does it.
 """
 
 from __future__ import annotations
@@ -12,20 +19,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import accumulate
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.geometry import Region, Size
+from textual.message import Message as TextualMessage
 from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
 
-from foundry_tui.core.models import Message
+from foundry_tui.core.models import Message, MessageRole, Siblings
+from foundry_tui.core.text import one_line
 from foundry_tui.ui.widgets.message_block import (
     FRAME_COLUMNS,
+    CodeSpan,
     LineRenderer,
     MessageBlock,
     Palette,
@@ -39,6 +52,21 @@ FOLLOW_STEP = 8
 EMPTY_HINT = "New conversation. Type below and press Enter to send."
 # Columns before a line's text (the bar and a space): selections are counted from there.
 _TEXT_INDENT = FRAME_COLUMNS - 1
+# The bar drawn beside the item the cursor is on.
+CURSOR_BAR = "┃"
+
+
+@dataclass(frozen=True)
+class Item:
+    """What the cursor is on: a message, or one of its code blocks (``code``)."""
+
+    block: MessageBlock
+    code: int | None = None
+
+    @property
+    def span(self) -> CodeSpan | None:
+        spans = self.block.code_spans
+        return spans[self.code] if self.code is not None and self.code < len(spans) else None
 
 
 class _Stream:
@@ -56,6 +84,95 @@ class Transcript(ScrollView, can_focus=True):
     """All messages of the conversation shown; follows a streaming reply to the end
     until the user scrolls up, and again once they scroll back to the bottom."""
 
+    BINDINGS = [
+        Binding(
+            "up,k",
+            "cursor_up",
+            "Up",
+            id="transcript.up",
+            key_display="↑",
+            tooltip="Select the message or code block above",
+        ),
+        Binding(
+            "down,j",
+            "cursor_down",
+            "Down",
+            id="transcript.down",
+            key_display="↓",
+            tooltip="Select the message or code block below",
+        ),
+        Binding(
+            "c",
+            "copy_item",
+            "Copy",
+            id="transcript.copy",
+            tooltip="Copy the selected message as its Markdown, or the selected code block's "
+            "code, to the clipboard",
+        ),
+        Binding(
+            "e",
+            "edit_prompt",
+            "Edit",
+            id="transcript.edit",
+            tooltip="Edit the selected prompt and send it as a new branch (the original stays)",
+        ),
+        Binding(
+            "r",
+            "regenerate",
+            "Regenerate",
+            id="transcript.regenerate",
+            tooltip="Ask for another reply to the same prompt, as a new branch (this one stays)",
+        ),
+        Binding(
+            "left,[",
+            "branch(-1)",
+            "Prev branch",
+            id="transcript.previous_branch",
+            key_display="←",
+            tooltip="Show the previous sibling of the selected message and what followed it",
+        ),
+        Binding(
+            "right,]",
+            "branch(1)",
+            "Next branch",
+            id="transcript.next_branch",
+            key_display="→",
+            tooltip="Show the next sibling of the selected message and what followed it",
+        ),
+        Binding(
+            "escape",
+            "leave",
+            "Prompt",
+            id="transcript.leave",
+            tooltip="Back to the prompt",
+        ),
+    ]
+
+    class SwitchBranch(TextualMessage):
+        """Show ``message``'s sibling ``step`` places away (-1 the previous, 1 the next)."""
+
+        def __init__(self, message: Message, step: int) -> None:
+            super().__init__()
+            self.message = message
+            self.step = step
+
+    class EditPrompt(TextualMessage):
+        """The user wants to edit ``message`` (a prompt) into a new branch."""
+
+        def __init__(self, message: Message) -> None:
+            super().__init__()
+            self.message = message
+
+    class Regenerate(TextualMessage):
+        """The user wants another reply in place of ``message`` (a reply)."""
+
+        def __init__(self, message: Message) -> None:
+            super().__init__()
+            self.message = message
+
+    class Leave(TextualMessage):
+        """The user is done in the transcript (Escape): back to the prompt."""
+
     COMPONENT_CLASSES = {
         "transcript--header",
         "transcript--footer",
@@ -66,6 +183,9 @@ class Transcript(ScrollView, can_focus=True):
         "transcript--failed",
         "transcript--thinking",
         "transcript--thinking-title",
+        "transcript--cursor",
+        "transcript--cursor-line",
+        "transcript--copy-mark",
     }
 
     # Repaints a second of a streaming reply (a Compare column repaints less: three stream).
@@ -82,6 +202,8 @@ class Transcript(ScrollView, can_focus=True):
         self._adjusting = False
         self._streams: dict[int, _Stream] = {}
         self._reserve = 0  # empty lines kept below a streaming reply (see _follow_target)
+        self._cursor: Item | None = None
+        self._branches: Mapping[str, Siblings] = {}
 
     # -- what is shown -------------------------------------------------------------
 
@@ -94,10 +216,46 @@ class Transcript(ScrollView, can_focus=True):
         """Replaces what is shown with ``messages`` and scrolls to the newest."""
         for block in list(self._streams):
             self._stop(block)
-        self._blocks = [MessageBlock(message) for message in messages]
+        self._blocks = [self._block_for(message) for message in messages]
         self._empty = not messages
         self._following = True
+        self._cursor = None
         self._relayout()
+
+    def replace_from(self, index: int, messages: Sequence[Message]) -> None:
+        """Shows ``messages`` in place of every message from ``index`` on (another branch):
+        the blocks before it stay as they are, rendered; the view stays where it is."""
+        for block in self._blocks[index:]:
+            self._stop(id(block))
+        self._blocks[index:] = [self._block_for(message) for message in messages]
+        self._empty = not self._blocks
+        if self._cursor is not None and self._cursor.block not in self._blocks[:index]:
+            self._cursor = Item(self._blocks[index]) if index < len(self._blocks) else None
+        self._relayout(self._tops[min(index, len(self._tops) - 1)])
+
+    def set_branches(self, branches: Mapping[str, Siblings]) -> None:
+        """Which messages shown have siblings (keyed by message id): they show
+        "‹ 2/3 ›" in their header."""
+        self._branches = branches
+        width = self._text_width()
+        for block in self._blocks:
+            if block.set_branch(self._branch_of(block.message)) and block.rendered_at(width):
+                self._block_changed(block)
+
+    def branches_of(self, message: Message) -> Siblings | None:
+        """``message``'s siblings, when it has any."""
+        return self._branches.get(message.id)
+
+    def _branch_of(self, message: Message) -> tuple[int, int] | None:
+        siblings = self._branches.get(message.id)
+        if siblings is None or len(siblings.ids) < 2:
+            return None
+        return siblings.index + 1, len(siblings.ids)
+
+    def _block_for(self, message: Message) -> MessageBlock:
+        block = MessageBlock(message)
+        block.branch = self._branch_of(message)
+        return block
 
     def prepend(self, messages: list[Message]) -> None:
         """Shows ``messages`` before the others (the older part of a conversation that
@@ -105,7 +263,7 @@ class Transcript(ScrollView, can_focus=True):
         if not messages:
             return
         width = self._text_width()
-        blocks = [MessageBlock(message) for message in messages]
+        blocks = [self._block_for(message) for message in messages]
         added = sum(block.height(width) for block in blocks)
         top = round(self.scroll_y)
         self._blocks[:0] = blocks
@@ -119,7 +277,7 @@ class Transcript(ScrollView, can_focus=True):
 
     async def add(self, message: Message) -> MessageBlock:
         """Shows ``message`` after the others; returns its block, to stream into."""
-        block = MessageBlock(message)
+        block = self._block_for(message)
         self._blocks.append(block)
         self._empty = False
         self._relayout()
@@ -127,14 +285,8 @@ class Transcript(ScrollView, can_focus=True):
 
     async def remove_from(self, block: MessageBlock) -> None:
         """Removes ``block`` and every block after it (a new branch takes their place)."""
-        if block not in self._blocks:
-            return
-        index = self._blocks.index(block)
-        for gone in self._blocks[index:]:
-            self._stop(id(gone))
-        del self._blocks[index:]
-        self._empty = not self._blocks
-        self._relayout()
+        if block in self._blocks:
+            self.replace_from(self._blocks.index(block), [])
 
     def update(self, block: MessageBlock, message: Message) -> None:
         """Shows a block's new status, model or error."""
@@ -222,7 +374,9 @@ class Transcript(ScrollView, can_focus=True):
         return None
 
     def on_click(self, event: events.Click) -> None:
-        """A click on a thinking's title line folds or unfolds it."""
+        """A click on a thinking's title line folds or unfolds it; one on a copy mark
+        copies its code block, one on ‹ or › switches branches; any other selects the
+        message (or the code block) clicked."""
         offset = event.get_content_offset(self)
         if offset is None or self._empty:
             return
@@ -231,8 +385,214 @@ class Transcript(ScrollView, can_focus=True):
         if not 0 <= index < len(self._blocks):
             return
         block = self._blocks[index]
-        if block.thinking_title_at(line - self._tops[index]) and self.toggle_thinking(block):
-            event.stop()
+        y = line - self._tops[index]
+        if not block.rendered_at(self._text_width()) or y >= block.height(self._text_width()):
+            return
+        event.stop()
+        column = offset.x - _TEXT_INDENT  # in the line's text
+        if block.thinking_title_at(y) and self.toggle_thinking(block):
+            return
+        if (code := block.copy_mark_at(y, column)) is not None:
+            self.select(Item(block, code))
+            self.copy_item(Item(block, code))
+            return
+        self.select(Item(block, block.code_at(y)), scroll=False)
+        if step := block.branch_step_at(y, column):
+            self.post_message(self.SwitchBranch(block.message, step))
+
+    # -- the cursor ------------------------------------------------------------------
+
+    @property
+    def cursor(self) -> Item | None:
+        """The message or code block selected, if any."""
+        return self._cursor
+
+    def select(self, item: Item | None, *, scroll: bool = True) -> None:
+        """Puts the cursor on ``item`` (None: nowhere) and scrolls it into view."""
+        if item is not None and item.block not in self._blocks:
+            item = None
+        self._cursor = item
+        if item is not None and scroll:
+            self._scroll_into_view(item)
+        self.refresh()
+        self.refresh_bindings()
+
+    def select_newest(self) -> None:
+        """The cursor on the newest message."""
+        self.select(Item(self._blocks[-1]) if self._blocks else None)
+
+    def select_message(self, message_id: str) -> None:
+        """The cursor on the message with ``message_id``, if it is shown."""
+        block = self.view_for(message_id)
+        if block is not None:
+            self.select(Item(block))
+
+    def items_of(self, block: MessageBlock) -> list[Item]:
+        """The message and its code blocks (rendered to find them, if not yet)."""
+        self._ensure_rendered(block)
+        return [Item(block), *(Item(block, code) for code in range(len(block.code_spans)))]
+
+    def _ensure_rendered(self, block: MessageBlock) -> None:
+        width = self._text_width()
+        if width > 0 and not block.rendered_at(width):
+            before = block.height(width)
+            if block.render(width, self._line_renderer()) != before:
+                self._relayout()
+
+    def _item_lines(self, item: Item) -> tuple[int, int]:
+        """The first line of ``item`` and the line after it, in the whole transcript."""
+        index = self._blocks.index(item.block)
+        top = self._tops[index]
+        span = item.span
+        if span is None:
+            return top + 1, self._tops[index + 1]  # the margin line above is not its own
+        return top + span.first, top + span.end
+
+    def _in_view(self, item: Item) -> bool:
+        first, end = self._item_lines(item)
+        top = round(self.scroll_y)
+        return first < top + self.scrollable_content_region.height and end > top
+
+    def _scroll_into_view(self, item: Item) -> None:
+        self._ensure_rendered(item.block)
+        first, end = self._item_lines(item)
+        top, height = round(self.scroll_y), self.scrollable_content_region.height
+        if first < top:
+            target = first - 1
+        elif end > top + height:
+            target = min(first - 1, end - height)
+        else:
+            return
+        self.scroll_to(y=max(0, target), animate=False, immediate=True)
+
+    def _first_in_view(self, *, last: bool) -> Item | None:
+        """The first (or last) message starting in view, else the one around the view."""
+        top, height = round(self.scroll_y), self.scrollable_content_region.height
+        start = max(0, bisect_right(self._tops, top) - 1)
+        shown = []
+        index = start
+        while index < len(self._blocks) and self._tops[index] < top + height:
+            shown.append(index)
+            index += 1
+        starting = [i for i in shown if self._tops[i] + 1 >= top] or shown
+        if not starting:
+            return None
+        return Item(self._blocks[starting[-1] if last else starting[0]])
+
+    def _step(self, direction: int) -> None:
+        """Moves the cursor to the next item (``direction`` 1) or the previous (-1).
+
+        An item taller than the view is read first: while the rest of it is out of view
+        and the next item is too, the view moves a page and the cursor stays.
+        """
+        cursor = self._cursor
+        if cursor is None or cursor.block not in self._blocks or not self._in_view(cursor):
+            self.select(self._first_in_view(last=direction < 0))
+            return
+        target = self._next_item(cursor, direction)
+        top, height = round(self.scroll_y), self.scrollable_content_region.height
+        first, end = self._item_lines(cursor)
+        if direction > 0:
+            unseen = end > top + height
+            reachable = target is not None and self._item_lines(target)[0] < top + height
+        else:
+            unseen = first < top
+            reachable = target is not None and self._item_lines(target)[0] >= top
+        if unseen and not reachable:
+            page = max(1, height - 2)
+            self.scroll_to(y=top + direction * page, animate=False, immediate=True)
+        elif target is not None:
+            self.select(target)
+
+    def _next_item(self, cursor: Item, direction: int) -> Item | None:
+        items = self.items_of(cursor.block)
+        # A streaming reply's code blocks can change under the cursor.
+        position = items.index(cursor) + direction if cursor in items else 0
+        index = self._blocks.index(cursor.block)
+        while not 0 <= position < len(items):
+            index += direction
+            if not 0 <= index < len(self._blocks):
+                return None
+            items = self.items_of(self._blocks[index])
+            position = 0 if direction > 0 else len(items) - 1
+        return items[position]
+
+    def action_cursor_up(self) -> None:
+        self._step(-1)
+
+    def action_cursor_down(self) -> None:
+        self._step(1)
+
+    def action_copy_item(self) -> None:
+        if self._cursor is not None:
+            self.copy_item(self._cursor)
+
+    def action_edit_prompt(self) -> None:
+        if self._cursor is not None:
+            self.post_message(self.EditPrompt(self._cursor.block.message))
+
+    def action_regenerate(self) -> None:
+        if self._cursor is not None:
+            self.post_message(self.Regenerate(self._cursor.block.message))
+
+    def action_branch(self, step: int) -> None:
+        if self._cursor is not None:
+            self.post_message(self.SwitchBranch(self._cursor.block.message, step))
+
+    def action_leave(self) -> None:
+        self.post_message(self.Leave())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        cursor = self._cursor
+        message = cursor.block.message if cursor is not None else None
+        if action == "copy_item":
+            return cursor is not None
+        if action == "edit_prompt":
+            return message is not None and message.role == MessageRole.USER
+        if action == "regenerate":
+            return (
+                message is not None
+                and message.role == MessageRole.ASSISTANT
+                and id(cursor.block if cursor else None) not in self._streams
+            )
+        if action == "branch":
+            return message is not None and cursor is not None and cursor.block.branch is not None
+        if action == "leave":
+            # While a reply streams, Escape is the screen's: it cancels the reply.
+            return not self._streams
+        return True
+
+    # -- copying ---------------------------------------------------------------------
+
+    def copy_item(self, item: Item) -> None:
+        """Copies a message as its Markdown, or a code block's code, to the clipboard
+        (OSC 52), and says what was copied."""
+        span = item.span
+        if span is not None:
+            text = span.code
+            lines = text.count("\n") + 1
+            language = one_line(span.language, 40)
+            what = f"the {language} code block" if language else "the code block"
+            size = f"{lines:,} line{'s' if lines != 1 else ''}"
+        else:
+            block = item.block
+            text = block.source if not block.cut else block.message.text
+            what = "the prompt" if block.message.role == MessageRole.USER else "the reply"
+            size = f"{len(text):,} character{'s' if len(text) != 1 else ''}"
+        from foundry_tui.ui.screens.export import COPY_LIMIT  # once something is copied
+
+        if len(text) > COPY_LIMIT:
+            self.notify(
+                f"It is {len(text):,} characters, more than a terminal passes to the clipboard.",
+                title="Too long to copy",
+                severity="warning",
+                timeout=15,
+                markup=False,
+            )
+            return
+        self.app.copy_to_clipboard(text)
+        # The language came with the reply: plain text here, never markup.
+        self.notify(f"Copied {what} ({size}).", markup=False)
 
     def _stream_for(self, block: MessageBlock) -> _Stream:
         stream = self._streams.get(id(block))
@@ -455,6 +815,8 @@ class Transcript(ScrollView, can_focus=True):
             code_theme="monokai" if self.app.current_theme.dark else "default",
             thinking=style("transcript--thinking"),
             thinking_title=style("transcript--thinking-title"),
+            # Drawn over the code's own background: only what the class sets.
+            copy_mark=self.get_component_rich_style("transcript--copy-mark", partial=True),
         )
 
     def notify_style_update(self) -> None:
@@ -523,6 +885,9 @@ class Transcript(ScrollView, can_focus=True):
         if y_in_block >= block.height(width):
             return Strip.blank(width, palette.base)
         strip = block.framed_line(y_in_block, palette)
+        cursor = self._cursor
+        if cursor is not None and cursor.block is block and y_in_block > 0:
+            strip = self._cursor_line(strip, cursor, y_in_block, width)
         strip = strip.apply_offsets(0, line)
         selection = self.text_selection
         if selection is not None and (span := selection.get_span(line)) is not None:
@@ -537,6 +902,22 @@ class Transcript(ScrollView, can_focus=True):
                     chosen.cell_length,
                 )
                 strip = Strip.join([strip.crop(0, start), marked, strip.crop(end, width)])
+        return strip
+
+    def _cursor_line(self, strip: Strip, cursor: Item, y: int, width: int) -> Strip:
+        """A line of the item under the cursor: a bold bar; a message's header line and a
+        code block's first line marked across."""
+        span = cursor.span
+        if cursor.code is not None and (span is None or not span.first <= y < span.end):
+            return strip
+        bar = self.get_component_rich_style("transcript--cursor")
+        strip = Strip.join([Strip([Segment(CURSOR_BAR, bar)], 1), strip.crop(1, width)])
+        if y == (1 if span is None else span.first):
+            highlight = self.get_component_rich_style("transcript--cursor-line", partial=True)
+            strip = Strip(
+                [Segment(text, (style or Style()) + highlight) for text, style, _ in strip],
+                strip.cell_length,
+            )
         return strip
 
     # -- selection -----------------------------------------------------------------
