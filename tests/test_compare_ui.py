@@ -186,6 +186,7 @@ async def test_escape_cancels_every_column_and_closing_shows_the_first(
             assert reply.text  # what came is kept
             assert "● cancelled" in header(compare, index)
         replies = [comparison.reply(i) for i in range(3)]
+        assert compare.query_one("#compare-reply-0").has_focus  # a column's Escape is ours
         await press_keys(pilot, "escape")  # now it closes
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="the chat")
         first = replies[0]
@@ -372,3 +373,22 @@ async def test_a_columns_first_text_waits_its_turn_and_its_end_shows_at_once() -
         assert late_block.source == ""  # its turn comes later
         await late.finish(late_block)
         assert late_block.source == "held back"
+
+
+async def test_escape_after_the_replies_closes_even_from_a_column(
+    tmp_path: Path, server: ResponsesServer
+) -> None:
+    """A column is a transcript, whose Escape goes back to the prompt in the chat: here it
+    is the compare screen's, which closes once the replies are over."""
+    app = make_app(write_config(tmp_path, server.base_url))
+    async with app.run_test(size=(150, 40)) as pilot:
+        compare = await compare_all(pilot, "Then close")
+        await wait_until(pilot, lambda: finished(compare), what="all three replies")
+        assert compare.query_one("#compare-reply-0").has_focus
+        await press_keys(pilot, "escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="the chat")
+        await wait_until(
+            pilot,
+            lambda: bool(shown(app)) and shown(app)[-1].message.text == "gpt-4o says: Then close",
+            what="the first column's reply in the chat",
+        )

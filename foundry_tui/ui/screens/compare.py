@@ -108,6 +108,15 @@ class ColumnTranscript(Transcript):
         self._release(block)  # the end of a reply shows at once, held text and all
         await super().finish(block)
 
+    # A column's reply can be read and copied like a chat's (↑↓, c); editing, regenerating
+    # and switching branches are the chat's, and Escape is the compare screen's.
+    NOT_HERE = frozenset({"edit_prompt", "regenerate", "branch", "leave"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.NOT_HERE:
+            return False
+        return super().check_action(action, parameters)
+
 
 @dataclass(frozen=True)
 class CompareOutcome:
