@@ -77,13 +77,13 @@ LABEL_LIMIT = 80
 class ColumnTranscript(Transcript):
     """A column's reply. Three columns at the chat's 8 repaints a second each would draw
     three times as much as one reply does (a fast stream scrolls the whole column at every
-    repaint): each repaints 4 times a second, and the end of a reply shows at once.
+    repaint): each repaints 3 times a second, and the end of a reply shows at once.
 
     The columns' streams start together, so their repaints would come together too, one
     heavy frame that a key typed meanwhile waits for: column N's first text is held for
     ``phase`` seconds, so that the columns take turns."""
 
-    frames_per_second = 4
+    frames_per_second = 3
 
     def __init__(self, *, id: str | None = None, phase: float = 0.0) -> None:
         super().__init__(id=id)
