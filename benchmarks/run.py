@@ -69,6 +69,7 @@ GROUPS = (
     "cli",
     "attach",
     "branches",
+    "compare",
 )
 # The reasoning summary streamed before the answer in the `reasoning` group.
 REASONING_TOKENS = 2000
@@ -1495,6 +1496,13 @@ def g_branches(bench: Bench) -> list[Figure]:
     return figures
 
 
+def g_compare(bench: Bench) -> list[Figure]:
+    """Three Compare columns streaming at once while keys are typed (compare.py)."""
+    from compare import g_compare as measure_compare
+
+    return measure_compare(bench)
+
+
 GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "cold_start": g_cold_start,
     "first_token": g_first_token,
@@ -1508,6 +1516,7 @@ GROUP_FUNCS: dict[str, Callable[[Bench], list[Figure]]] = {
     "cli": g_cli,
     "attach": g_attach,
     "branches": g_branches,
+    "compare": g_compare,
 }
 
 # The figures each group reports, so a failed group still lists them (with its error).
@@ -1564,6 +1573,10 @@ GROUP_FIGURES: dict[str, list[tuple[str, str, float, str, str]]] = {
     "branches": [
         ("branches.open", "Branched 1,000 turns: latest turn", 0.3, "s", "median"),
         ("branches.switch", "Branched 1,000 turns: branch switch", 50.0, "ms", "max"),
+    ],
+    "compare": [
+        ("compare.key_latency", "Compare, 3 streams: key latency", 50.0, "ms", "max"),
+        ("compare.last_token_latency", "Compare, 3 streams: last token", 100.0, "ms", "max"),
     ],
 }
 

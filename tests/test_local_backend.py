@@ -44,7 +44,8 @@ from foundry_tui.local.backend import (
     estimate_tokens,
 )
 from foundry_tui.local.server import ServerStartError
-from tests.helpers import eventually
+from tests.helpers import KEY_VARIABLE, eventually
+from tests.responses_server import ResponsesServer
 
 AVX2 = discovery.cpu_has_avx2()
 # One llama.cpp server at a time (see pyproject's addopts): each wants both cores.
@@ -152,6 +153,67 @@ async def test_streams_a_reply_from_smollm2_through_the_app_backend(
     assert await shared.retrieve("resp_x") is None
     assert await shared.input_messages("resp_x") == []
     assert shared.stateless
+
+
+@needs_avx2
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_local_model_answers_a_compare_column_beside_a_deployment(
+    shared: LocalBackend, server: ResponsesServer, tmp_path: Path
+) -> None:
+    """Compare (core/compare.py) with the real model as a column: it is sent the path as
+    text (stateless), its reply is a sibling of the deployment's, and continuing with it
+    leaves the conversation's model alone."""
+    from foundry_tui.backend.client import Backend
+    from foundry_tui.core.compare import ColumnEvent, Comparison, Contender, local_settings
+    from foundry_tui.core.models import AuthMethod, EndpointKind, Profile
+    from foundry_tui.core.session import ChatSession, TurnEnded
+    from foundry_tui.store import Store
+
+    cloud = Backend(
+        Profile(
+            name="cloud",
+            kind=EndpointKind.COMPATIBLE,
+            endpoint=server.base_url,
+            auth=AuthMethod.API_KEY,
+            api_key_env=KEY_VARIABLE,
+        ),
+        max_retries=0,
+        timeout=10,
+    )
+    settings = GenerationSettings(model="gpt-4o", max_output_tokens=8, temperature=0)
+    try:
+        with Store.open(tmp_path / "history.db") as store:
+            session = await ChatSession.start_new(store, cloud, profile="cloud", settings=settings)
+            async for _event in session.send("Hello"):
+                pass
+            contenders = [
+                Contender("gpt-4o", settings, cloud),
+                Contender(
+                    "local model",
+                    local_settings(settings, discovery.DEFAULT_ALIAS),
+                    shared,
+                    local=True,
+                ),
+            ]
+            comparison = Comparison(session, contenders)
+            events = [event async for event in comparison.run("Say hi.")]
+            [end] = [
+                e.event
+                for e in events
+                if isinstance(e, ColumnEvent) and e.index == 1 and isinstance(e.event, TurnEnded)
+            ]
+            assert end.error is None and end.reply.text.strip()
+            assert end.reply.model == discovery.DEFAULT_ALIAS
+            deployment = comparison.reply(0)
+            assert deployment is not None and deployment.parent_id == end.reply.parent_id
+            assert server.created()[-1]["previous_response_id"] == (
+                (await session.transcript())[1].response_id
+            )
+            chosen = await comparison.choose(1)
+            assert session.conversation.settings.model == "gpt-4o"
+            assert (await session.transcript())[-1].id == chosen.reply.id
+    finally:
+        await cloud.aclose()
 
 
 @needs_avx2

@@ -551,7 +551,10 @@ class ChatSession:
         settings: GenerationSettings,
         *,
         replaces: Message | None = None,
+        backend: ResponsesBackend | None = None,
     ) -> AsyncGenerator[TurnEvent, None]:
+        """Streams one reply to ``user`` and saves it; ``backend``: another than the
+        conversation's (a Compare column, core/compare.py)."""
         reasoning = await self._reasoning_items(history, mode, settings)
         previous_response_id, context = _request_context(history, mode, reasoning)
         reply = await _in_thread(
@@ -570,7 +573,7 @@ class ChatSession:
             replayed = False
             while True:
                 try:
-                    async for delta in self._pump(writer, settings, context, user):
+                    async for delta in self._pump(writer, settings, context, user, backend):
                         yield delta
                     break
                 except BackendError as error:
@@ -668,24 +671,26 @@ class ChatSession:
         settings: GenerationSettings,
         context: list[InputMessage],
         user: Message,
+        backend: ResponsesBackend | None = None,
     ) -> AsyncIterator[_StreamedEvent]:
+        backend = backend or self.backend
         if writer.sent_at is None:  # a replay after a lost chain is still the same wait
             writer.sent_at = _clock()
         messages = [
             *context,
             InputMessage(role=MessageRole.USER, text=user.text, attachments=user.attachments),
         ]
-        if self.backend.stateless:
+        if backend.stateless:
             messages = [_text_only(message) for message in messages]
         elif any(message.attachments for message in messages):
             # Read and base64-encoded here, in a thread: the body is built on the loop.
             encoded, self._encoded = self._encoded, {}
             messages = await _in_thread(_with_data, self.store, messages, encoded)
-        stream = self.backend.stream_reply(
+        stream = backend.stream_reply(
             settings=settings,
             input=messages,
             previous_response_id=writer.previous_response_id,
-            store=not self.backend.stateless,
+            store=not backend.stateless,
             prompt_cache_key=self.conversation.id,
             omit=tuple(await self.refused_parameters(settings.model)),
         )

@@ -28,6 +28,7 @@ from foundry_tui.core.session import (
 )
 
 if TYPE_CHECKING:
+    from foundry_tui.core.compare import LocalModel
     from foundry_tui.core.export_files import ExportFormat
     from foundry_tui.core.request_code import RequestCode
     from foundry_tui.core.transfer import Exported
@@ -116,6 +117,9 @@ class Workspace:
     history: StoreOpening
     backend: AppBackend
     profile: Profile
+    # The bundled local model as a Compare column (core/compare.py), when the profile is
+    # not itself the local model; made when Compare first asks.
+    local_model: Callable[[], LocalModel] | None = None
 
     async def _store(self) -> Store:
         return await self.history

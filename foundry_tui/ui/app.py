@@ -25,13 +25,14 @@ from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed, W
 
 from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config
 from foundry_tui.core.logs import report_bug
-from foundry_tui.core.models import Profile, StorageError
+from foundry_tui.core.models import EndpointKind, Profile, StorageError
 from foundry_tui.core.text import one_line, sanitize
 from foundry_tui.ui.messages import BackendProgress, HistoryUnusable, ModelsListed
 from foundry_tui.ui.screens.problem import ProblemScreen
 from foundry_tui.ui.screens.setup import SetupScreen
 
 if TYPE_CHECKING:
+    from foundry_tui.core.compare import LocalModel
     from foundry_tui.core.workspace import AppBackend, StoreOpening, Workspace
     from foundry_tui.store import Store
     from foundry_tui.ui.screens.chat import ChatScreen
@@ -129,6 +130,7 @@ class FoundryApp(App[None]):
         self.workspace: Workspace | None = None
         self.sidebar_preference = config.sidebar
         self._chat_modes = 0
+        self._local_model: LocalModel | None = None  # Compare's local column, once used
         self._stop_signal: int | None = None
         self.crash_line: str | None = None  # see _handle_exception
         # The theme picked last time (the config's [ui] theme); one it does not know is
@@ -287,7 +289,29 @@ class FoundryApp(App[None]):
         history = StoreOpening(partial(self._open_history, self.config.db_path))
         self.backend = self.backend_factory(profile)
         self.workspace = Workspace(history, self.backend, profile)
+        if profile.kind != EndpointKind.LOCAL:  # a local profile's deployments are the model
+            self.workspace.local_model = self._compare_local_model
         return ChatScreen(self.workspace, resume=self.resume)
+
+    def _compare_local_model(self) -> LocalModel:
+        """The bundled local model as a Compare column: one for the app's whole run (it
+        loads once), stopped when the app ends."""
+        if self._local_model is None:
+            from foundry_tui.config import local_profile
+            from foundry_tui.core.compare import LocalModel
+            from foundry_tui.local.discovery import DEFAULT_ALIAS, local_offer
+
+            def find() -> str | None:
+                offer = local_offer()
+                return offer.label if offer.ready else None
+
+            def make() -> AppBackend:
+                from foundry_tui.local.backend import LocalBackend
+
+                return LocalBackend(local_profile())
+
+            self._local_model = LocalModel(find, make, DEFAULT_ALIAS)
+        return self._local_model
 
     def on_chat_screen_ready(self, event: ChatScreen.Ready) -> None:
         chat = event.chat
@@ -449,6 +473,8 @@ class FoundryApp(App[None]):
     async def on_unmount(self) -> None:
         if self.backend is not None:
             await self.backend.aclose()
+        if self._local_model is not None:
+            await self._local_model.aclose()
         if self.store is not None:
             self.store.close()
 

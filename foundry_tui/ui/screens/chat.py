@@ -150,6 +150,15 @@ class ChatScreen(Screen[None]):
             tooltip="Pick an image or a PDF to send with the next prompt",
         ),
         Binding(
+            "f8",
+            "compare",
+            "Compare…",
+            id="chat.compare",
+            show=False,
+            tooltip="Send one prompt to 2 or 3 deployments at once and see the replies side "
+            "by side; continue with the one you like, the others stay as branches",
+        ),
+        Binding(
             "f2",
             "rename",
             "Rename",
@@ -427,6 +436,16 @@ class ChatScreen(Screen[None]):
             return
         if (settings := settings_for_send(self)) is not None:
             self.resend_with_budget(turns, settings)
+
+    def action_compare(self) -> None:
+        if self.streaming:
+            self.notify(STILL_STREAMING)
+            return
+        from foundry_tui.ui.screens.comparing import Comparing  # when asked: not at start-up
+
+        self.run_worker(
+            Comparing(self).open(), group="compare", exclusive=True, exit_on_error=False
+        )
 
     def action_cancel_reply(self) -> None:
         for worker in self.workers:
