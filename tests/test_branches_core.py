@@ -278,3 +278,20 @@ def test_the_newest_leaf_under_a_message_is_the_branch_written_to_last() -> None
         "a": Siblings(("a", "f"), 0),
         "d": Siblings(("b", "d"), 1),
     }
+
+
+async def test_switching_back_to_a_reply_regenerated_in_this_session_shows_it(
+    turns: Turns, store: Store
+) -> None:
+    """The session's idea of the head follows every turn: a switch to the reply that was
+    the head when the conversation opened is not taken for 'already there'."""
+    await play(turns.send("one"))
+    reopened = Turns(
+        await ChatSession.open(store, turns.session.backend, turns.session.conversation.id),
+        store.transcript(turns.session.conversation.id),
+    )
+    first = reopened.path[-1]
+    await play(reopened.regenerate())
+    path = await reopened.switch_to(first.id)
+    assert path[-1].id == first.id
+    assert store.transcript(turns.session.conversation.id)[-1].id == first.id

@@ -316,7 +316,7 @@ class ChatSession:
         head = tree.newest_leaf_under(message_id)
         if head != self.conversation.head_message_id:
             await _in_thread(self.store.set_head, self.conversation.id, head)
-            self.conversation = replace(self.conversation, head_message_id=head)
+            self._head_is(head)
             await self._set_server_state(ServerState.UNKNOWN)
         ids = tree.path_to(head)
         common = 0
@@ -328,6 +328,11 @@ class ChatSession:
         if [message.id for message in tail] != ids[common:]:  # written to meanwhile
             return await self.transcript()
         return [*shown[:common], *tail]
+
+    def _head_is(self, message_id: str) -> None:
+        """Keeps ``conversation.head_message_id`` as the store has it, after the session
+        moved the head (a message added, a branch shown)."""
+        self.conversation = replace(self.conversation, head_message_id=message_id)
 
     async def switch_to_match(self, search: str) -> list[Message] | None:
         """Shows the branch holding the newest message ``search`` finds (as the history
@@ -459,6 +464,7 @@ class ChatSession:
             model=settings.model,
             attachments=kept,
         )
+        self._head_is(user.id)
         if not self.conversation.title:  # the store titles it from the first prompt
             refreshed = await _in_thread(self.store.get_conversation, self.conversation.id)
             self.conversation = refreshed or self.conversation
@@ -520,6 +526,7 @@ class ChatSession:
             attachments=kept,
             parent_id=prompt.parent_id or ROOT,
         )
+        self._head_is(user.id)
         async with aclosing(
             self._stream_turn(user, history, mode, settings, replaces=prompt)
         ) as turn:
@@ -537,6 +544,7 @@ class ChatSession:
         path = await self.transcript()
         history = path[: next(i for i, m in enumerate(path) if m.id == user.id)]
         await _in_thread(self.store.set_head, self.conversation.id, user.id)
+        self._head_is(user.id)
         mode = self.next_send_mode(history)
         turn = self._stream_turn(user, history, mode, self.conversation.settings, replaces=reply)
         async with aclosing(turn):
@@ -567,6 +575,7 @@ class ChatSession:
             previous_response_id=previous_response_id,
             parent_id=user.id,
         )
+        self._head_is(reply.id)
         writer = _ReplyWriter(self.store, reply)
         try:
             yield TurnStarted(user=user, reply=reply, mode=mode, replaces=replaces)
