@@ -264,6 +264,9 @@ class ChatSession:
         self.cancelled_reply: Message | None = None
         # The files of the prompt being sent, encoded as they were kept; used once.
         self._encoded: dict[str, EncodedFile] = {}
+        # The head a branch switch moved to and the tree it read: the siblings asked for
+        # next are read from it, not again (see siblings).
+        self._switched_tree: tuple[str, Tree] | None = None
 
     # -- opening -----------------------------------------------------------------
 
@@ -299,6 +302,11 @@ class ChatSession:
 
     async def siblings(self, path: Sequence[Message]) -> dict[str, Siblings]:
         """The alternatives of each message on ``path`` that has any, by its id."""
+        switched, self._switched_tree = self._switched_tree, None
+        if switched is not None and path and path[-1].id == switched[0]:
+            # Asked right after a switch to this path: the tree the switch read (the
+            # head it moved to is still the path's end, so nothing was added since).
+            return switched[1].siblings_on(path)
         return (await self.tree()).siblings_on(path)
 
     async def switch_to(self, message_id: str, shown: Sequence[Message] = ()) -> list[Message]:
@@ -315,9 +323,12 @@ class ChatSession:
             raise LookupError("That message is not part of this conversation any more.")
         head = tree.newest_leaf_under(message_id)
         if head != self.conversation.head_message_id:
-            await _in_thread(self.store.set_head, self.conversation.id, head)
+            await _in_thread(
+                self.store.set_head, self.conversation.id, head, server_state=ServerState.UNKNOWN
+            )
             self._head_is(head)
-            await self._set_server_state(ServerState.UNKNOWN)
+            self.conversation = replace(self.conversation, server_state=ServerState.UNKNOWN)
+        self._switched_tree = (head, tree)
         ids = tree.path_to(head)
         common = 0
         while common < min(len(ids), len(shown)) and shown[common].id == ids[common]:

@@ -345,10 +345,15 @@ class Store:
             row = store_reads.find_conversation_by_response_id(conn, response_id)
         return conversation_from_row(row) if row is not None else None
 
-    def set_head(self, conversation_id: str, message_id: str) -> None:
-        """Make ``message_id`` (a message of this conversation) the current leaf."""
+    def set_head(
+        self, conversation_id: str, message_id: str, *, server_state: ServerState | None = None
+    ) -> None:
+        """Make ``message_id`` (a message of this conversation) the current leaf; with
+        ``server_state``, set that in the same transaction."""
         with self._write("switch branches in") as conn:
             store_writes.set_head(conn, self.path, conversation_id, message_id)
+            if server_state is not None:
+                store_writes.set_server_state(conn, conversation_id, server_state)
 
     # -- messages --------------------------------------------------------------
 
