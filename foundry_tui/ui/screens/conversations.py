@@ -115,6 +115,9 @@ class Conversations:
         messages = await session.transcript(newest=OPENING_MESSAGES)
         turns.add_older(messages)
         await transcript.show(messages)
+        # Focused as soon as the conversation shows: keys typed from then on are the
+        # prompt's, not the history list's, while the rest below is read.
+        screen.query_one(PromptInput).focus()
         if len(messages) == OPENING_MESSAGES:
             everything = await session.transcript()
             if turns is not screen.turns:
@@ -138,7 +141,6 @@ class Conversations:
         status.conversation_usage = await session.usage()
         show_mode(status, turns.next_mode)
         self.show_title()
-        screen.query_one(PromptInput).focus()
         if messages:
             screen.check_server(turns)
 
