@@ -16,7 +16,7 @@ sibling branches. Closed without a choice, the first column's answer is shown.
 from __future__ import annotations
 
 import asyncio
-import math
+from collections.abc import Callable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 
@@ -60,14 +60,14 @@ from foundry_tui.core.session import (
     TurnStarted,
 )
 from foundry_tui.core.text import one_line, sanitize
+from foundry_tui.ui.screens.turn_flow import TextPoster
 from foundry_tui.ui.widgets.footer import KeyFooter
 from foundry_tui.ui.widgets.message_block import MessageBlock
 from foundry_tui.ui.widgets.plain import plain_line
 from foundry_tui.ui.widgets.transcript import Transcript
 
-# The shortest time between two text messages of one column (the transcript repaints 8
-# times a second anyway), and the longest the worker hands deltas on without a pause.
-TEXT_MESSAGE_SECONDS = 1 / 60
+# The longest the worker hands deltas on without a pause (a column's text messages are
+# TextPoster's: at most one in flight, 60 a second).
 DELTA_RUN_SECONDS = 0.005
 # How often the headers' live figures are redrawn while a column streams.
 FIGURES_SECONDS = 0.25
@@ -163,44 +163,15 @@ class CompareOver(CompareMessage, bubble=False):
         self.problem = problem
 
 
-class _TextPoster:
-    """Posts one column's deltas, at most one message in flight and 60 a second."""
-
-    def __init__(self, screen: MessagePump, index: int, thinking: bool) -> None:
-        self._screen = screen
-        self._index = index
-        self._thinking = thinking
-        self._loop = asyncio.get_running_loop()
-        self._pending: list[str] = []
-        self._posted_at = -math.inf
-        self._timer: asyncio.TimerHandle | None = None
-
-    def add(self, text: str) -> None:
-        taken = not self._pending
-        self._pending.append(text)
-        if taken and self._timer is None:
-            wait = self._posted_at + TEXT_MESSAGE_SECONDS - self._loop.time()
-            if wait > 0:
-                self._timer = self._loop.call_later(wait, self._post)
-            else:
-                self._post()
-
-    def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._post()
-
-    def _post(self) -> None:
-        self._timer = None
-        self._posted_at = self._loop.time()
-        self._screen.post_message(ColumnText(self._index, self._pending, self._thinking))
+def _column_text(index: int, *, thinking: bool) -> Callable[[list[str]], ColumnText]:
+    return lambda pending: ColumnText(index, pending, thinking)
 
 
 async def post_comparison(screen: MessagePump, comparison: Comparison, prompt: str) -> None:
     """Runs ``comparison`` and posts what happens to ``screen``; ends with `CompareOver`."""
     count = len(comparison.contenders)
-    texts = [_TextPoster(screen, index, thinking=False) for index in range(count)]
-    thoughts = [_TextPoster(screen, index, thinking=True) for index in range(count)]
+    texts = [TextPoster(screen, _column_text(index, thinking=False)) for index in range(count)]
+    thoughts = [TextPoster(screen, _column_text(index, thinking=True)) for index in range(count)]
     loop = asyncio.get_running_loop()
     yielded_at = loop.time()
     problem: str | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
 from textual.message import Message as TextualMessage
@@ -97,12 +97,15 @@ class TurnClosed(TurnMessage, bubble=False):
         self.unsent = unsent
 
 
-class _TextPoster:
-    """Posts a reply's deltas as ReplyText messages, at most one in flight."""
+class TextPoster:
+    """Posts a reply's deltas as messages ``make(pending)`` makes, at most one in flight
+    and TEXT_MESSAGE_SECONDS apart (the chat's reply, and each column of a comparison)."""
 
-    def __init__(self, screen: MessagePump, kind: type[GatheredText] = ReplyText) -> None:
+    def __init__(
+        self, screen: MessagePump, make: Callable[[list[str]], TextualMessage] = ReplyText
+    ) -> None:
         self._screen = screen
-        self._kind = kind
+        self._make = make
         self._loop = asyncio.get_running_loop()
         self._pending: list[str] = []
         self._posted_at = -math.inf
@@ -127,7 +130,7 @@ class _TextPoster:
     def _post(self) -> None:
         self._timer = None
         self._posted_at = self._loop.time()
-        self._screen.post_message(self._kind(self._pending))
+        self._screen.post_message(self._make(self._pending))
 
 
 async def post_turn(
@@ -139,8 +142,8 @@ async def post_turn(
 ) -> None:
     """Runs one turn of ``turns`` and posts it to ``screen``; ``prompt`` is the text the
     user typed, put back in the box if the turn could not even start."""
-    text = _TextPoster(screen)
-    thinking = _TextPoster(screen, ThinkingText)
+    text = TextPoster(screen)
+    thinking = TextPoster(screen, ThinkingText)
     loop = asyncio.get_running_loop()
     yielded_at = loop.time()
 
