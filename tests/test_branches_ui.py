@@ -80,6 +80,7 @@ async def test_r_regenerates_a_reply_as_a_sibling_and_the_keys_switch_back(
         await wait_until(pilot, lambda: "‹ 2/2 ›" in header(transcript.blocks[-1]), what="2/2")
         assert transcript.cursor == Item(transcript.blocks[-1])  # the new branch selected
         kept = transcript.blocks[:3]
+        regenerated = transcript.blocks[-1]
         await keys(pilot, "left", until=lambda: texts(app)[-1] == "Second answer.")
         # Only what follows the branch point is drawn anew: the blocks before it stay.
         assert all(a is b for a, b in zip(transcript.blocks[:3], kept, strict=True))
@@ -87,6 +88,8 @@ async def test_r_regenerates_a_reply_as_a_sibling_and_the_keys_switch_back(
         assert "‹ 1/2 ›" in visible_text(transcript)
         await keys(pilot, "]", until=lambda: texts(app)[-1] == "Another second answer.")
         assert "‹ 2/2 ›" in visible_text(transcript)
+        # Switched back to, a reply is shown from the block already rendered.
+        assert transcript.blocks[-1] is regenerated
 
 
 async def test_ctrl_r_regenerates_a_completed_last_reply(

@@ -34,7 +34,7 @@ from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
 
-from foundry_tui.core.models import Message, MessageRole, Siblings
+from foundry_tui.core.models import Message, MessageRole, MessageStatus, Siblings
 from foundry_tui.core.text import one_line
 from foundry_tui.ui.widgets.message_block import (
     FRAME_COLUMNS,
@@ -49,6 +49,8 @@ from foundry_tui.ui.widgets.unwrap import Copied
 FRAMES_PER_SECOND = 8
 # At most this many empty lines are kept below a streaming reply (see _follow_target).
 FOLLOW_STEP = 8
+# How many blocks taken off by branch switches are kept rendered, to switch back to.
+PUT_ASIDE_BLOCKS = 200
 EMPTY_HINT = "New conversation. Type below and press Enter to send."
 # Columns before a line's text (the bar and a space): selections are counted from there.
 _TEXT_INDENT = FRAME_COLUMNS - 1
@@ -204,6 +206,9 @@ class Transcript(ScrollView, can_focus=True):
         self._reserve = 0  # empty lines kept below a streaming reply (see _follow_target)
         self._cursor: Item | None = None
         self._branches: Mapping[str, Siblings] = {}
+        # Blocks a branch switch took off the screen, rendered, by message id: switching
+        # back shows them without rendering their Markdown again (the most recent kept).
+        self._put_aside: dict[str, MessageBlock] = {}
 
     # -- what is shown -------------------------------------------------------------
 
@@ -217,6 +222,7 @@ class Transcript(ScrollView, can_focus=True):
         for block in list(self._streams):
             self._stop(block)
         self._blocks = [self._block_for(message) for message in messages]
+        self._put_aside.clear()
         self._empty = not messages
         self._following = True
         self._cursor = None
@@ -227,7 +233,12 @@ class Transcript(ScrollView, can_focus=True):
         the blocks before it stay as they are, rendered; the view stays where it is."""
         for block in self._blocks[index:]:
             self._stop(id(block))
-        self._blocks[index:] = [self._block_for(message) for message in messages]
+            if block.message.status is not MessageStatus.PENDING:
+                self._put_aside.pop(block.message.id, None)
+                self._put_aside[block.message.id] = block
+        while len(self._put_aside) > PUT_ASIDE_BLOCKS:
+            del self._put_aside[next(iter(self._put_aside))]
+        self._blocks[index:] = [self._block_again(message) for message in messages]
         self._empty = not self._blocks
         if self._cursor is not None and self._cursor.block not in self._blocks[:index]:
             self._cursor = Item(self._blocks[index]) if index < len(self._blocks) else None
@@ -251,6 +262,14 @@ class Transcript(ScrollView, can_focus=True):
         if siblings is None or len(siblings.ids) < 2:
             return None
         return siblings.index + 1, len(siblings.ids)
+
+    def _block_again(self, message: Message) -> MessageBlock:
+        """The block put aside for ``message`` if it still shows it as it is, else a new one."""
+        block = self._put_aside.pop(message.id, None)
+        if block is None or block.message != message:
+            return self._block_for(message)
+        block.set_branch(self._branch_of(message))
+        return block
 
     def _block_for(self, message: Message) -> MessageBlock:
         block = MessageBlock(message)
