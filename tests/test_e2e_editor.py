@@ -48,6 +48,7 @@ def test_ctrl_e_suspends_runs_the_editor_in_the_terminal_and_resumes_with_its_te
     terminal.launch(f"{executable} --db {tmp_path / 'history.db'}", env)
     terminal.wait_for("Enter to send")
     terminal.type("draft")
+    terminal.wait_for("▊ draft")  # in the prompt before the editor is asked for
     terminal.keys("C-e")
     screen = terminal.wait_for("FAKE-EDITOR-OPEN on draft")
     assert "New conversation" not in screen  # the app let go of the terminal
