@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from foundry_tui.core.models import MessageRole, MessageStatus
+from foundry_tui.store import Store
 from foundry_tui.ui.app import make_app
+from foundry_tui.ui.widgets.history import ConversationList
 from foundry_tui.ui.widgets.message_block import MessageBlock
 from foundry_tui.ui.widgets.transcript import Item, Transcript
 from tests.helpers import (
+    chat_ready,
     offset_of,
     press_keys,
     send,
@@ -23,6 +26,8 @@ from tests.helpers import (
     write_config,
 )
 from tests.responses_server import ResponsesServer
+from tests.test_branches_places import two_branches
+from tests.test_history import NoBackend, config_for
 
 
 async def keys(pilot: Any, *pressed: str, until: Any, what: str = "") -> None:
@@ -193,3 +198,36 @@ async def test_a_click_on_the_arrows_switches_branches(
             MessageRole.USER,
             MessageRole.ASSISTANT,
         ]
+
+
+async def test_a_selected_message_s_other_branch_is_rendered_before_the_switch(
+    tmp_path: Path,
+) -> None:
+    """Selecting a message with siblings reads and renders its other branch ahead (here,
+    never shown before: the conversation was just opened); the switch then shows that very
+    block, its Markdown already rendered."""
+    config = config_for(tmp_path)
+    with Store.open(config.db_path) as store:
+        two_branches(store)  # "Lions, please" shown; "Zebras, please" beside it
+    app = make_app(config, backend_factory=lambda profile: NoBackend())  # type: ignore[arg-type,return-value]
+    async with app.run_test(size=(100, 36)) as pilot:
+        await wait_until(pilot, lambda: chat_ready(app), what="chat")
+        listed = app.screen.query_one(ConversationList)
+        await wait_until(pilot, lambda: listed.option_count == 1, what="the history")
+        listed.focus()
+        listed.highlighted = 0
+        await pilot.press("enter")
+        transcript = app.screen.query_one(Transcript)
+        await wait_until(pilot, lambda: "‹ 2/2 ›" in visible_text(transcript), what="2/2")
+        assert transcript.put_aside() == []
+        await pilot.press("ctrl+up", "up")  # the reply, then its prompt: "‹ 2/2 ›"
+        width = transcript.scrollable_content_region.width
+
+        def ahead() -> list[MessageBlock]:
+            return [b for b in transcript.put_aside() if b.message.text == "Zebras, please"]
+
+        await wait_until(pilot, lambda: bool(ahead()), what="the other branch rendered ahead")
+        [waiting] = ahead()
+        assert waiting.rendered_at(width)
+        await keys(pilot, "left", until=lambda: texts(app)[-1] == "Zebras have stripes.")
+        assert transcript.blocks[-2] is waiting

@@ -165,6 +165,11 @@ def first_request(prompt: str, *, stateless: bool, omit: Collection[str] = ()) -
     )
 
 
+# How many messages of another branch `branch_preview` reads: more than a screen shows
+# where the branches part.
+PREVIEW_MESSAGES = 12
+
+
 @dataclass(frozen=True)
 class TurnStarted:
     user: Message
@@ -339,6 +344,20 @@ class ChatSession:
         if [message.id for message in tail] != ids[common:]:  # written to meanwhile
             return await self.transcript()
         return [*shown[:common], *tail]
+
+    async def branch_preview(
+        self, message_id: str, shown: Sequence[Message], limit: int = PREVIEW_MESSAGES
+    ) -> list[Message]:
+        """The first ``limit`` messages a switch to ``message_id`` would show after what it
+        shares with ``shown``; moves nothing (the screen renders them ahead of the switch)."""
+        tree = await self.tree()
+        if message_id not in tree:
+            return []
+        ids = tree.path_to(tree.newest_leaf_under(message_id))
+        common = 0
+        while common < min(len(ids), len(shown)) and shown[common].id == ids[common]:
+            common += 1
+        return await _in_thread(self.store.messages, ids[common : common + limit])
 
     def _head_is(self, message_id: str) -> None:
         """Keeps ``conversation.head_message_id`` as the store has it, after the session

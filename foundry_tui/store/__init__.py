@@ -533,6 +533,16 @@ class Store:
             row = store_reads.all_messages_json(conn, conversation_id)
             return store_reads.with_attachments(conn, store_reads.messages_from_json(row, conn))
 
+    def messages(self, message_ids: Sequence[str]) -> list[Message]:
+        """The messages with these ids (a few: one statement each), in that order; an id
+        no message has is left out."""
+        found: list[Message] = []
+        for message_id in message_ids:
+            message = self.get_message(message_id)
+            if message is not None:
+                found.append(message)
+        return found
+
     def tree(self, conversation_id: str) -> list[tuple[str, str | None]]:
         """(id, parent_id) of every message of the conversation, oldest first."""
         with self._read() as conn:

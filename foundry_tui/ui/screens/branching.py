@@ -80,6 +80,25 @@ class Branching:
             self.transcript.select_message(new.id)
             self.refresh()
 
+    def render_ahead(self, message: Message) -> None:
+        """``message``'s other branches are read and rendered while the user looks at it,
+        so a switch to one of them only has to draw it (its Markdown rendered already)."""
+        turns = self.screen.turns
+        siblings = self.transcript.branches_of(message)
+        if turns is None or siblings is None:
+            return
+
+        async def read() -> None:
+            for sibling in siblings.ids:
+                if sibling == message.id:
+                    continue
+                preview = await turns.session.branch_preview(sibling, turns.path)
+                if self.screen.turns is not turns:
+                    return
+                self.transcript.render_ahead(preview)
+
+        self.screen.run_worker(read(), group="branch-ahead", exclusive=True, exit_on_error=False)
+
     def switch(self, message: Message, step: int) -> None:
         """Shows the sibling ``step`` places from ``message`` and the branch under it."""
         siblings = self.transcript.branches_of(message)

@@ -410,6 +410,10 @@ class ChatScreen(Screen[None]):
     def _switch_branch(self, event: Transcript.SwitchBranch) -> None:
         self.branching.switch(event.message, event.step)
 
+    @on(Transcript.BranchesInView)
+    def _branches_in_view(self, event: Transcript.BranchesInView) -> None:
+        self.branching.render_ahead(event.message)
+
     @on(Transcript.EditPrompt)
     def _edit_prompt(self, event: Transcript.EditPrompt) -> None:
         self.branching.start_edit(event.message)

@@ -172,6 +172,13 @@ class Transcript(ScrollView, can_focus=True):
             super().__init__()
             self.message = message
 
+    class BranchesInView(TextualMessage):
+        """``message``, which has siblings, was selected: a switch may follow."""
+
+        def __init__(self, message: Message) -> None:
+            super().__init__()
+            self.message = message
+
     class Leave(TextualMessage):
         """The user is done in the transcript (Escape): back to the prompt."""
 
@@ -262,6 +269,27 @@ class Transcript(ScrollView, can_focus=True):
         if siblings is None or len(siblings.ids) < 2:
             return None
         return siblings.index + 1, len(siblings.ids)
+
+    def render_ahead(self, messages: Sequence[Message]) -> None:
+        """Renders blocks for ``messages`` (of a branch not shown) and puts them aside, so
+        a switch to that branch shows them without rendering their Markdown then."""
+        width = self._text_width()
+        if width <= 0:
+            return
+        renderer = self._line_renderer()
+        for message in messages:
+            if message.id in self._put_aside or self.view_for(message.id) is not None:
+                continue
+            block = self._block_for(message)
+            block.render(width, renderer)
+            self._put_aside[message.id] = block
+        while len(self._put_aside) > PUT_ASIDE_BLOCKS:
+            del self._put_aside[next(iter(self._put_aside))]
+
+    def put_aside(self) -> list[MessageBlock]:
+        """The blocks kept rendered for messages not shown (rendered ahead, or taken off
+        by a switch), oldest first."""
+        return list(self._put_aside.values())
 
     def _block_again(self, message: Message) -> MessageBlock:
         """The block put aside for ``message`` if it still shows it as it is, else a new one."""
@@ -433,6 +461,8 @@ class Transcript(ScrollView, can_focus=True):
         self._cursor = item
         if item is not None and scroll:
             self._scroll_into_view(item)
+        if item is not None and item.block.message.id in self._branches:
+            self.post_message(self.BranchesInView(item.block.message))
         self.refresh()
         self.refresh_bindings()
 
