@@ -115,9 +115,10 @@ class Conversations:
         messages = await session.transcript(newest=OPENING_MESSAGES)
         turns.add_older(messages)
         await transcript.show(messages)
-        # Focused as soon as the conversation shows: keys typed from then on are the
-        # prompt's, not the history list's, while the rest below is read.
-        screen.query_one(PromptInput).focus()
+        # Focused once the conversation is on screen (not before its frame: the focus
+        # change would delay it), not after the rest is read: keys typed from then on
+        # are the prompt's, not the history list's.
+        screen.call_after_refresh(screen.query_one(PromptInput).focus)
         if len(messages) == OPENING_MESSAGES:
             everything = await session.transcript()
             if turns is not screen.turns:
