@@ -132,6 +132,8 @@ class Conversations:
             messages = everything
         screen.branching.refresh()
         self.archived = await screen.workspace.is_archived(session.conversation.id)
+        if not self._still_showing(turns):
+            return
         screen.show_settings(session.conversation.settings)
         screen.refresh_bindings()
         status = screen.query_one(StatusLine)
@@ -139,11 +141,19 @@ class Conversations:
         status.last_status = last_reply.status if last_reply else None
         status.last_usage = last_reply.usage if last_reply else None
         status.show_timing(last_reply)
-        status.conversation_usage = await session.usage()
+        usage = await session.usage()
+        if not self._still_showing(turns):
+            return
+        status.conversation_usage = usage
         show_mode(status, turns.next_mode)
         self.show_title()
         if messages:
             screen.check_server(turns)
+
+    def _still_showing(self, turns: Turns) -> bool:
+        """After a wait: whether this conversation is still the one the screen shows, on a
+        screen still in the app (another was opened meanwhile, or the app is quitting)."""
+        return turns is self.screen.turns and self.screen.is_attached
 
     async def check_server(self, turns: Turns) -> None:
         screen = self.screen
