@@ -365,6 +365,43 @@ async def test_resume_rebuilds_conversation_from_response_id(
         assert len(store.transcript(summary.id)) == 6
 
 
+async def test_prompt_sent_while_opening_goes_with_the_conversations_settings(
+    tmp_path: Path, server: ResponsesServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prompt takes keys as soon as a reopened conversation is on screen; a prompt sent
+    then, before the rest of the opening has been read, goes with the conversation's
+    instructions, not the sidebar's defaults."""
+    import asyncio
+
+    import openai
+
+    from foundry_tui.core.workspace import Workspace
+
+    client = openai.AsyncOpenAI(base_url=server.base_url, api_key=TEST_KEY, max_retries=0)
+    first = await client.responses.create(
+        model="gpt-4o", input="remote one", instructions="Be kind."
+    )
+    await client.close()
+    rest_of_opening = asyncio.Event()
+    is_archived = Workspace.is_archived
+
+    async def held_is_archived(self: Workspace, conversation_id: str) -> bool:
+        await rest_of_opening.wait()
+        return await is_archived(self, conversation_id)
+
+    monkeypatch.setattr(Workspace, "is_archived", held_is_archived)
+    config = write_config(tmp_path, server.base_url)
+    app = make_app(config, resume=first.id)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await start_chat(app, pilot)
+        await wait_until(pilot, lambda: len(replies(app)) == 1, what="rebuilt transcript")
+        await send(pilot, app, "local two")
+        rest_of_opening.set()
+        await pilot.pause()
+    assert server.created()[-1]["previous_response_id"] == first.id
+    assert server.created()[-1]["instructions"] == "Be kind."
+
+
 async def test_delete_asks_for_confirmation(tmp_path: Path, server: ResponsesServer) -> None:
     from foundry_tui.ui.screens.dialogs import ConfirmScreen
     from foundry_tui.ui.widgets.history import ConversationList

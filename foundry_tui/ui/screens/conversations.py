@@ -115,6 +115,9 @@ class Conversations:
         messages = await session.transcript(newest=OPENING_MESSAGES)
         turns.add_older(messages)
         await transcript.show(messages)
+        # The conversation's settings before the prompt takes keys: a prompt sent at once
+        # goes with them, not with whatever the sidebar held.
+        screen.show_settings(session.conversation.settings)
         # Focused once the conversation is on screen (not before its frame: the focus
         # change would delay it), not after the rest is read: keys typed from then on
         # are the prompt's, not the history list's.
@@ -134,7 +137,6 @@ class Conversations:
         self.archived = await screen.workspace.is_archived(session.conversation.id)
         if not self._still_showing(turns):
             return
-        screen.show_settings(session.conversation.settings)
         screen.refresh_bindings()
         status = screen.query_one(StatusLine)
         last_reply = next((m for m in reversed(messages) if m.role == MessageRole.ASSISTANT), None)
