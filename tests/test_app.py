@@ -402,6 +402,43 @@ async def test_prompt_sent_while_opening_goes_with_the_conversations_settings(
     assert server.created()[-1]["instructions"] == "Be kind."
 
 
+async def test_focus_moved_as_a_conversation_opens_is_not_taken_back(
+    tmp_path: Path, server: ResponsesServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a conversation focuses the prompt after its first frame, unless the user
+    has moved the focus by then (Ctrl+Up to the messages, a click): that move stands."""
+    from foundry_tui.core.models import GenerationSettings
+    from foundry_tui.ui.widgets.transcript import Transcript
+
+    config = write_config(tmp_path, server.base_url)
+    with Store.open(config.db_path) as store:
+        conversation = store.create_conversation(
+            profile="local", settings=GenerationSettings(model="gpt-4o")
+        )
+        store.add_message(
+            conversation_id=conversation.id,
+            role=MessageRole.USER,
+            text="question",
+            status=MessageStatus.COMPLETED,
+        )
+    show = Transcript.show
+
+    async def shown_then_focused(self: Transcript, messages: list[object]) -> None:
+        await show(self, messages)  # type: ignore[arg-type]
+        if messages:
+            self.focus()  # the user's move, before the frame is drawn
+
+    monkeypatch.setattr(Transcript, "show", shown_then_focused)
+    app = make_app(config, resume=conversation.id)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await start_chat(app, pilot)
+        await wait_until(pilot, lambda: len(shown(app)) == 1, what="transcript")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.focused is screen.query_one(Transcript)
+
+
 async def test_delete_asks_for_confirmation(tmp_path: Path, server: ResponsesServer) -> None:
     from foundry_tui.ui.screens.dialogs import ConfirmScreen
     from foundry_tui.ui.widgets.history import ConversationList
@@ -671,7 +708,7 @@ async def test_long_conversation_opens_at_the_newest_and_scrolls_to_the_first(
         width = transcript.scrollable_content_region.width
         rendered = [block for block in shown(app) if block.rendered_at(width)]
         assert 0 < len(rendered) < 20
-        await app.workers.wait_for_complete()  # opening ends by focusing the prompt
+        await app.workers.wait_for_complete()  # the opening has read everything
         transcript.focus()
         await pilot.press("home")
         await wait_until(pilot, lambda: "question 0" in visible_text(transcript), what="oldest")

@@ -30,6 +30,8 @@ from foundry_tui.ui.widgets.status import StatusLine
 from foundry_tui.ui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from foundry_tui.ui.screens.chat import ChatScreen
 
 # How many of its newest messages a conversation opens with; the rest follow at once.
@@ -121,7 +123,7 @@ class Conversations:
         # Focused once the conversation is on screen (not before its frame: the focus
         # change would delay it), not after the rest is read: keys typed from then on
         # are the prompt's, not the history list's.
-        screen.call_after_refresh(screen.query_one(PromptInput).focus)
+        screen.call_after_refresh(self._focus_prompt, turns, screen.focused)
         if len(messages) == OPENING_MESSAGES:
             everything = await session.transcript()
             if turns is not screen.turns:
@@ -151,6 +153,12 @@ class Conversations:
         self.show_title()
         if messages:
             screen.check_server(turns)
+
+    def _focus_prompt(self, turns: Turns, focused_when_shown: Widget | None) -> None:
+        """The prompt takes the focus, unless the user has moved it since the conversation
+        was shown (a key or a click in the first frame is theirs to keep)."""
+        if self._still_showing(turns) and self.screen.focused is focused_when_shown:
+            self.screen.query_one(PromptInput).focus()
 
     def _still_showing(self, turns: Turns) -> bool:
         """After a wait: whether this conversation is still the one the screen shows, on a
