@@ -27,7 +27,8 @@ request with the same ``prompt_cache_key`` (its input and its reply), are
 ``input_tokens_details.cached_tokens``. Reasoning tokens are 0.
 
 Out-of-process users (the tmux test) can steer a running server through
-``POST /_control/{inject,reply,tps,expire,reset}`` with a JSON body (see ``_control``).
+``POST /_control/{inject,reply,tps,expire,reset,received}`` with a JSON body (see
+``_control``).
 """
 
 from __future__ import annotations
@@ -619,6 +620,8 @@ class ResponsesServer(ThreadedServer):
         self.port: int | None = None
 
         self.requests: list[RecordedRequest] = []
+        #: monotonic time at which each POST /responses body had been read and parsed
+        self.creates_read: list[float] = []
         self.stored: dict[str, dict[str, Any]] = {}
         self.schema_errors: list[str] = []
 
@@ -712,6 +715,7 @@ class ResponsesServer(ThreadedServer):
             self._replies.clear()
             self.schema_errors.clear()
             self._cache_prefixes.clear()
+            self.creates_read.clear()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -1336,6 +1340,9 @@ class ResponsesServer(ThreadedServer):
     # -- handlers -----------------------------------------------------------------------
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
+        # On the system-wide monotonic clock: a benchmark in another process compares it
+        # with the times it saw the terminal change.
+        self.creates_read.append(time.monotonic())
         body = request[_JSON]
         if not isinstance(body, dict):
             return self._error(
@@ -1985,7 +1992,8 @@ class ResponsesServer(ThreadedServer):
         return self._json(request, self._model_obj(mid))
 
     async def _control(self, request: web.Request) -> web.StreamResponse:
-        """Out-of-process steering: inject / reply / tps / expire / reset."""
+        """Out-of-process steering: inject / reply / tps / expire / reset, and ``received``:
+        the monotonic times at which each create's body had been read."""
         action = request.match_info["action"]
         raw = request[_JSON]
         body: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -2005,6 +2013,8 @@ class ResponsesServer(ThreadedServer):
                     self.expire_all()
             elif action == "reset":
                 self.reset()
+            elif action == "received":
+                return web.json_response({"ok": True, "creates_read": list(self.creates_read)})
             else:
                 return web.json_response(
                     {"ok": False, "error": f"unknown action {action}"}, status=404

@@ -716,10 +716,20 @@ async def test_control_endpoint(server: ResponsesServer, client: openai.AsyncOpe
     )
     assert status == 200
     await raw_request("POST", f"{server.url}/_control/reply", {"text": "controlled"})
+    before = time.monotonic()
     with pytest.raises(openai.InternalServerError):
         await client.responses.create(model="gpt-4o", input="x")
     assert (await client.responses.create(model="gpt-4o", input="x")).output_text == "controlled"
+    after = time.monotonic()
     assert all(not r.path.startswith("/_control") for r in server.requests)
+    # When each create's body had been read, on the system-wide monotonic clock.
+    status, _, raw = await raw_request("POST", f"{server.url}/_control/received", {})
+    assert status == 200
+    first, second = json.loads(raw)["creates_read"]
+    assert before <= first <= second <= after
+    await raw_request("POST", f"{server.url}/_control/reset", {})
+    _, _, raw = await raw_request("POST", f"{server.url}/_control/received", {})
+    assert json.loads(raw)["creates_read"] == []
 
 
 def test_cli_ready_line_and_sigterm():
