@@ -399,16 +399,19 @@ class FoundryApp(App[None]):
     def import_client_library(self) -> None:
         """`import openai` costs ~0.5 s, Markdown rendering ~0.1 s: both are imported after
         the first frame, off the UI loop; only then is the endpoint asked for its models."""
-        from foundry_tui.backend.client import warm_up_client_library
-        from foundry_tui.store import warm_up_access_layer
-        from foundry_tui.ui.widgets.message_block import warm_up_rendering
+        from foundry_tui.ui.paste_gate import imports_yield_to_pastes
 
         try:
-            warm_up_rendering()
-            warm_up_client_library()
-            warm_up_access_layer()
-            if self.backend is not None:
-                self.backend.warm_up()
+            with imports_yield_to_pastes():
+                from foundry_tui.backend.client import warm_up_client_library
+                from foundry_tui.store import warm_up_access_layer
+                from foundry_tui.ui.widgets.message_block import warm_up_rendering
+
+                warm_up_rendering()
+                warm_up_client_library()
+                warm_up_access_layer()
+                if self.backend is not None:
+                    self.backend.warm_up()
         finally:
             settle_memory()
 

@@ -29,6 +29,7 @@ from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
 from foundry_tui.core.text import sanitize
+from foundry_tui.ui.paste_gate import paste_ended, paste_started
 
 ESC = "\x1b"
 # Bytes read from the terminal at a time (Textual reads 4 KB): a big paste arrives in fewer
@@ -100,6 +101,7 @@ class PasteParser(XTermParser):
         self._timeout_time = None
         self._sequence = ""
         self._pasting = True
+        paste_started()
 
     def _read_paste(self, data: str, position: int) -> int:
         """Takes paste text from ``data[position:]``; returns where reading goes on."""
@@ -114,6 +116,7 @@ class PasteParser(XTermParser):
         self._pasted.append(text[:end])
         self._held = ""
         self._pasting = False
+        paste_ended()
         return position + end + len(BRACKETED_PASTE_END) - len(held)
 
     def _paste_done(self) -> events.Paste:
@@ -121,6 +124,7 @@ class PasteParser(XTermParser):
         self._pasted.clear()
         self._held = ""
         self._pasting = False
+        paste_ended()
         return events.Paste(sanitize(text))
 
 
