@@ -392,3 +392,37 @@ async def test_escape_after_the_replies_closes_even_from_a_column(
             lambda: bool(shown(app)) and shown(app)[-1].message.text == "gpt-4o says: Then close",
             what="the first column's reply in the chat",
         )
+
+
+async def test_a_compared_prompt_that_could_not_be_saved_goes_back_to_the_prompt_box(
+    tmp_path: Path, server: ResponsesServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk refuses the prompt: no column runs, the failure is said, and on closing
+    the prompt is back in the box, ahead of what was typed meanwhile."""
+    from foundry_tui.core.models import StorageError
+
+    add_message = Store.add_message
+
+    def refusing(self: Store, **fields: Any) -> Any:
+        if fields.get("text") == "Which is best?":
+            raise StorageError("Could not write to history.db: the disk is full.")
+        return add_message(self, **fields)
+
+    monkeypatch.setattr(Store, "add_message", refusing)
+    app = make_app(write_config(tmp_path, server.base_url))
+    async with app.run_test(size=(150, 40)) as pilot:
+        said = record_notifications(app)
+        compare = await compare_all(pilot, "Which is best?")
+        await wait_until(pilot, lambda: finished(compare), what="the comparison over")
+        await wait_until(
+            pilot, lambda: any("disk is full" in text for text in said), what="the failure said"
+        )
+        compare.query_one("#compare-next", Input).value = "and then"
+        await press_keys(pilot, "escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen), what="the chat")
+        await wait_until(
+            pilot,
+            lambda: app.screen.query_one("#prompt").text == "Which is best?\n\nand then",
+            what="the prompt back in the box",
+        )
+    assert not server.created()  # no column ran without its prompt saved

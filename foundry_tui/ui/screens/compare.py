@@ -121,11 +121,14 @@ class ColumnTranscript(Transcript):
 @dataclass(frozen=True)
 class CompareOutcome:
     """How the compare screen closed: the reply continued with (``chosen``), else the
-    reply shown in its place (``head``); ``next_prompt``: what was typed meanwhile."""
+    reply shown in its place (``head``); ``next_prompt``: what was typed meanwhile;
+    ``unsaved_prompt``: the compared prompt when it could not be saved (it goes back to
+    the prompt box, not lost)."""
 
     chosen: Chosen | None
     head: Message | None
     next_prompt: str
+    unsaved_prompt: str = ""
 
 
 class CompareMessage(TextualMessage, bubble=False):
@@ -515,13 +518,16 @@ class CompareScreen(Screen[CompareOutcome]):
         except LookupError as error:
             self.notify(sanitize(str(error)), severity="warning")
             return
-        self.dismiss(CompareOutcome(chosen, None, self._next_prompt()))
+        self.dismiss(CompareOutcome(chosen, None, self._next_prompt(), self._unsaved_prompt()))
 
     @work(exclusive=True, group="compare-close", exit_on_error=False)
     async def close_unchosen(self) -> None:
         await self._stop_streams()
         head = await self.comparison.settle_unchosen()
-        self.dismiss(CompareOutcome(None, head, self._next_prompt()))
+        self.dismiss(CompareOutcome(None, head, self._next_prompt(), self._unsaved_prompt()))
 
     def _next_prompt(self) -> str:
         return self.query_one("#compare-next", Input).value
+
+    def _unsaved_prompt(self) -> str:
+        return self.prompt if self.comparison.user is None else ""

@@ -101,7 +101,14 @@ class Comparing:
                 "No reply chosen: the first answer is shown; the others stay as branches.",
                 title="Compare",
             )
+        # The compared prompt if it could not be saved, then what was typed meanwhile:
+        # into the prompt box, in front of anything it holds, so nothing typed is lost.
+        wanted = "\n\n".join(text for text in (outcome.unsaved_prompt, outcome.next_prompt) if text)
         prompt_box = screen.query_one(PromptInput)
-        if outcome.next_prompt and not prompt_box.text.strip():
-            prompt_box.text = outcome.next_prompt
+        if not wanted:
+            return
+        if prompt_box.text.strip():
+            prompt_box.put_back(f"{wanted}\n\n")
+        else:
+            prompt_box.text = wanted
             prompt_box.move_cursor(prompt_box.document.end)
