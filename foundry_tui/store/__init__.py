@@ -79,6 +79,10 @@ from foundry_tui.store.rows import (
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+# A kept file no prompt names is swept once it is this old (seconds): long past any send
+# that copied it in and is about to save its prompt.
+UNLINKED_FILE_AGE = 24 * 3600
+
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
     "ROOT",
@@ -558,6 +562,29 @@ class Store:
         """Prompts sent in other conversations, newest first (for recalling them)."""
         with self._read():
             return store_reads.recent_prompts(self._db, exclude_conversation, limit)
+
+    def sweep_unlinked_files(self, *, min_age: float = UNLINKED_FILE_AGE) -> int:
+        """Deletes the kept files no prompt names that were last written over ``min_age``
+        seconds ago, and the temporary files of copies that never ended: what a prompt
+        that could not be saved, or a crash between copying a file in and saving its
+        prompt, left behind. Returns how many went; recent ones may be about to be named."""
+        import time
+
+        try:
+            hashes, leftovers = self.files.stale(time.time() - min_age)
+        except OSError:
+            return 0
+        unlinked: list[str] = []
+        if hashes:
+            # Under the lock that links new prompts to kept files.
+            with self._read("read the attachments of") as conn:
+                linked = store_reads.linked_hashes(conn, hashes)
+                unlinked = [sha256 for sha256 in hashes if sha256 not in linked]
+                self.files.remove(unlinked)
+        for leftover in leftovers:
+            with suppress(OSError):
+                leftover.unlink()
+        return len(unlinked) + len(leftovers)
 
     def mark_interrupted(self) -> int:
         """At start-up: every PENDING assistant message becomes INTERRUPTED."""

@@ -80,6 +80,29 @@ class AttachmentFiles:
         """The kept bytes; FileNotFoundError when they are gone."""
         return self.path_of(sha256).read_bytes()
 
+    def stale(self, written_before: float) -> tuple[list[str], list[Path]]:
+        """The kept files (their hashes) and the temporary files a copy left behind, last
+        written before ``written_before`` (a ``time.time()``)."""
+        hashes: list[str] = []
+        leftovers: list[Path] = []
+        try:
+            folders = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return hashes, leftovers
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                if folder.name.startswith(".incoming-"):
+                    if folder.stat().st_mtime < written_before:
+                        leftovers.append(Path(folder.path))
+                    continue
+                if len(folder.name) != 2 or not folder.is_dir(follow_symlinks=False):
+                    continue
+                for file in os.scandir(folder.path):
+                    with contextlib.suppress(OSError):
+                        if _SHA256.fullmatch(file.name) and file.stat().st_mtime < written_before:
+                            hashes.append(file.name)
+        return hashes, leftovers
+
     def remove(self, hashes: Iterable[str]) -> None:
         """Deletes these files (those already gone are no error) and any folder left empty."""
         for sha256 in hashes:
@@ -109,6 +132,9 @@ class AttachmentFiles:
             target = self.path_of(sha256)
             if target.exists():
                 os.unlink(temporary)
+                # Kept afresh: a sweep of files no prompt names (Store.sweep_unlinked_files)
+                # leaves recent ones alone, and this one is about to be named.
+                os.utime(target)
             else:
                 target.parent.mkdir(mode=0o700, exist_ok=True)
                 os.replace(temporary, target)

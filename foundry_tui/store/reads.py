@@ -385,3 +385,16 @@ def with_attachments(conn: sqlite3.Connection, messages: list[Message]) -> list[
         replace(message, attachments=found[message.id]) if message.id in found else message
         for message in messages
     ]
+
+
+def linked_hashes(conn: sqlite3.Connection, hashes: list[str]) -> set[str]:
+    """Those of ``hashes`` an attachment row names (a prompt links them)."""
+    found: set[str] = set()
+    for start in range(0, len(hashes), 500):  # under SQLite's limit on parameters
+        chunk = hashes[start : start + 500]
+        rows = conn.execute(
+            f"SELECT sha256 FROM attachments WHERE sha256 IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+        found.update(row[0] for row in rows)
+    return found

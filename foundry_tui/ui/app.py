@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed, WorkerState
 
 from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config
-from foundry_tui.core.logs import report_bug
+from foundry_tui.core.logs import get_logger, report_bug
 from foundry_tui.core.models import EndpointKind, Profile, StorageError
 from foundry_tui.core.text import one_line, sanitize
 from foundry_tui.ui.messages import BackendProgress, HistoryUnusable, ModelsListed
@@ -345,7 +345,20 @@ class FoundryApp(App[None]):
         store = await asyncio.to_thread(_open_store, path)
         self.store = store
         await asyncio.to_thread(store.mark_interrupted)
+        self.sweep_unlinked_files(store)
         return store
+
+    @work(thread=True, group="tidy", exit_on_error=False)
+    def sweep_unlinked_files(self, store: Store) -> None:
+        """Files copied in for prompts that were never saved go, a day later (a read of
+        the attachments folder, off the UI loop)."""
+        try:
+            swept = store.sweep_unlinked_files()
+        except StorageError as error:
+            get_logger(__name__).warning("attachments not swept: %s", error)
+            return
+        if swept:
+            get_logger(__name__).info("swept %d attachment files no prompt names", swept)
 
     @on(HistoryUnusable)
     async def _history_unusable(self, event: HistoryUnusable) -> None:
