@@ -48,6 +48,7 @@ from foundry_tui.core.models import (
     BackendEvent,
     EndpointKind,
     ErrorKind,
+    FetchedFile,
     GenerationSettings,
     InputMessage,
     InputMessages,
@@ -89,6 +90,34 @@ def _text_of(content: object) -> str:
             if kind in ("input_text", "output_text", "text") and isinstance(text, str):
                 parts.append(text)
     return "\n".join(parts)
+
+
+def _files_of(content: object) -> tuple[FetchedFile, ...]:
+    """The image and file parts of a prompt's content, as the server listed them."""
+    if not isinstance(content, list):
+        return ()
+    files: list[FetchedFile] = []
+    for part in content:
+        kind = getattr(part, "type", None)
+        if kind == "input_image":
+            url = getattr(part, "image_url", None) or getattr(part, "file_id", None)
+            files.append(
+                FetchedFile(f"image-{len(files) + 1}", url if isinstance(url, str) else "")
+            )
+        elif kind == "input_file":
+            name = getattr(part, "filename", None)
+            url = (
+                getattr(part, "file_data", None)
+                or getattr(part, "file_id", None)
+                or getattr(part, "file_url", None)
+            )
+            files.append(
+                FetchedFile(
+                    name if isinstance(name, str) and name else f"file-{len(files) + 1}",
+                    url if isinstance(url, str) else "",
+                )
+            )
+    return tuple(files)
 
 
 async def _drain(stream: AsyncIterator[object]) -> None:
@@ -499,9 +528,11 @@ class Backend:
             role = getattr(item, "role", None)
             if role not in ("user", "assistant"):
                 continue
-            text = _text_of(getattr(item, "content", None))
-            if text:
-                messages.append(InputMessage(MessageRole(role), text))
+            content = getattr(item, "content", None)
+            text = _text_of(content)
+            files = _files_of(content) if role == "user" else ()
+            if text or files:
+                messages.append(InputMessage(MessageRole(role), text, fetched_files=files))
         return messages
 
     async def _ignores_order(self, response_id: str, first: object) -> bool:

@@ -27,6 +27,7 @@ __all__ = [
     "check_file",
     "check_together",
     "data_url",
+    "decoded_data_url",
     "describe",
     "hashed_data_url",
     "human_size",
@@ -203,3 +204,21 @@ def base64_text(data: bytes) -> str:
         binascii.b2a_base64(view[start : start + _ENCODE_CHUNK], newline=False).decode("ascii")
         for start in range(0, len(view), _ENCODE_CHUNK)
     )
+
+
+def decoded_data_url(url: str) -> tuple[str, bytes] | None:
+    """The bytes of a base64 ``data:`` URL and the media type their first bytes announce
+    (among those the API takes); None for anything else. Decodes the whole URL: call it
+    in a thread."""
+    import base64
+    import binascii
+
+    head, comma, _ = url[:200].partition(",")
+    if not comma or not head.startswith("data:") or not head.endswith(";base64"):
+        return None
+    try:
+        data = base64.b64decode(url[len(head) + 1 :], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    media_type = sniff_media_type(data[:_SNIFF_BYTES])
+    return None if media_type is None else (media_type, data)

@@ -259,6 +259,16 @@ class RetrievedResponse:
 
 
 @dataclass(frozen=True)
+class FetchedFile:
+    """An image or file part of a prompt as the server lists it (`input_items.list`):
+    ``url`` is its data URL when the server gave the bytes back, else whatever stood in
+    their place (a file id, a web URL), or "". Untrusted, like all the server says."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
 class InputMessage:
     """One message of a response's input (from `input_items.list`) or of a replay."""
 
@@ -271,6 +281,8 @@ class InputMessage:
     # order: encoded off the UI loop before the request is built (core/attachments.py).
     # Left out of equality and repr: megabytes that say nothing a log needs.
     attachment_data: tuple[EncodedFile, ...] = field(default=(), compare=False, repr=False)
+    # A rebuilt prompt's images and files, as the server listed them (kept when saved).
+    fetched_files: tuple[FetchedFile, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,13 +26,14 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection,
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
 from foundry_tui.core.attachments import (
     AttachmentRejected,
     FileToAttach,
     check_together,
     data_url,
+    decoded_data_url,
     describe,
     hashed_data_url,
 )
@@ -55,6 +56,7 @@ from foundry_tui.core.models import (
     Conversation,
     EncodedFile,
     ErrorKind,
+    FetchedFile,
     GenerationSettings,
     InputMessage,
     InputMessages,
@@ -1156,7 +1158,7 @@ async def import_from_server(
     ]
     last = chain[-1]
     settings = GenerationSettings(model=last.model or "", instructions=last.instructions)
-    return await _in_thread(_save_imported, store, profile, settings, chain, fresh)
+    return await _in_thread(_save_imported, store, profile, settings, chain, fresh, told)
 
 
 def _shown(response_id: str) -> str:
@@ -1211,16 +1213,33 @@ def _save_imported(
     settings: GenerationSettings,
     chain: list[RetrievedResponse],
     inputs: list[list[InputMessage]],
+    notes: list[str],
 ) -> Conversation:
     conversation = store.create_conversation(profile=profile, settings=settings)
+    not_rebuilt: list[str] = []
     for response, request_input in zip(chain, inputs, strict=True):
         for item in request_input:
+            text, kept = item.text, []
+            missing = []
+            for fetched in item.fetched_files:
+                attachment = _keep_fetched(store, fetched)
+                if attachment is None:
+                    missing.append(fetched.name)
+                else:
+                    kept.append(attachment)
+            if missing:
+                # In the prompt itself: a replay tells the model, and the transcript the
+                # user, that something went with it.
+                listed = ", ".join(missing)
+                text = f"{text}\n\n[Attached on the server, not rebuilt here: {listed}]".strip()
+                not_rebuilt += missing
             store.add_message(
                 conversation_id=conversation.id,
                 role=item.role,
-                text=item.text,
+                text=text,
                 status=MessageStatus.COMPLETED,
                 model=response.model,
+                attachments=kept,
             )
         reply = store.add_message(
             conversation_id=conversation.id,
@@ -1232,10 +1251,40 @@ def _save_imported(
             response_id=response.id,
         )
         store.update_message(reply.id, response_model=response.model, usage=response.usage)
+    if not_rebuilt:
+        notes.append(
+            f"The server did not give back {len(not_rebuilt)} of the attached images and "
+            "files (it listed a file id or a link in their place): their prompts name them."
+        )
     store.set_server_state(conversation.id, ServerState.LIVE)
     found = store.get_conversation(conversation.id)
     assert found is not None
     return found
+
+
+def _keep_fetched(store: Store, fetched: FetchedFile) -> Attachment | None:
+    """A rebuilt prompt's image or file, kept beside the database; None when the server
+    did not give its bytes back (a file id, a web URL) or they are of no type it takes."""
+    found = decoded_data_url(fetched.url)
+    if found is None:
+        return None
+    media_type, data = found
+    sha256 = store.keep_attachment_bytes(data)
+    name = fetched.name
+    if "." not in name:
+        name = f"{name}.{_EXTENSIONS[media_type]}"
+    return Attachment(sha256=sha256, name=name[:_NAME_CHARS], media_type=media_type, size=len(data))
+
+
+# The file name extension a rebuilt attachment without one gets, by its media type.
+_EXTENSIONS: Final = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "application/pdf": "pdf",
+}
+_NAME_CHARS: Final = 255
 
 
 def _status_of(server_status: str | None) -> MessageStatus:
