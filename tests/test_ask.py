@@ -216,8 +216,16 @@ def test_retries_a_rate_limit_saying_so_on_stderr(
     assert len(server.created()) == 2
 
 
-def test_ctrl_c_saves_the_partial_reply_as_cancelled_and_exits_130(
-    env: dict[str, str], server: ResponsesServer
+@pytest.mark.parametrize(
+    ("signum", "exit_code", "said"),
+    [
+        (signal.SIGINT, 130, b"interrupted"),  # Ctrl+C
+        (signal.SIGTERM, 143, b"terminated"),  # kill, a supervisor stopping the job
+        (signal.SIGHUP, 129, b"hung up"),  # the terminal or the SSH session closed
+    ],
+)
+def test_a_signal_mid_reply_saves_the_partial_reply_as_cancelled_and_exits_128_plus_it(
+    env: dict[str, str], server: ResponsesServer, signum: int, exit_code: int, said: bytes
 ) -> None:
     server.tokens_per_second = 20
     server.queue_reply(" ".join(f"word{i}" for i in range(200)))
@@ -232,10 +240,10 @@ def test_ctrl_c_saves_the_partial_reply_as_cancelled_and_exits_130(
     )
     assert process.stdout is not None
     shown = process.stdout.read(12)  # the reply is streaming
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     rest, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130, stderr
-    assert b"saved as cancelled" in stderr
+    assert process.returncode == exit_code, stderr
+    assert said + b": the partial reply is saved as cancelled" in stderr
     with store_of(env) as store:
         reply = store.transcript(store.list_conversations()[0].id)[-1]
     assert reply.status is MessageStatus.CANCELLED

@@ -24,6 +24,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_SIGNAL_BASE",
     "EXIT_USAGE",
     "UsageError",
     "add_common_options",
@@ -36,6 +37,8 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1  # the server or the model failed the request
 EXIT_USAGE: Final = 2  # a bad flag, config or id: nothing was sent
 EXIT_INTERRUPTED: Final = 130  # Ctrl+C (128 + SIGINT), as a shell reports it
+# Ended by a signal (SIGTERM, SIGHUP): 128 + its number, as a shell reports it.
+EXIT_SIGNAL_BASE: Final = 128
 
 # A message on stderr is cut here: a server's error page can be a megabyte.
 PROBLEM_LIMIT: Final = 2_000

@@ -13,7 +13,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from foundry_tui.commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, say_problem
+from foundry_tui.commands import EXIT_FAILED, EXIT_OK, EXIT_USAGE, say_problem
 from foundry_tui.core.models import (
     Answered,
     ContextTrimmed,
@@ -326,16 +326,16 @@ class ReplyPrinter:
             )
         return None
 
-    def interrupted(self, store: Store | None) -> int:
-        """After Ctrl+C: the session has saved the partial reply as cancelled."""
+    def interrupted(self, store: Store | None, why: str = "interrupted") -> None:
+        """After Ctrl+C or a signal (``why`` says which): the session has saved the
+        partial reply as cancelled."""
         started = self._started
         saved = store.get_message(started.reply.id) if store and started else None
         if saved is not None:
             self._finish_text(saved)
             say_problem(
-                f"interrupted: the partial reply is saved as {saved.status.value} in "
+                f"{why}: the partial reply is saved as {saved.status.value} in "
                 f"conversation {saved.conversation_id}"
             )
         else:
-            say_problem("interrupted")
-        return EXIT_INTERRUPTED
+            say_problem(why)

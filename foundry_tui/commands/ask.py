@@ -15,14 +15,18 @@ screen checks them before anything is saved or sent.
 
 Exit status: 0 done (an incomplete reply too, with a note on stderr), 1 the server or the
 model failed, 2 a bad flag, config, id or attachment (nothing was sent), 130 interrupted
-(Ctrl+C: the partial reply is saved as cancelled, as Escape does in the TUI).
+(Ctrl+C: the partial reply is saved as cancelled, as Escape does in the TUI), 143 after
+SIGTERM and 129 after SIGHUP (a closed terminal or SSH session), the reply saved the same
+way.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
+import signal
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -31,6 +35,7 @@ from foundry_tui.commands import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_SIGNAL_BASE,
     EXIT_USAGE,
     UsageError,
     add_common_options,
@@ -267,6 +272,34 @@ async def _session(args: argparse.Namespace, workspace: Workspace) -> ChatSessio
         raise UsageError(f"no saved conversation with id {target}") from None
 
 
+# What ends `ask` as Ctrl+C does (the partial reply saved), and how stderr says it.
+_SIGNALS: dict[int, str] = {
+    getattr(signal, name): why
+    for name, why in (("SIGTERM", "terminated"), ("SIGHUP", "hung up"))
+    if hasattr(signal, name)  # Windows has no SIGHUP
+}
+
+
+def _end_on_signals() -> list[int]:
+    """Makes SIGTERM and SIGHUP cancel the running turn, as Ctrl+C does, instead of
+    ending the process where it stands (the reply since the last partial save lost).
+    Returns the list the signal's number goes into."""
+    received: list[int] = []
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+
+    def end(signum: int) -> None:
+        if not received and task is not None:
+            received.append(signum)
+            task.cancel()
+
+    for signum in _SIGNALS:
+        # Windows' event loops take no signal handlers.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, end, signum)
+    return received
+
+
 async def _ask(
     args: argparse.Namespace,
     config: AppConfig,
@@ -279,6 +312,7 @@ async def _ask(
     from foundry_tui.core.models import BackendError, ErrorKind, StorageError
     from foundry_tui.core.turns import Turns
 
+    ended_by = _end_on_signals()
     backend = _backend(profile)
     # The HTTP client is built while the history opens and the prompt is saved: both are
     # mostly waiting on SQLite, which lets go of the GIL.
@@ -315,8 +349,12 @@ async def _ask(
     except StorageError as error:
         say_problem(str(error))
         return EXIT_FAILED
-    except asyncio.CancelledError:  # Ctrl+C: the session saved the partial reply
-        return printer.interrupted(store)
+    except asyncio.CancelledError:  # Ctrl+C or a signal: the session saved the partial reply
+        if ended_by:
+            printer.interrupted(store, _SIGNALS[ended_by[0]])
+            return EXIT_SIGNAL_BASE + ended_by[0]
+        printer.interrupted(store)
+        return EXIT_INTERRUPTED
     finally:
         await asyncio.wait({warming})
         await backend.aclose()
