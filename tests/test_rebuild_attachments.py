@@ -25,30 +25,35 @@ def data_url(media_type: str, data: bytes) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
+def image(url: str) -> dict[str, str]:
+    return {"type": "input_image", "image_url": url, "detail": "auto"}
+
+
+async def prompt_with_parts(
+    client: openai.AsyncOpenAI, text: str, *parts: dict[str, str]
+) -> openai.types.responses.Response:
+    """A response to one prompt made of ``text`` and ``parts`` (images, files)."""
+    return await client.responses.create(
+        model="gpt-4o",
+        input=[
+            {"role": "user", "content": [{"type": "input_text", "text": text}, *parts]}  # type: ignore[list-item]
+        ],
+    )
+
+
 async def test_images_and_files_come_back_with_their_prompts(
     server: ResponsesServer, store: Store, backend: Backend
 ) -> None:
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key=TEST_KEY, max_retries=0)
-    first = await client.responses.create(
-        model="gpt-4o",
-        input=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "input_text", "text": "look at these"},
-                    {
-                        "type": "input_image",
-                        "image_url": data_url("image/png", PNG),
-                        "detail": "auto",
-                    },
-                    {
-                        "type": "input_file",
-                        "filename": "report.pdf",
-                        "file_data": data_url("application/pdf", PDF),
-                    },
-                ],
-            }
-        ],
+    first = await prompt_with_parts(
+        client,
+        "look at these",
+        image(data_url("image/png", PNG)),
+        {
+            "type": "input_file",
+            "filename": "report.pdf",
+            "file_data": data_url("application/pdf", PDF),
+        },
     )
     second = await client.responses.create(
         model="gpt-4o", input="and now?", previous_response_id=first.id
@@ -60,10 +65,14 @@ async def test_images_and_files_come_back_with_their_prompts(
 
     prompts = [m for m in store.transcript(conversation.id) if m.role == MessageRole.USER]
     assert [p.text for p in prompts] == ["look at these", "and now?"]
-    image, pdf = prompts[0].attachments
-    assert (image.name, image.media_type, image.size) == ("image-1.png", "image/png", len(PNG))
+    image_kept, pdf = prompts[0].attachments
+    assert (image_kept.name, image_kept.media_type, image_kept.size) == (
+        "image-1.png",
+        "image/png",
+        len(PNG),
+    )
     assert (pdf.name, pdf.media_type, pdf.size) == ("report.pdf", "application/pdf", len(PDF))
-    assert store.files.read(image.sha256) == PNG
+    assert store.files.read(image_kept.sha256) == PNG
     assert store.files.read(pdf.sha256) == PDF
     assert prompts[1].attachments == ()
     assert notes == []
@@ -73,21 +82,8 @@ async def test_what_the_server_does_not_give_back_is_said(
     server: ResponsesServer, store: Store, backend: Backend
 ) -> None:
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key=TEST_KEY, max_retries=0)
-    only = await client.responses.create(
-        model="gpt-4o",
-        input=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "input_text", "text": "what is this?"},
-                    {
-                        "type": "input_image",
-                        "image_url": "https://example.invalid/cat.png",
-                        "detail": "auto",
-                    },
-                ],
-            }
-        ],
+    only = await prompt_with_parts(
+        client, "what is this?", image("https://example.invalid/cat.png")
     )
     await client.close()
     notes: list[str] = []
