@@ -272,6 +272,13 @@ class Backend:
         building its TLS context (~0.1 s) on the UI loop froze the screen for that long
         when something asked the server before the warm-up had done it (a conversation
         resumed at start is checked at once)."""
+        from foundry_tui.backend.sdk_stream import client_library_warm, warm_up_client_library
+
+        if not client_library_warm():
+            # Sent before the app's warm-up was done: what a first request imports and
+            # builds is done in a thread (waiting for the warm-up's thread if it is at it),
+            # not on the loop, where the screen froze for as long.
+            await asyncio.to_thread(warm_up_client_library)
         if self._client is None:
             return await asyncio.to_thread(self._get_client)
         return self._client

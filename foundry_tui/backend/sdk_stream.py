@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -342,10 +343,39 @@ async def _public(stream: Any, limits: StreamLimits) -> AsyncIterator[Any]:
         yield event
 
 
+_warm_lock = threading.Lock()
+_warm = False
+
+
+def client_library_warm() -> bool:
+    """Whether `warm_up_client_library` has run to its end."""
+    return _warm
+
+
 def warm_up_client_library() -> None:
     """Imports openai and builds its stream-event validators here, in a thread: on the UI
-    loop they cost about 0.5 s and 0.6 s, the first time a reply streams. Best effort."""
+    loop they cost about 0.5 s and 0.6 s, the first time a reply streams. Also imports
+    what the first request would import on the loop (anyio's asyncio backend and its
+    synchronization primitives, loaded lazily). Best effort; runs once, and a second
+    caller waits for the first (Backend calls it in a thread before its first request,
+    in case that comes before the app's warm-up is done)."""
+    global _warm
+    with _warm_lock:
+        if not _warm:
+            _warm_up()
+            _warm = True
+
+
+def _warm_up() -> None:
     try:
+        import anyio
+        import anyio._backends._asyncio
+
+        anyio.Event  # noqa: B018  (a lazy import: its module loads on first access)
+        anyio.Lock  # noqa: B018
+        from foundry_tui.backend.errors import translatable
+
+        translatable()  # imports azure.core's errors, once
         import openai.resources.responses.responses  # noqa: F401
         from openai._models import construct_type
         from openai.types.responses import ResponseStreamEvent
