@@ -156,14 +156,25 @@ class Conversations:
 
     def _focus_prompt(self, turns: Turns, focused_when_shown: Widget | None) -> None:
         """The prompt takes the focus, unless the user has moved it since the conversation
-        was shown (a key or a click in the first frame is theirs to keep)."""
-        if self._still_showing(turns) and self.screen.focused is focused_when_shown:
+        was shown: to the messages (Ctrl+Up), a setting, a click there is theirs to keep.
+        Focus that merely came back to the history list (a dialog closing) or went nowhere
+        is not a move: the prompt takes it."""
+        if not self._still_showing(turns):
+            return
+        focused = self.screen.focused
+        if (
+            focused is None
+            or focused is focused_when_shown
+            or self.screen.query_one(HistoryPanel) in focused.ancestors_with_self
+        ):
             self.screen.query_one(PromptInput).focus()
 
     def _still_showing(self, turns: Turns) -> bool:
         """After a wait: whether this conversation is still the one the screen shows, on a
         screen still in the app (another was opened meanwhile, or the app is quitting)."""
-        return turns is self.screen.turns and self.screen.is_attached
+        # The app stops running before it takes its screens apart (a worker resuming
+        # then would find their widgets gone).
+        return turns is self.screen.turns and self.screen.is_attached and self.screen.app.is_running
 
     async def check_server(self, turns: Turns) -> None:
         screen = self.screen
