@@ -295,3 +295,56 @@ async def test_switching_back_to_a_reply_regenerated_in_this_session_shows_it(
     path = await reopened.switch_to(first.id)
     assert path[-1].id == first.id
     assert store.transcript(turns.session.conversation.id)[-1].id == first.id
+
+
+async def test_a_branch_added_by_another_process_is_seen_by_the_next_switch(
+    turns: Turns, store: Store, tmp_path: Path
+) -> None:
+    """The session keeps the tree it read, and reads it again once a message was added
+    to the conversation, here through a second connection (an `ask --continue`)."""
+    _, first = await play(turns.send("one"))
+    assert await turns.siblings() == {}  # the tree read, and kept
+    conversation_id = turns.session.conversation.id
+    with Store.open(tmp_path / "history.db") as other:
+        sibling = other.add_message(
+            conversation_id=conversation_id,
+            role=MessageRole.ASSISTANT,
+            text="Another answer.",
+            status=MessageStatus.COMPLETED,
+            parent_id=first.parent_id,
+        )
+    assert await turns.siblings() == {first.id: Siblings((first.id, sibling.id), 0)}
+    path = await turns.switch_to(sibling.id)
+    assert texts(path) == ["one", "Another answer."]
+
+
+async def test_a_tree_unchanged_since_it_was_read_is_not_read_again(
+    turns: Turns, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await play(turns.send("one"))
+    _, old = await play(turns.send("two"))
+    _, new = await play(turns.regenerate())
+    reads: list[str] = []
+    read_tree = store.tree
+    monkeypatch.setattr(store, "tree", lambda cid: reads.append(cid) or read_tree(cid))
+    await turns.siblings()
+    assert len(reads) == 1  # the regenerated reply was added since the last read
+    for target in (old.id, new.id, old.id):
+        await turns.switch_to(target)
+        await turns.siblings()
+    assert len(reads) == 1
+    await play(turns.send("three"))
+    assert (await turns.siblings())[old.id] == Siblings((old.id, new.id), 0)
+    assert len(reads) == 2
+
+
+async def test_a_switch_far_up_a_long_branch_reads_its_whole_new_tail(turns: Turns) -> None:
+    """More new messages than are read one by one: the tail is read as the path's newest."""
+    _, first = await play(turns.send("zero"))
+    for n in range(25):
+        await play(turns.send(f"a{n}"))
+    _, other = await play(turns.regenerate(first))
+    path = await turns.switch_to(first.id)
+    assert len(path) == 52 and path[-1].text == "You said: a24"
+    path = await turns.switch_to(other.id)
+    assert [m.id for m in path] == [path[0].id, other.id]

@@ -170,6 +170,9 @@ def first_request(prompt: str, *, stateless: bool, omit: Collection[str] = ()) -
 # How many messages of another branch `branch_preview` reads: more than a screen shows
 # where the branches part.
 PREVIEW_MESSAGES = 12
+# A switch's new messages up to this many are read by id (a statement each, tens of µs);
+# more are read as the path's newest (one statement that walks the whole path, ~2 ms).
+TAIL_READ_ONE_BY_ONE = 40
 
 
 @dataclass(frozen=True)
@@ -271,8 +274,10 @@ class ChatSession:
         self.cancelled_reply: Message | None = None
         # The files of the prompt being sent, encoded as they were kept; used once.
         self._encoded: dict[str, EncodedFile] = {}
+        # The conversation's tree and the version it was read at (see _current_tree).
+        self._tree: tuple[int, Tree] | None = None
         # The head a branch switch moved to and the tree it read: the siblings asked for
-        # next are read from it, not again (see siblings).
+        # next are read from it, without another trip to the store (see siblings).
         self._switched_tree: tuple[str, Tree] | None = None
 
     # -- opening -----------------------------------------------------------------
@@ -305,7 +310,19 @@ class ChatSession:
     # -- branches --------------------------------------------------------------------
 
     async def tree(self) -> Tree:
-        return Tree(await _in_thread(self.store.tree, self.conversation.id))
+        return await _in_thread(self._current_tree)
+
+    def _current_tree(self) -> Tree:
+        """The conversation's tree, read again only when a message was added since (by
+        this session or another process): a 1,000-turn tree takes a few ms to read and
+        build, its version a few µs. Runs off the UI loop."""
+        version = self.store.tree_version(self.conversation.id)
+        known = self._tree
+        if known is not None and known[0] == version:
+            return known[1]
+        tree = Tree(self.store.tree(self.conversation.id))
+        self._tree = (version, tree)
+        return tree
 
     async def siblings(self, path: Sequence[Message]) -> dict[str, Siblings]:
         """The alternatives of each message on ``path`` that has any, by its id."""
@@ -320,32 +337,47 @@ class ChatSession:
         """Shows the branch through ``message_id``: the head moves to the end of that
         branch written to last, and is remembered. Returns the new path, oldest first.
         ``shown``: the path shown now; what the two share is not read again (a 1,000-turn
-        path takes about 0.1 s to read, its new tail a few ms).
+        path takes about 0.1 s to read, its new tail well under a ms).
 
         The server may hold one branch and not another (each chains from its own parent
         reply): whether it holds this one is asked again, or found out on the next send.
         """
-        tree = await self.tree()
+        shown_ids = [message.id for message in shown]
+        # One trip off the UI loop for all of it: each trip costs the loop a wake-up.
+        head, tree, ids, common, tail = await _in_thread(
+            self._switch_in_store, message_id, shown_ids
+        )
+        if head != self.conversation.head_message_id:
+            self._head_is(head)
+            self.conversation = replace(self.conversation, server_state=ServerState.UNKNOWN)
+        self._switched_tree = (head, tree)
+        if common == 0 or tail is None or [message.id for message in tail] != ids[common:]:
+            return await self.transcript()  # nothing shared, or written to meanwhile
+        return [*shown[:common], *tail]
+
+    def _switch_in_store(
+        self, message_id: str, shown_ids: list[str]
+    ) -> tuple[str, Tree, list[str], int, list[Message] | None]:
+        """Moves the head to the newest leaf under ``message_id`` and reads the messages
+        of the new path after what it shares with ``shown_ids`` (None: read it whole)."""
+        tree = self._current_tree()
         if message_id not in tree:
             raise LookupError("That message is not part of this conversation any more.")
         head = tree.newest_leaf_under(message_id)
         if head != self.conversation.head_message_id:
-            await _in_thread(
-                self.store.set_head, self.conversation.id, head, server_state=ServerState.UNKNOWN
-            )
-            self._head_is(head)
-            self.conversation = replace(self.conversation, server_state=ServerState.UNKNOWN)
-        self._switched_tree = (head, tree)
+            self.store.set_head(self.conversation.id, head, server_state=ServerState.UNKNOWN)
         ids = tree.path_to(head)
         common = 0
-        while common < min(len(ids), len(shown)) and shown[common].id == ids[common]:
+        while common < min(len(ids), len(shown_ids)) and shown_ids[common] == ids[common]:
             common += 1
+        new = ids[common:]
         if common == 0:
-            return await self.transcript()
-        tail = await self.transcript(newest=len(ids) - common) if common < len(ids) else []
-        if [message.id for message in tail] != ids[common:]:  # written to meanwhile
-            return await self.transcript()
-        return [*shown[:common], *tail]
+            return head, tree, ids, 0, None
+        if len(new) <= TAIL_READ_ONE_BY_ONE:
+            tail = self.store.messages(new)
+        else:
+            tail = self.store.transcript(self.conversation.id, newest=len(new))
+        return head, tree, ids, common, tail
 
     async def branch_preview(
         self, message_id: str, shown: Sequence[Message], limit: int = PREVIEW_MESSAGES

@@ -552,6 +552,12 @@ class Store:
         with self._read() as conn:
             return store_reads.tree_json(conn, conversation_id)
 
+    def tree_version(self, conversation_id: str) -> int:
+        """Changes whenever a message is added to the conversation (messages are never
+        taken out of one, nor moved): a tree read at one version holds until the next."""
+        with self._read() as conn:
+            return store_reads.tree_version(conn, conversation_id)
+
     def newest_match(self, conversation_id: str, search: str) -> str | None:
         """The newest message of the conversation that ``search`` finds (the history
         list's full-text search), on any branch; None if none does."""

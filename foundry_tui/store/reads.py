@@ -212,6 +212,14 @@ def tree_json(conn: sqlite3.Connection, conversation_id: str) -> list[tuple[str,
     return [(id_, parent) for id_, parent in pairs]
 
 
+def tree_version(conn: sqlite3.Connection, conversation_id: str) -> int:
+    """The newest message's place in the table (0 with none): one step down the index."""
+    row = conn.execute(
+        "SELECT max(seq) FROM messages WHERE conversation_id = ?", [conversation_id]
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 def newest_match(conn: sqlite3.Connection, conversation_id: str, search: str) -> str | None:
     """The id of the conversation's newest message with a word starting with each term of
     ``search`` (as the history list searches), or None."""

@@ -33,6 +33,7 @@ from textual.message import Message as TextualMessage
 from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
+from textual.timer import Timer
 
 from foundry_tui.core.models import Message, MessageRole, MessageStatus, Siblings
 from foundry_tui.core.text import one_line
@@ -51,6 +52,12 @@ FRAMES_PER_SECOND = 8
 FOLLOW_STEP = 8
 # How many blocks taken off by branch switches are kept rendered, to switch back to.
 PUT_ASIDE_BLOCKS = 200
+# While nothing streams, the blocks within this many view heights above and below the
+# view are rendered ahead, one at a time with a pause between: a scroll or a branch
+# switch that brings them into view then only draws them (a long reply's Markdown takes
+# 10-20 ms to render).
+NEARBY_SCREENS = 1
+NEARBY_PAUSE = 0.05
 EMPTY_HINT = "New conversation. Type below and press Enter to send."
 # Columns before a line's text (the bar and a space): selections are counted from there.
 _TEXT_INDENT = FRAME_COLUMNS - 1
@@ -216,6 +223,7 @@ class Transcript(ScrollView, can_focus=True):
         # Blocks a branch switch took off the screen, rendered, by message id: switching
         # back shows them without rendering their Markdown again (the most recent kept).
         self._put_aside: dict[str, MessageBlock] = {}
+        self._nearby_timer: Timer | None = None
 
     # -- what is shown -------------------------------------------------------------
 
@@ -746,6 +754,7 @@ class Transcript(ScrollView, can_focus=True):
             self.refresh()
         else:
             self._repaint_from(changed_from)
+        self._render_nearby_soon()
 
     def _measure(self, width: int) -> None:
         """Where each block starts at ``width`` (exact or estimated), and the scrollable
@@ -793,6 +802,7 @@ class Transcript(ScrollView, can_focus=True):
             self._scroll_quietly(self._follow_target())
             self._render_visible()
             self.refresh()
+            self._render_nearby_soon()
 
     def _scroll_quietly(self, y: int) -> bool:
         """Moves the view without counting it as the user's scroll; True if it moved."""
@@ -842,6 +852,60 @@ class Transcript(ScrollView, can_focus=True):
             elif shift:
                 moved = self._scroll_quietly(top + shift) or moved
         return moved
+
+    def _render_nearby_soon(self) -> None:
+        if self._nearby_timer is None and not self._streams and self.is_mounted:
+            self._nearby_timer = self.set_timer(NEARBY_PAUSE, self._render_nearby)
+
+    def _render_nearby(self) -> None:
+        """Renders the block nearest the view that is not rendered yet (see
+        NEARBY_SCREENS), keeping what is in view where it is, then waits for the next."""
+        self._nearby_timer = None
+        width, height = self._text_width(), self.scrollable_content_region.height
+        if self._streams or width <= 0 or height <= 0 or self._empty:
+            return
+        top = round(self.scroll_y)
+        index = self._nearest_unrendered(width, top, height)
+        if index is None:
+            return
+        block = self._blocks[index]
+        estimate = block.height(width)
+        exact = block.render(width, self._line_renderer())
+        if exact != estimate:
+            above, following = self._tops[index] < top, self._following
+            # A shorter block can pull the end above the view: the scroll Textual then
+            # clamps is not the user's, and must not decide whether the view follows.
+            self._adjusting = True
+            try:
+                self._measure(width)
+            finally:
+                self._adjusting = False
+            if following:
+                self._scroll_quietly(self._follow_target())
+            elif above:
+                self._scroll_quietly(top + exact - estimate)
+        self._render_nearby_soon()
+
+    def _nearest_unrendered(self, width: int, top: int, height: int) -> int | None:
+        """The index of the block nearest the view, within NEARBY_SCREENS view heights
+        of it, not rendered at ``width``; None when all of them are."""
+        reach = NEARBY_SCREENS * height
+        above = bisect_right(self._tops, top) - 2  # the block before the first in view
+        below = bisect_right(self._tops, top + height - 1)  # the block after the last
+        count = len(self._blocks)
+        while True:
+            below_near = below < count and self._tops[below] < top + height + reach
+            above_near = above >= 0 and self._tops[above + 1] > top - reach
+            if not (below_near or above_near):
+                return None
+            if below_near:
+                if not self._blocks[below].rendered_at(width):
+                    return below
+                below += 1
+            if above_near:
+                if not self._blocks[above].rendered_at(width):
+                    return above
+                above -= 1
 
     def _line_renderer(self) -> LineRenderer:
         if self._renderer is None:
@@ -910,6 +974,7 @@ class Transcript(ScrollView, can_focus=True):
         # The user moved the view: follow the stream again only from the bottom.
         self._following = round(new_value) >= self.max_scroll_y
         self._render_visible()
+        self._render_nearby_soon()
 
     # -- drawing -------------------------------------------------------------------
 
