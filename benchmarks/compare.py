@@ -7,9 +7,10 @@ the pty output showing the text typed so far. Each column's reply ends on a mark
 the server's clock on its last delta (sent) and the pty's on the screen showing it
 (seen) give each column's last-token lag.
 
-The server streams the three replies at once, each on its own schedule; its deltas are
-timed here per stream (the stream's last frame names its column), not with run.py's
-single-stream DeltaProbe.
+The server streams the three replies at once, each on its own schedule, in a process of
+its own (timed_server.ServerProcess): 6,000 frames a second encoded and checked in this
+process would hold its GIL, and the thread stamping the terminal's output would wait for
+it. The server reports when each model's last delta was written, on the same clock.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import textgen
 from ptyterm import PtyApp
+from timed_server import ServerProcess
 
 DEPLOYMENTS = ("gpt-4o", "gpt-4o-mini", "o4-mini")
 PLACEHOLDER = "Message (Enter to send"
@@ -33,44 +35,7 @@ TYPED = "Kbxjqvwpzmfgyhdcrslteaunoi"
 TOKENS_PER_SECOND = 2000.0
 
 
-class _LastDeltas:
-    """Times the last delta of each column's stream: wraps the server's delta writer."""
-
-    def __init__(self, server: Any, markers: dict[str, int]) -> None:
-        self.server = server
-        self.markers = markers
-        self.sent: dict[int, float] = {}
-        self._original = server._write_deltas
-
-    def __enter__(self) -> _LastDeltas:
-        self.server._write_deltas = self._write
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server._write_deltas = self._original
-
-    async def _write(self, resp: Any, frame: Any, start: int, end: int, loop: Any) -> None:
-        last = frame(end - 1) if end > start else ""
-        column = next((c for marker, c in self.markers.items() if marker in last), None)
-        if column is None:
-            await self._original(resp, frame, start, end, loop)
-            return
-        clock = self
-
-        class Timed:
-            def __init__(self) -> None:
-                self.index = start
-
-            async def write(self, data: bytes) -> None:
-                await resp.write(data)
-                if self.index == end - 1:
-                    clock.sent[column] = time.monotonic()
-                self.index += 1
-
-        await self._original(Timed(), frame, start, end, loop)
-
-
-def _launch(bench: Any, cols: int, rows: int) -> PtyApp:
+def _launch(bench: Any, server: ServerProcess, cols: int, rows: int) -> PtyApp:
     """The app with one profile of three deployments (run.py's launch has one)."""
     bench.launches += 1
     run_dir = Path(bench.workdir) / f"launch-{bench.launches}"
@@ -81,7 +46,7 @@ def _launch(bench: Any, cols: int, rows: int) -> PtyApp:
     config.write_text(
         "[profiles.local]\n"
         'kind = "compatible"\n'
-        f'endpoint = "{bench.server.base_url}"\n'
+        f'endpoint = "{server.base_url}"\n'
         'auth = "none"\n'
         f"deployments = [{listed}]\n"
         "\n[ui]\nsidebar = false\n",
@@ -100,7 +65,7 @@ def _launch(bench: Any, cols: int, rows: int) -> PtyApp:
     return PtyApp(argv, env=env, cols=cols, rows=rows, cwd=str(run_dir))
 
 
-def _run(bench: Any, run: int, n_tokens: int, keys: int) -> dict[str, Any]:
+def _run(bench: Any, server: ServerProcess, run: int, n_tokens: int, keys: int) -> dict[str, Any]:
     lasts = {f"C{c}L{run:02d}MK": c for c in range(3)}
     texts: dict[str, str] = {}
     for column, model in enumerate(DEPLOYMENTS):
@@ -108,10 +73,10 @@ def _run(bench: Any, run: int, n_tokens: int, keys: int) -> dict[str, Any]:
         wanted = {n_tokens - 1: f"C{column}L{run:02d}MK"}
         texts[model], placed = textgen.with_markers(reply, wanted)
         assert placed[wanted[n_tokens - 1]] == n_tokens - 1, placed
-    server = bench.server
-    server.reply = lambda body: texts[body["model"]]
+    server.reset()
+    server.replies_by_model(texts)
     out: dict[str, Any] = {"key_ms": [], "lag_ms": {}}
-    app = _launch(bench, cols=150, rows=40)
+    app = _launch(bench, server, cols=150, rows=40)
     try:
         t_prompt = app.wait_for(lambda s: s.contains(PLACEHOLDER), 30, "the prompt")
         time.sleep(max(0.0, t_prompt + 1.0 - time.monotonic()))
@@ -125,42 +90,38 @@ def _run(bench: Any, run: int, n_tokens: int, keys: int) -> dict[str, Any]:
         seen_last = {c: app.watch(lambda s, m=m: s.contains(m)) for m, c in lasts.items()}
         # Every column's header shows its time to first token once its text comes.
         streaming = app.watch(lambda s: sum(line.count("TTFT") for line in s.lines[:4]) >= 3)
-        with _LastDeltas(server, lasts) as clock:
-            app.send(KEY_CTRL_S)
-            app.wait(streaming, 30, "every column's first token")
-            cpu_first, t_first = app.cpu_seconds(), time.monotonic()
-            app.send(KEY_CTRL_L)
-            start = time.monotonic() + 0.05
-            sends: list[float] = []
-            watchers = []
-            for k in range(keys):
-                delay = start + 0.1 * k - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                typed = TYPED[: k + 1]
-                watchers.append(
-                    app.watch(lambda s, t=typed: any(t in line for line in s.bottom(4)))
-                )
-                sends.append(app.send(TYPED[k]))
-            out["streaming_at_last_key"] = len(clock.sent) < 3
-            for k, watcher in enumerate(watchers):
-                try:
-                    seen = app.wait(watcher, bench.plan.long_timeout, f"key {k}")
-                except TimeoutError:
-                    bottom = "\n".join(app.text().bottom(6))
-                    raise TimeoutError(
-                        f"key {k} never showed; the bottom rows:\n{bottom}"
-                    ) from None
-                out["key_ms"].append((seen - sends[k]) * 1000)
-            for column, watcher in seen_last.items():
-                seen = app.wait(watcher, bench.plan.long_timeout, f"column {column}'s last token")
-                deadline = time.monotonic() + 5
-                while column not in clock.sent and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                out["lag_ms"][column] = (seen - clock.sent[column]) * 1000
-            cpu_last = app.cpu_seconds()
-            out["app_cpu_share"] = (cpu_last - cpu_first) / (time.monotonic() - t_first)
-            out["app_cpu_s"] = cpu_last - cpu_first
+        app.send(KEY_CTRL_S)
+        app.wait(streaming, 30, "every column's first token")
+        cpu_first, t_first = app.cpu_seconds(), time.monotonic()
+        app.send(KEY_CTRL_L)
+        start = time.monotonic() + 0.05
+        sends: list[float] = []
+        watchers = []
+        for k in range(keys):
+            delay = start + 0.1 * k - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            typed = TYPED[: k + 1]
+            watchers.append(app.watch(lambda s, t=typed: any(t in line for line in s.bottom(4))))
+            sends.append(app.send(TYPED[k]))
+        out["streaming_at_last_key"] = len(server.answers_sent()) < 3
+        for k, watcher in enumerate(watchers):
+            try:
+                seen = app.wait(watcher, bench.plan.long_timeout, f"key {k}")
+            except TimeoutError:
+                bottom = "\n".join(app.text().bottom(6))
+                raise TimeoutError(f"key {k} never showed; the bottom rows:\n{bottom}") from None
+            out["key_ms"].append((seen - sends[k]) * 1000)
+        for column, watcher in seen_last.items():
+            seen = app.wait(watcher, bench.plan.long_timeout, f"column {column}'s last token")
+            model = DEPLOYMENTS[column]
+            deadline = time.monotonic() + 5
+            while model not in (sent := server.answers_sent()) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            out["lag_ms"][column] = (seen - sent[model]) * 1000
+        cpu_last = app.cpu_seconds()
+        out["app_cpu_share"] = (cpu_last - cpu_first) / (time.monotonic() - t_first)
+        out["app_cpu_s"] = cpu_last - cpu_first
         out["stream_seconds"] = n_tokens / TOKENS_PER_SECOND
         app.wait_idle(0.3, 30)
         app.send(KEY_ESCAPE)  # close: back to the chat
@@ -202,22 +163,16 @@ def g_compare(bench: Any) -> list[Any]:
             "output showing it in that column. Judged on the max over columns and runs."
         ),
     )
-    bench.reset_server(tps=TOKENS_PER_SECOND)
-    server = bench.server
-    server.deployments = set(DEPLOYMENTS)
-    saved_reply = server.reply
     runs = []
-    try:
+    options = ("--tps", str(TOKENS_PER_SECOND), "--deployments", ",".join(DEPLOYMENTS))
+    with ServerProcess(*options) as server:
         for run in range(max(1, plan.typing_runs)):
-            result = _run(bench, run, n, keys)
+            result = _run(bench, server, run, n, keys)
             runs.append(result)
             for value in result["key_ms"]:
                 typing.add(value)
             for value in result["lag_ms"].values():
                 lag.add(value)
-    finally:
-        server.reply = saved_reply
-        server.deployments = None
     typing.extra["streaming_at_last_key"] = [r["streaming_at_last_key"] for r in runs]
     typing.extra["app_cpu_share_while_streaming"] = [round(r["app_cpu_share"], 2) for r in runs]
     lag.extra["per_column_ms"] = [

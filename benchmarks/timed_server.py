@@ -90,16 +90,18 @@ class ServerProcess:
     endpoint. For groups whose requests are heavy to read: a 27 MB body parsed and checked
     in this process held its GIL for 50-75 ms at a time, and the thread stamping the
     terminal's output waited for it, so the app's echo looked that much later than it was.
-    ``creates_read`` comes from the same system-wide monotonic clock as those stamps."""
+    ``creates_read`` and ``answers_sent`` come from the same system-wide monotonic clock
+    as those stamps."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
+        """``options``: more of the server's command line (``--tps``, ``--deployments``)."""
         import subprocess
         import sys
         from pathlib import Path
 
         root = Path(__file__).resolve().parents[1]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.responses_server", "--port", "0"],
+            [sys.executable, "-m", "tests.responses_server", "--port", "0", *options],
             cwd=root,
             stdout=subprocess.PIPE,
             text=True,
@@ -131,8 +133,15 @@ class ServerProcess:
     def queue_reply(self, text: str) -> None:
         self._control("reply", text=text)
 
+    def replies_by_model(self, by_model: dict[str, str]) -> None:
+        self._control("replies", by_model=by_model)
+
     def creates_read(self) -> list[float]:
         return [float(t) for t in self._control("received")["creates_read"]]
+
+    def answers_sent(self) -> dict[str, float]:
+        """Each model's last streamed answer: when its last delta had been written."""
+        return {str(m): float(t) for m, t in self._control("received")["answers_sent"]}
 
     def close(self) -> None:
         self._process.terminate()

@@ -622,6 +622,8 @@ class ResponsesServer(ThreadedServer):
         self.requests: list[RecordedRequest] = []
         #: monotonic time at which each POST /responses body had been read and parsed
         self.creates_read: list[float] = []
+        #: (model, monotonic time) as each streamed answer's last delta had been written
+        self.answers_sent: list[tuple[str, float]] = []
         self.stored: dict[str, dict[str, Any]] = {}
         self.schema_errors: list[str] = []
 
@@ -716,6 +718,7 @@ class ResponsesServer(ThreadedServer):
             self.schema_errors.clear()
             self._cache_prefixes.clear()
             self.creates_read.clear()
+            self.answers_sent.clear()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -1791,6 +1794,7 @@ class ResponsesServer(ThreadedServer):
                     await self._stall(request, opts.get("seconds"))
                 i = stall_at
             await self._write_deltas(resp, delta_frame, i, stop_at, loop)
+            self.answers_sent.append((str(turn.body.get("model")), time.monotonic()))
             if fault is Fault.DROP_STREAM:
                 # close() sends what is buffered, then FIN: no terminating chunk, no event
                 if transport is not None:
@@ -1992,8 +1996,9 @@ class ResponsesServer(ThreadedServer):
         return self._json(request, self._model_obj(mid))
 
     async def _control(self, request: web.Request) -> web.StreamResponse:
-        """Out-of-process steering: inject / reply / tps / expire / reset, and ``received``:
-        the monotonic times at which each create's body had been read."""
+        """Out-of-process steering: inject / reply / replies (by model) / tps / expire /
+        reset, and ``received``: the monotonic times at which each create's body had been
+        read, and at which each streamed answer's last delta had been written."""
         action = request.match_info["action"]
         raw = request[_JSON]
         body: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -2013,8 +2018,20 @@ class ResponsesServer(ThreadedServer):
                     self.expire_all()
             elif action == "reset":
                 self.reset()
+            elif action == "replies":  # a fixed reply for each model named
+                by_model = {str(k): str(v) for k, v in dict(body["by_model"]).items()}
+                fallback = self.reply
+                self.reply = lambda create: (
+                    by_model.get(str(create.get("model")), "") or fallback(create)
+                )
             elif action == "received":
-                return web.json_response({"ok": True, "creates_read": list(self.creates_read)})
+                return web.json_response(
+                    {
+                        "ok": True,
+                        "creates_read": list(self.creates_read),
+                        "answers_sent": [list(pair) for pair in self.answers_sent],
+                    }
+                )
             else:
                 return web.json_response(
                     {"ok": False, "error": f"unknown action {action}"}, status=404

@@ -727,9 +727,26 @@ async def test_control_endpoint(server: ResponsesServer, client: openai.AsyncOpe
     assert status == 200
     first, second = json.loads(raw)["creates_read"]
     assert before <= first <= second <= after
+    # A reply for each model named; the others keep the reply they had.
+    await raw_request(
+        "POST", f"{server.url}/_control/replies", {"by_model": {"gpt-4o-mini": "small one"}}
+    )
+    assert (await client.responses.create(model="gpt-4o-mini", input="x")).output_text == (
+        "small one"
+    )
+    before_stream = time.monotonic()
+    async with client.responses.stream(model="gpt-4o", input="y") as stream:
+        async for event in stream:
+            if event.type == "response.output_text.delta":
+                last_delta_read = time.monotonic()
+    assert (await stream.get_final_response()).output_text == "You said: y"
+    # When each streamed answer's last delta had been written (not the unstreamed ones).
+    _, _, raw = await raw_request("POST", f"{server.url}/_control/received", {})
+    [[model, sent]] = json.loads(raw)["answers_sent"]
+    assert model == "gpt-4o" and before_stream <= sent <= last_delta_read
     await raw_request("POST", f"{server.url}/_control/reset", {})
     _, _, raw = await raw_request("POST", f"{server.url}/_control/received", {})
-    assert json.loads(raw)["creates_read"] == []
+    assert json.loads(raw)["creates_read"] == [] and json.loads(raw)["answers_sent"] == []
 
 
 def test_cli_ready_line_and_sigterm():

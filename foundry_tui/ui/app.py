@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, AutopilotCallbackType, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
@@ -27,9 +27,11 @@ from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config
 from foundry_tui.core.logs import get_logger, report_bug
 from foundry_tui.core.models import EndpointKind, Profile, StorageError
 from foundry_tui.core.text import one_line, sanitize
+from foundry_tui.ui.idle_gc import CHECK_EVERY, IdleCollector
 from foundry_tui.ui.messages import BackendProgress, HistoryUnusable, ModelsListed
 from foundry_tui.ui.screens.problem import ProblemScreen
 from foundry_tui.ui.screens.setup import SetupScreen
+from foundry_tui.ui.strips import keep_lines_acyclic
 
 if TYPE_CHECKING:
     from foundry_tui.core.compare import LocalModel
@@ -40,8 +42,9 @@ if TYPE_CHECKING:
 BackendFactory = Callable[[Profile], "AppBackend"]
 # Seconds after the chat screen appears before the first reply's imports start.
 WARM_UP_DELAY = 0.3
-# Python's default is 10: full collections ten times less often (see settle_memory).
-GEN2_THRESHOLD = 100
+# Python's default is 10: automatic full collections a hundred times less often, a safety
+# net; they run when the app is idle instead (see settle_memory and ui.idle_gc).
+GEN2_THRESHOLD = 1000
 # Signals that end the app the way Ctrl+Q does: the streaming reply is saved and the
 # terminal restored. The exit status is then 128 + the signal's number, as a shell
 # reports a process killed by it (143 for SIGTERM, 129 for SIGHUP).
@@ -70,8 +73,9 @@ def settle_memory() -> None:
     """
     gc.freeze()
     # Streaming makes short-lived objects by the thousand; a full collection still walks
-    # every live widget and rendered line, so it is left to run ten times less often than
-    # Python's default (the young generations are collected as usual).
+    # every live widget and rendered line, so it is left to run a hundred times less often
+    # than Python's default, and runs when the app is idle instead (ui.idle_gc). The young
+    # generations are collected as usual.
     gen0, gen1, _gen2 = gc.get_threshold()
     gc.set_threshold(gen0, gen1, GEN2_THRESHOLD)
     gc.enable()
@@ -120,7 +124,9 @@ class FoundryApp(App[None]):
         backend_factory: BackendFactory = _default_backend,
         resume: str | None = None,
     ) -> None:
+        keep_lines_acyclic()  # every line drawn is freed when dropped (see ui.strips)
         super().__init__()
+        self._idle_collector = IdleCollector(busy=self._streaming)
         self.config = config
         self.overrides = overrides or Overrides()
         self.backend_factory = backend_factory
@@ -276,8 +282,18 @@ class FoundryApp(App[None]):
     async def on_mount(self) -> None:
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
+        self.set_interval(CHECK_EVERY, self._idle_collector.tick)
         if isinstance(self.screen, SetupScreen):
             self.set_timer(WARM_UP_DELAY, settle_memory)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.InputEvent, events.Paste)):
+            self._idle_collector.input_seen()
+        await super().on_event(event)
+
+    def _streaming(self) -> bool:
+        """Whether a reply streams on any screen open (a Compare over the chat, too)."""
+        return any(getattr(screen, "streaming", False) for screen in self.screen_stack)
 
     def _new_chat(self, profile: Profile) -> ChatScreen:
         from foundry_tui.core.workspace import StoreOpening, Workspace
