@@ -1333,17 +1333,21 @@ def g_limits(bench: Bench) -> list[Figure]:
     )
     runs = 1 if plan.quick else 2
 
+    # Each part's server runs in a process of its own (see ServerProcess): encoding and
+    # checking a 50 MB reply, 100,000 models or a 5 MB request in this process held its
+    # GIL for hundreds of ms, and the threads that type the keys and stamp the terminal's
+    # output waited (keys were written up to 250 ms late, and their echoes seen late).
+
     # A huge reply, then its reopening.
-    bench.reset_server(tps=None)
     word = "x" * 999 + " "
     huge_text = word * (huge_mb * 1024 * 1024 // len(word)) + "HUGEEND"
-    saved_step = bench.server.tokens_per_delta
-    for _ in range(runs):
-        db = bench.fresh_db("huge")
-        bench.server.tokens_per_delta = 10**9
-        try:
-            bench.server.queue_reply(huge_text)
-            with running(bench.launch(cols=120, rows=40, db=db)) as app:
+    with ServerProcess("--tokens-per-delta", str(10**9)) as server:
+        for _ in range(runs):
+            db = bench.fresh_db("huge")
+            server.reset()
+            server.queue_reply(huge_text)
+            launched = bench.launch(cols=120, rows=40, db=db, endpoint=server.base_url)
+            with running(launched) as app:
                 wait_prompt(app)
                 settle(app, wait=0.0)
                 app.send("send me something huge\r")
@@ -1356,61 +1360,66 @@ def g_limits(bench: Bench) -> list[Figure]:
                     "the huge reply to end",
                 )
                 huge.extra.setdefault("rss_mb", []).append(round(app.rss_bytes() / MB, 1))
-        finally:
-            bench.server.tokens_per_delta = saved_step
-        store = Store.open(db)
-        try:
-            conversation = store.list_conversations(limit=1)[0].id
-        finally:
-            store.close()
-        with running(
-            bench.launch(cols=120, rows=40, db=db, args=("--resume", conversation))
-        ) as app:
-            wait_prompt(app)
-            for value in _echo_stalls(app, 30):
-                reopen.add(value)
-            reopen.extra.setdefault("rss_mb", []).append(round(app.rss_bytes() / MB, 1))
+            store = Store.open(db)
+            try:
+                conversation = store.list_conversations(limit=1)[0].id
+            finally:
+                store.close()
+            with running(
+                bench.launch(
+                    cols=120,
+                    rows=40,
+                    db=db,
+                    args=("--resume", conversation),
+                    endpoint=server.base_url,
+                )
+            ) as app:
+                wait_prompt(app)
+                for value in _echo_stalls(app, 30):
+                    reopen.add(value)
+                reopen.extra.setdefault("rss_mb", []).append(round(app.rss_bytes() / MB, 1))
 
     # A model list of 100,000 entries.
-    saved_models = bench.server.models
-    bench.server.models = [f"model-{i:06d}" for i in range(100_000)]
-    try:
+    listing = bench.workdir / "models-100k.json"
+    listing.write_text(json.dumps([f"model-{i:06d}" for i in range(100_000)]), encoding="utf-8")
+    with ServerProcess("--models-file", str(listing)) as server:
         for _ in range(runs):
-            with running(bench.launch(cols=160, rows=40)) as app:
+            with running(bench.launch(cols=160, rows=40, endpoint=server.base_url)) as app:
                 wait_prompt(app)
                 for value in _echo_stalls(app, 40):
                     models.add(value)
                 models.extra.setdefault("rss_mb", []).append(round(app.rss_bytes() / MB, 1))
-    finally:
-        bench.server.models = saved_models
 
     # A 5 MB paste, then sending it.
     line = "2026-12-06T02:41:07Z INFO worker[17] request handled in 12 ms path=/v1/responses\n"
     body = line * (5 * 1024 * 1024 // len(line)) + "PASTEEND"
-    for _ in range(runs):
-        bench.reset_server(tps=None)
-        bench.server.queue_reply("Got it: PASTEREPLY")
-        with running(bench.launch(cols=120, rows=40)) as app:
-            wait_prompt(app)
-            settle(app, wait=0.0)
-            # A paste this big is shown folded to one marker line ([pasted N lines, ...]).
-            shown = app.watch(
-                lambda s: any("PASTEEND" in row or "[pasted " in row for row in s.bottom(10))
-            )
-            started = _write_all(app, b"\x1b[200~" + body.encode() + b"\x1b[201~")
-            paste_shown.add(app.wait(shown, plan.long_timeout, "the end of the paste") - started)
-            sent = app.send("\r")
-            emptied = app.wait_for(
-                lambda s: s.contains(PLACEHOLDER), plan.long_timeout, "the prompt to empty"
-            )
-            paste_stall.extra.setdefault("enter_to_prompt_emptied_s", []).append(
-                round(emptied - sent, 3)
-            )
-            for value in _echo_stalls(app, 40):
-                paste_stall.add(value)
-            app.wait_for(
-                lambda s: s.contains("PASTEREPLY"), plan.long_timeout, "the reply to the paste"
-            )
+    with ServerProcess() as server:
+        for _ in range(runs):
+            server.reset()
+            server.queue_reply("Got it: PASTEREPLY")
+            with running(bench.launch(cols=120, rows=40, endpoint=server.base_url)) as app:
+                wait_prompt(app)
+                settle(app, wait=0.0)
+                # A paste this big is shown folded to one marker line ([pasted N lines, ...]).
+                shown = app.watch(
+                    lambda s: any("PASTEEND" in row or "[pasted " in row for row in s.bottom(10))
+                )
+                started = _write_all(app, b"\x1b[200~" + body.encode() + b"\x1b[201~")
+                paste_shown.add(
+                    app.wait(shown, plan.long_timeout, "the end of the paste") - started
+                )
+                sent = app.send("\r")
+                emptied = app.wait_for(
+                    lambda s: s.contains(PLACEHOLDER), plan.long_timeout, "the prompt to empty"
+                )
+                paste_stall.extra.setdefault("enter_to_prompt_emptied_s", []).append(
+                    round(emptied - sent, 3)
+                )
+                for value in _echo_stalls(app, 40):
+                    paste_stall.add(value)
+                app.wait_for(
+                    lambda s: s.contains("PASTEREPLY"), plan.long_timeout, "the reply to the paste"
+                )
     return [huge, reopen, models, paste_shown, paste_stall]
 
 

@@ -2136,6 +2136,9 @@ def main(argv: list[str] | None = None) -> int:
         "--reply-tokens", type=int, default=None, help="reply with a deterministic N-token text"
     )
     parser.add_argument("--first-delta-delay", type=float, default=0.0)
+    parser.add_argument(
+        "--tokens-per-delta", type=int, default=1, help="tokens in each text delta (default 1)"
+    )
     parser.add_argument("--no-validate", action="store_true")
     args = parser.parse_args(argv)
 
@@ -2172,6 +2175,7 @@ def main(argv: list[str] | None = None) -> int:
         validate=not args.no_validate,
         port=args.port,
         first_delta_delay=args.first_delta_delay,
+        tokens_per_delta=args.tokens_per_delta,
         **kwargs,
     )
     done = threading.Event()

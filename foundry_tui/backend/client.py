@@ -245,18 +245,23 @@ class Backend:
             if self._client is None:
                 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
+                from foundry_tui.backend.turns_taken import take_turns
+
                 api_key = self._api_key()
-                guard = _redirect_guard(self.base_url)
+                # A guard on where a redirect may lead; a body read in turns with the UI.
+                on_response = [_redirect_guard(self.base_url), take_turns]
                 http_client = self._http_client
                 if http_client is None:
-                    # The SDK's own defaults (connection limits, redirects followed), with
-                    # a guard on where a redirect may lead.
+                    # The SDK's own defaults (connection limits, redirects followed).
                     http_client = DefaultAsyncHttpxClient(
-                        timeout=self._timeout, event_hooks={"response": [guard]}
+                        timeout=self._timeout, event_hooks={"response": on_response}
                     )
                 else:
                     hooks = http_client.event_hooks
-                    http_client.event_hooks = {**hooks, "response": [*hooks["response"], guard]}
+                    http_client.event_hooks = {
+                        **hooks,
+                        "response": [*hooks["response"], *on_response],
+                    }
                 self._client = AsyncOpenAI(
                     base_url=self.base_url,
                     api_key=api_key,

@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from foundry_tui.backend.big_json import loads_yielding
 from foundry_tui.backend.limits import StreamLimits
 from foundry_tui.backend.limits import next_within as _next_within
 from foundry_tui.backend.replies import REASONING_DELTAS as _REASONING_DELTAS
@@ -239,7 +240,7 @@ async def stream_events(stream: Any, limits: StreamLimits | None = None) -> Asyn
         except Exception as error:  # the SDK's event object changed shape
             _mark_broken(f"{type(error).__name__}: {error}")
             raise
-        data = _json(data_text, stream)
+        data = await _json(data_text, stream)
         if isinstance(data, dict):
             kind = data.get("type")
             if (
@@ -284,11 +285,11 @@ async def stream_events(stream: Any, limits: StreamLimits | None = None) -> Asyn
         yield made
 
 
-def _json(text: str, stream: Any) -> Any:
-    import json  # loaded with openai already; kept out of the app's start-up
-
+async def _json(text: str, stream: Any) -> Any:
+    """The event's data decoded; a huge one in steps, the UI loop running between them
+    (see big_json: a 50 MB delta, and the final response repeating it)."""
     try:
-        return json.loads(text)
+        return await loads_yielding(text)
     except ValueError:
         from openai import APIError
 
