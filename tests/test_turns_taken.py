@@ -133,12 +133,45 @@ async def test_reads_that_never_wait_let_the_loop_run_between_them(
     assert body.closed
 
 
-async def test_a_stream_of_small_events_is_never_paused(
-    server: ResponsesServer, backend: Backend, bodies: list[turns_taken.TurnTakingStream]
+class Clock:
+    """Stands in for ``time.monotonic`` in turns_taken: moved by the test alone."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+class Body(httpx2.AsyncByteStream):
+    """``chunks`` chunks; each read waits ``wait`` seconds of the clock for the network."""
+
+    def __init__(self, clock: Clock, chunks: int, wait: float) -> None:
+        self.clock, self.chunks, self.wait = clock, chunks, wait
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for index in range(self.chunks):
+            if self.wait:
+                self.clock.now += self.wait
+                await asyncio.sleep(0)
+            yield b"%d," % index
+
+
+async def turns_taken_reading(clock: Clock, body: Body, work_per_chunk: float) -> int:
+    wrapped = turns_taken.TurnTakingStream(body)
+    async for _chunk in wrapped:
+        clock.now += work_per_chunk  # the reader decoding the chunk
+    return wrapped.turns
+
+
+async def test_the_loop_gets_a_turn_only_after_holding_it_long_enough(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server.tokens_per_delta = 1
-    server.tokens_per_second = 500
-    server.queue_reply("word " * 100)
-    text, _ = await read_reply(backend)
-    assert text == "word " * 100
-    assert bodies and bodies[-1].turns == 0  # every read waited for the network
+    clock = Clock()
+    monkeypatch.setattr(turns_taken, "time", clock)
+    # Small events: every read waits for the network (the loop runs then): never paused.
+    assert await turns_taken_reading(clock, Body(clock, 50, wait=0.010), 0.001) == 0
+    # Bytes that keep coming: 1 ms of decoding each, a turn every TURN_EVERY (5 ms).
+    assert await turns_taken_reading(clock, Body(clock, 50, wait=0.0), 0.001) == 10
+    # A read that waited less than WAITED did not let the loop run: it counts as busy.
+    assert await turns_taken_reading(clock, Body(clock, 50, wait=0.0001), 0.001) >= 9
