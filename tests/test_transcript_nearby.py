@@ -102,12 +102,9 @@ async def test_the_messages_around_the_view_are_rendered_while_idle_and_the_view
         near, _ = near_view(transcript, blocks)
         assert not all(blocks[index].rendered_at(width) for index in near)
 
-        def nearby_rendered() -> bool:
-            blocks = shown(app)
-            near, _ = near_view(transcript, blocks)
-            return all(blocks[index].rendered_at(width) for index in near)
-
-        await wait_until(pilot, nearby_rendered, what="the messages near the view")
+        await wait_until(
+            pilot, lambda: nearby_rendered(transcript, width), what="the messages near the view"
+        )
         await pilot.pause(0.3)
         assert visible_text(transcript) == first_seen  # nothing in view moved
         blocks = shown(app)
@@ -121,6 +118,12 @@ async def test_the_messages_around_the_view_are_rendered_while_idle_and_the_view
         await pilot.pause()
         assert visible_text(transcript) != first_seen
         assert [where for where in renders if where == "in view"] == []
+
+
+def nearby_rendered(transcript: Transcript, width: int) -> bool:
+    blocks = transcript.blocks
+    near, _ = near_view(transcript, blocks)
+    return all(blocks[index].rendered_at(width) for index in near)
 
 
 def in_view(transcript: Transcript, block: MessageBlock) -> bool:
@@ -223,12 +226,9 @@ async def test_a_selected_message_near_the_end_stays_in_view_as_those_above_are_
         assert "answer 19" in seen and "paragraph 19" not in seen
         width = transcript.scrollable_content_region.width
 
-        def nearby_rendered() -> bool:
-            blocks = shown(app)
-            near, _ = near_view(transcript, blocks)
-            return all(blocks[index].rendered_at(width) for index in near)
-
-        await wait_until(pilot, nearby_rendered, what="the messages near the view")
+        await wait_until(
+            pilot, lambda: nearby_rendered(transcript, width), what="the messages near the view"
+        )
         await pilot.pause(0.3)
         assert visible_text(transcript) == seen
         assert transcript.cursor == selected
