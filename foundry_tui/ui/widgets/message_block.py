@@ -22,7 +22,7 @@ from textual.strip import Strip
 
 from foundry_tui.core.models import Message, MessageRole, MessageStatus
 from foundry_tui.core.text import sanitize
-from foundry_tui.ui.markdown_split import last_cut, split_segments
+from foundry_tui.ui.markdown_split import last_cut, split_segments, with_plain_open_fence
 from foundry_tui.ui.widgets.attachment_chips import chip_text
 from foundry_tui.ui.widgets.thinking import ThinkingPart
 from foundry_tui.ui.widgets.unwrap import Copied, Place, block_indents, locate
@@ -288,6 +288,8 @@ class MessageBlock:
         self._markdown = message.role == MessageRole.ASSISTANT
         # Split on first use: most messages of a long conversation are never scrolled to.
         self._split: list[str] | None = None
+        # The segment drawn with its open code block in plain text (see render).
+        self._plain_segment: int | None = None
         self._segment_lines: list[list[Strip] | None] = []
         self._segment_codes: list[list[_LocalCode]] = []
         # The reply's code blocks as last rendered, in block lines.
@@ -500,6 +502,11 @@ class MessageBlock:
         self._chrome_width = -1
         self._height = None
         self._framed = []  # the bar's colour follows the status
+        plain = self._plain_segment
+        if plain is not None and message.status is not MessageStatus.PENDING:
+            if plain < len(self._segment_lines):
+                self._segment_lines[plain] = None  # drawn again, in colour
+            self._plain_segment = None
 
     def forget_rendering(self) -> None:
         """Drops rendered lines (their colours changed); they are rendered again on use."""
@@ -554,10 +561,19 @@ class MessageBlock:
             footer = self._footer_text()
             self._footer = renderer.lines(footer, text_width, palette.footer) if footer else []
             self._chrome_width = width
+        streaming = self.message.status is MessageStatus.PENDING
+        last = len(self._segment_lines) - 1
         for index, lines in enumerate(self._segment_lines):
             if lines is None:
+                text = self._segments[index]
+                if streaming and index == last and self._markdown:
+                    shown = with_plain_open_fence(text)
+                    self._plain_segment = index if shown is not text else None
+                    text = shown
+                elif index == self._plain_segment:
+                    self._plain_segment = None
                 self._segment_lines[index], self._segment_codes[index] = self._render_shown(
-                    self._segments[index], text_width, renderer
+                    text, text_width, renderer
                 )
         if self._tail is not None and self._cut_lines is None:
             self._cut_lines = self._render_cut(self._tail, text_width, renderer)
