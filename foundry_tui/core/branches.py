@@ -64,3 +64,11 @@ class Tree:
             (message_id for message_id in self.parent if not self.children.get(message_id)),
             key=self.order.__getitem__,
         )
+
+
+def shared_prefix(first: Sequence[str], second: Sequence[str]) -> int:
+    """How many ids the two paths share from their roots (where the branches part)."""
+    common = 0
+    while common < min(len(first), len(second)) and first[common] == second[common]:
+        common += 1
+    return common

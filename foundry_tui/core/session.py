@@ -37,7 +37,7 @@ from foundry_tui.core.attachments import (
     describe,
     hashed_data_url,
 )
-from foundry_tui.core.branches import Tree
+from foundry_tui.core.branches import Tree, shared_prefix
 from foundry_tui.core.coerce import (
     DROPPED_DETAILS_NOTE,
     UNSAVED_DETAILS_NOTE,
@@ -351,7 +351,7 @@ class ChatSession:
             self._head_is(head)
             self.conversation = replace(self.conversation, server_state=ServerState.UNKNOWN)
         self._switched_tree = (head, tree)
-        if common == 0 or tail is None or [message.id for message in tail] != ids[common:]:
+        if tail is None or [message.id for message in tail] != ids[common:]:
             return await self.transcript()  # nothing shared, or written to meanwhile
         return [*shown[:common], *tail]
 
@@ -367,9 +367,7 @@ class ChatSession:
         if head != self.conversation.head_message_id:
             self.store.set_head(self.conversation.id, head, server_state=ServerState.UNKNOWN)
         ids = tree.path_to(head)
-        common = 0
-        while common < min(len(ids), len(shown_ids)) and shown_ids[common] == ids[common]:
-            common += 1
+        common = shared_prefix(ids, shown_ids)
         new = ids[common:]
         if common == 0:
             return head, tree, ids, 0, None
@@ -388,9 +386,7 @@ class ChatSession:
         if message_id not in tree:
             return []
         ids = tree.path_to(tree.newest_leaf_under(message_id))
-        common = 0
-        while common < min(len(ids), len(shown)) and shown[common].id == ids[common]:
-            common += 1
+        common = shared_prefix(ids, [message.id for message in shown])
         return await _in_thread(self.store.messages, ids[common : common + limit])
 
     def _head_is(self, message_id: str) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from textual.app import SystemCommand
 from textual.widgets import Static
 
+from foundry_tui.core.branches import shared_prefix
 from foundry_tui.core.models import Message, MessageRole, MessageStatus, StorageError
 from foundry_tui.ui.screens.model_choice import settings_for_send
 from foundry_tui.ui.screens.turn_flow import TurnMessage, TurnUpdate, post_turn
@@ -133,9 +134,7 @@ class Branching:
             return
         transcript = self.transcript
         shown = transcript.blocks
-        common = 0
-        while common < min(len(shown), len(path)) and shown[common].message.id == path[common].id:
-            common += 1
+        common = shared_prefix([block.message.id for block in shown], [m.id for m in path])
         # What comes before the point the branches part stays on screen as it is.
         transcript.replace_from(common, path[common:])
         transcript.set_branches(branches)
