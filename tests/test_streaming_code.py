@@ -87,8 +87,9 @@ async def test_the_block_being_written_is_plain_and_in_colour_once_the_reply_end
         )
         await wait_until(
             pilot,
-            lambda: bool(replies(app)) and replies(app)[-1].message.status
-            is MessageStatus.COMPLETED,
+            lambda: (
+                bool(replies(app)) and replies(app)[-1].message.status is MessageStatus.COMPLETED
+            ),
             what="the reply's end",
         )
         await pilot.pause(0.2)

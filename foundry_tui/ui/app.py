@@ -27,6 +27,7 @@ from foundry_tui.config import AppConfig, ConfigError, Overrides, load_config
 from foundry_tui.core.logs import get_logger, report_bug
 from foundry_tui.core.models import EndpointKind, Profile, StorageError
 from foundry_tui.core.text import one_line, sanitize
+from foundry_tui.ui.frames import input_arrived, pace_frames
 from foundry_tui.ui.idle_gc import CHECK_EVERY, IdleCollector
 from foundry_tui.ui.messages import BackendProgress, HistoryUnusable, ModelsListed
 from foundry_tui.ui.screens.problem import ProblemScreen
@@ -125,6 +126,7 @@ class FoundryApp(App[None]):
         resume: str | None = None,
     ) -> None:
         keep_lines_acyclic()  # every line drawn is freed when dropped (see ui.strips)
+        pace_frames()  # what is typed shows at once, even while a reply streams (ui.frames)
         super().__init__()
         self._idle_collector = IdleCollector(busy=self._streaming)
         self.config = config
@@ -289,6 +291,8 @@ class FoundryApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.InputEvent, events.Paste)):
             self._idle_collector.input_seen()
+        if isinstance(event, (events.Key, events.Paste)):
+            input_arrived()
         await super().on_event(event)
 
     def _streaming(self) -> bool:
