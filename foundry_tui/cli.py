@@ -119,11 +119,10 @@ def _main(argv: Sequence[str] | None) -> int:
     # the time to the first frame. The app freezes them and collects again after its
     # warm-up (FoundryApp.settle_memory); the finally covers every other way out.
     gc.disable()
-    # Textual's frame timer, after a frame that ran late (a long reply repainting while
-    # it streams), waits for the next tick but one: at its default 60 a second, a key
-    # typed then reached the screen up to 33 ms later than it could. At 120 that wait is
-    # at most 17 ms. Frames are still drawn only when something changed. (Read when
-    # Textual is imported; a value the user set wins.)
+    # The pace of frames not drawn for input (ui.frames draws those at once): a scroll,
+    # a branch switch or a streaming column waits at most 1/120 s after the last frame,
+    # against 1/60 s at Textual's default. Frames are still drawn only when something
+    # changed. (Read when Textual is imported; a value the user set wins.)
     os.environ.setdefault("TEXTUAL_FPS", str(FRAMES_PER_SECOND))
     try:
         from foundry_tui.ui.app import make_app
