@@ -7,9 +7,8 @@ character typed just after one of its frames waited 17-33 ms before it showed.
 
 ``FramePacer`` replaces that timer on every screen:
 
-* a frame is drawn no sooner than one interval after the last one ended (not on a grid,
-  so nothing is skipped after a long frame; and a long frame still leaves the loop an
-  interval for the rest of its work, opening a conversation or reading a stream);
+* a frame is drawn at most once per interval, counted from the start of the last frame
+  (not from a grid, so nothing is skipped after a long frame);
 * after a key or a paste, the first frame in which the focused widget has changed is
   drawn at once: typing shows at the speed of one frame's drawing, and a stream never
   gets more than one extra frame per key;
@@ -67,7 +66,7 @@ def frame_delay(
     input_in_flight_since: float | None = None,
 ) -> float:
     """How long a frame wanted at ``now`` waits: none for input to show; else what is
-    left of the interval since the last frame ended, and at least until a key on its
+    left of the interval since the last frame started, and at least until a key on its
     way to its widget (``input_in_flight_since``) has had INPUT_GRACE to get there, so
     that one frame shows both."""
     if input_shows:
@@ -93,7 +92,7 @@ class FramePacer(Timer):
 
     @property
     def last_frame(self) -> float:
-        """When the last frame drawn by this timer ended (``time.monotonic``)."""
+        """When the last frame drawn by this timer started (``time.monotonic``)."""
         return self._last_frame
 
     def resume(self) -> None:
@@ -133,9 +132,9 @@ class FramePacer(Timer):
                 continue  # paused meanwhile, or input to show: look again
             if shows:
                 _Input.waiting = False
+            self._last_frame = now
             count += 1
             await self._tick(next_timer=now, count=count)
-            self._last_frame = time.monotonic()
 
 
 def _wake_up(future: asyncio.Future[None]) -> None:
