@@ -92,14 +92,26 @@ async def first_paced_frame(app: App[None], pilot: Pilot[None]) -> float:
     return pacer.last_frame
 
 
+async def no_frame_since(app: App[None], pilot: Pilot[None], frame: float) -> None:
+    """Asserts that no frame comes for a while (the pace is 30 s)."""
+    await pilot.pause(0.3)
+    assert pacer_of(app).last_frame == frame
+
+
+async def a_frame_since(app: App[None], pilot: Pilot[None], frame: float) -> float:
+    """Waits for a frame after ``frame`` (it comes at once or never) and returns its time."""
+    pacer = pacer_of(app)
+    await wait_until(pilot, lambda: pacer.last_frame > frame, what="a frame at once")
+    return pacer.last_frame
+
+
 @pytest.mark.usefixtures("long_pace")
 async def test_a_change_not_from_input_waits_for_the_pace() -> None:
     app = TypingApp()
     async with app.run_test() as pilot:
         first = await first_paced_frame(app, pilot)
         app.query_one("#ticker", Static).update("2")
-        await pilot.pause(0.3)
-        assert pacer_of(app).last_frame == first
+        await no_frame_since(app, pilot, first)
 
 
 @pytest.mark.usefixtures("long_pace")
@@ -108,16 +120,13 @@ async def test_a_key_typed_is_drawn_at_once_and_only_that_frame_skips_the_pace()
     async with app.run_test() as pilot:
         first = await first_paced_frame(app, pilot)
         await pilot.press("x")
-        pacer = pacer_of(app)
-        await wait_until(pilot, lambda: pacer.last_frame > first, what="a frame at once")
+        shown = await a_frame_since(app, pilot, first)
         assert app.query_one("#field", Input).value == "x"
-        shown = pacer.last_frame
         # What follows goes back to the pace: a stream's change, and the focused field
         # changed by the app rather than by a key.
         app.query_one("#ticker", Static).update("3")
         app.query_one("#field", Input).value = "set by the app"
-        await pilot.pause(0.3)
-        assert pacer.last_frame == shown
+        await no_frame_since(app, pilot, shown)
 
 
 @pytest.mark.usefixtures("long_pace")
@@ -127,8 +136,7 @@ async def test_a_key_that_changes_nothing_focused_waits_for_the_pace() -> None:
         first = await first_paced_frame(app, pilot)
         await pilot.press("f9")  # bound to nothing: the field does not change
         app.query_one("#ticker", Static).update("4")
-        await pilot.pause(0.3)
-        assert pacer_of(app).last_frame == first
+        await no_frame_since(app, pilot, first)
 
 
 @pytest.mark.usefixtures("long_pace")
@@ -137,8 +145,7 @@ async def test_a_paste_is_drawn_at_once() -> None:
     async with app.run_test() as pilot:
         first = await first_paced_frame(app, pilot)
         app.post_message(events.Paste("pasted"))
-        pacer = pacer_of(app)
-        await wait_until(pilot, lambda: pacer.last_frame > first, what="a frame at once")
+        await a_frame_since(app, pilot, first)
         assert app.query_one("#field", Input).value == "pasted"
 
 
