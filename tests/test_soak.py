@@ -29,6 +29,9 @@ from tests.helpers import (
 )
 from tests.responses_server import Fault, ResponsesServer
 
+# Run by its own command (`python -m pytest -m soak`), which CI runs after the suite.
+pytestmark = pytest.mark.soak
+
 TURNS = 200
 CONVERSATIONS = 20
 FAULTS = [
